@@ -1,0 +1,8 @@
+"""tmstate: a reinforcement-learning environment for TrackMania Nations Forever.
+
+The true game state comes from TMInterface 2 through the plugin in ``plugins/``; an
+embedded simulator (a simplified car, not TMNF physics) and a log-replay backend let the
+same environment run without the game.
+"""
+
+__version__ = "0.1.0"

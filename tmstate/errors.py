@@ -1,0 +1,88 @@
+"""The one exception family of tmstate.
+
+Every error a user can cause or meet derives from :class:`TmstateError`. Messages say what
+was expected, what came, and what to do, on one line. Errors about a file carry its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TmstateError(Exception):
+    """Base of every error tmstate raises on purpose."""
+
+
+class ConfigError(TmstateError, ValueError):
+    """A configuration value or a command-line argument is invalid."""
+
+
+class ActionError(TmstateError, ValueError):
+    """An action is NaN or outside the action space."""
+
+
+class FileFormatError(TmstateError):
+    """A file tmstate reads is missing, corrupt, empty or of the wrong shape.
+
+    The path is kept on the exception and always named in the message.
+    """
+
+    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        message = f"{self.path}: {problem}"
+        if hint:
+            message += f" — {hint}"
+        super().__init__(message)
+
+
+class ReferenceLineError(FileFormatError):
+    """A reference line file (or array) is unusable."""
+
+
+class ReplayFileError(FileFormatError):
+    """A .Replay.Gbx / .Challenge.Gbx file cannot be read."""
+
+
+class LogFileError(FileFormatError):
+    """An episode log file cannot be read."""
+
+
+# --- game link -------------------------------------------------------------------------
+
+
+class ProtocolError(TmstateError):
+    """Bytes on the wire do not follow docs/protocol.md (truncated, oversized, unknown type)."""
+
+
+class VersionMismatchError(ProtocolError):
+    """The plugin and the Python side speak different protocol versions."""
+
+
+class BridgeError(TmstateError):
+    """A problem talking to the plugin over the socket."""
+
+
+class NotListeningError(BridgeError, ConnectionRefusedError):
+    """Nothing accepts connections on the plugin's address."""
+
+
+class DisconnectedError(BridgeError, ConnectionError):
+    """The plugin closed the connection (game closed, crashed, or dropped us after a timeout)."""
+
+
+class BridgeTimeoutError(BridgeError, TimeoutError):
+    """The plugin did not answer within the call's timeout."""
+
+
+class PluginError(BridgeError):
+    """The plugin answered a request with an ERROR message."""
+
+    def __init__(self, code: int, request: int, message: str) -> None:
+        self.code = code
+        self.request = request
+        super().__init__(f"plugin refused request type {request} (error {code}): {message}")
+
+
+class GameLostError(TmstateError):
+    """A game instance crashed or hung and could not be brought back within the retries."""
