@@ -1,0 +1,289 @@
+"""Reference lines: the path a map is measured along.
+
+A :class:`ReferenceLine` is an (N, 3) polyline in TMNF world metres (y up) with its arc
+length and unit tangents. Progress, reward and termination are all measured against it.
+
+Files:
+
+- ``reference_lines/<map>.npz`` — ours: ``points`` (N, 3) float64 plus ``metadata`` (a JSON
+  string stored as a numpy unicode scalar, so it loads with ``allow_pickle=False``) and
+  ``format_version``.
+- plain ``.npy`` holding an (N, 3) float array — how Linesight (``maps/*.npy``) and
+  trackmania-gym store their lines; loaded as they are (no resampling).
+
+Every way in validates the points (shape, NaN/inf, fewer than 2 points, consecutive
+duplicates) and raises :class:`~tmstate.errors.ReferenceLineError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tmstate.errors import ReferenceLineError
+
+FORMAT_VERSION = 1
+"""Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`."""
+
+DUPLICATE_TOLERANCE_M = 1e-6
+"""Consecutive points closer than this count as duplicates (a zero-length segment)."""
+
+
+def utc_now_iso() -> str:
+    """The current time as ISO-8601 UTC, seconds precision (for ``LineMetadata.created``)."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class LineMetadata:
+    """What a line is and where it came from; saved with it."""
+
+    map_name: str = ""
+    map_uid: str = ""
+    source: str = ""  # "replay:<file>", "recorded", "sim-generator", "npy"
+    spacing_m: float = 0.5
+    created: str = ""  # ISO-8601 UTC
+    checkpoints_m: tuple[float, ...] = ()  # arc lengths of checkpoints along the line
+    track_width_m: float = 0.0  # corridor width when known (sim tracks), else 0
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping (JSON)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["checkpoints_m"] = [float(x) for x in self.checkpoints_m]
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> LineMetadata:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"metadata must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "checkpoints_m" in kwargs:
+            kwargs["checkpoints_m"] = tuple(float(x) for x in kwargs["checkpoints_m"])
+        # Keys written by a newer version are kept rather than dropped.
+        extra = dict(kwargs.pop("extra", {}) or {})
+        extra.update({k: v for k, v in data.items() if k not in known})
+        return cls(**kwargs, extra=extra)
+
+
+def validate_points(points: Any, name: str = "<array>") -> np.ndarray:
+    """``points`` as a C-contiguous (N, 3) float64 array, or ReferenceLineError naming ``name``."""
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ReferenceLineError(name, f"points are not numeric ({exc})", "expected an (N, 3) array of metres") from None
+    if array.ndim != 2 or array.shape[1] != 3:
+        raise ReferenceLineError(name, f"expected an (N, 3) array of points, got shape {array.shape}",
+                                 "store x, y, z in metres, one point a row")
+    if array.shape[0] < 2:
+        raise ReferenceLineError(name, f"a line needs at least 2 points, got {array.shape[0]}",
+                                 "record or build the line again")
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        raise ReferenceLineError(name, f"{int(bad.sum())} point(s) are NaN or infinite (first at row {int(np.argmax(bad))})",
+                                 "clean or rebuild the line")
+    steps = np.linalg.norm(np.diff(array, axis=0), axis=1)
+    dup = steps < DUPLICATE_TOLERANCE_M
+    if dup.any():
+        raise ReferenceLineError(name, f"{int(dup.sum())} consecutive duplicate point(s) (first at row {int(np.argmax(dup)) + 1})",
+                                 "drop repeated points (a zero-length segment has no direction)")
+    return np.ascontiguousarray(array)
+
+
+def resample(points: np.ndarray, spacing_m: float) -> np.ndarray:
+    """Points at equal arc-length steps (as close to ``spacing_m`` as divides the length).
+
+    Linear interpolation along the polyline (scipy's ``make_interp_spline`` with k=1 on
+    arc length); the first and last points are kept exactly.
+    """
+    from scipy.interpolate import make_interp_spline
+
+    cumulative = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
+    length = float(cumulative[-1])
+    count = max(1, int(round(length / spacing_m)))
+    stations = np.linspace(0.0, length, count + 1)
+    spline = make_interp_spline(cumulative, points, k=1)
+    out = spline(stations)
+    out[0], out[-1] = points[0], points[-1]
+    return out
+
+
+def smooth_points(points: np.ndarray, sigma_m: float, spacing_m: float) -> np.ndarray:
+    """Gaussian smoothing along the line with a standard deviation of ``sigma_m`` metres.
+
+    scipy.ndimage's filter on evenly spaced points; the ends are held in place so the
+    start and finish do not move.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    out = gaussian_filter1d(points, sigma=sigma_m / spacing_m, axis=0, mode="nearest")
+    out[0], out[-1] = points[0], points[-1]
+    return out
+
+
+class ReferenceLine:
+    """An (N, 3) polyline in metres with arc length, tangents and metadata.
+
+    Segment ``i`` runs from ``points[i]`` to ``points[i + 1]``; the segment arrays used by
+    progress tracking are precomputed here once.
+    """
+
+    def __init__(self, points: np.ndarray, metadata: LineMetadata | None = None, name: str = "<array>") -> None:
+        self.points: np.ndarray = validate_points(points, name)
+        self.metadata: LineMetadata = metadata if metadata is not None else LineMetadata()
+        self.name = name
+        self.segment_vectors: np.ndarray = np.diff(self.points, axis=0)
+        self.segment_lengths: np.ndarray = np.linalg.norm(self.segment_vectors, axis=1)
+        self.cumulative_m: np.ndarray = np.concatenate(([0.0], np.cumsum(self.segment_lengths)))
+        self.segment_directions: np.ndarray = self.segment_vectors / self.segment_lengths[:, None]
+        tangents = np.gradient(self.points, axis=0)
+        norms = np.linalg.norm(tangents, axis=1)
+        # A point where the line turns back on itself has a zero central difference: use its
+        # incoming segment's direction there instead.
+        flat = norms < 1e-12
+        if flat.any():
+            idx = np.clip(np.nonzero(flat)[0] - 1, 0, len(self.segment_directions) - 1)
+            tangents[flat] = self.segment_directions[idx]
+            norms[flat] = 1.0
+        self.tangents: np.ndarray = tangents / norms[:, None]
+        for array in (self.points, self.cumulative_m, self.tangents, self.segment_vectors,
+                      self.segment_lengths, self.segment_directions):
+            array.setflags(write=False)
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_points(cls, points: Any, *, spacing_m: float | None = 0.5, smooth: float = 0.0,
+                    metadata: LineMetadata | None = None, name: str = "<array>") -> ReferenceLine:
+        """A line through ``points``, resampled to ``spacing_m`` (None keeps them as given).
+
+        ``smooth`` is a Gaussian standard deviation in metres along the line (0 = none);
+        smoothing happens between two resamplings so the spacing stays even.
+        """
+        array = validate_points(points, name)
+        metadata = metadata if metadata is not None else LineMetadata()
+        if spacing_m is not None:
+            if not spacing_m > 0:
+                raise ReferenceLineError(name, f"spacing must be > 0 m, got {spacing_m}", "pass e.g. 0.5")
+            array = resample(array, spacing_m)
+            if smooth > 0:
+                array = resample(smooth_points(array, smooth, spacing_m), spacing_m)
+            metadata.spacing_m = float(spacing_m)
+        elif smooth > 0:
+            mean_step = float(np.mean(np.linalg.norm(np.diff(array, axis=0), axis=1)))
+            array = smooth_points(array, smooth, mean_step)
+        if not metadata.created:
+            metadata.created = utc_now_iso()
+        return cls(array, metadata, name)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceLine:
+        """Load our ``.npz`` or a plain (N, 3) ``.npy`` (Linesight, trackmania-gym)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ReferenceLineError(path, "file not found", "check the path, or build the line with "
+                                     "`tmstate line-from-replay` / `tmstate record-line`")
+        if path.stat().st_size == 0:
+            raise ReferenceLineError(path, "file is empty", "build or copy the line again")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ReferenceLineError(path, f"not a readable .npy/.npz file ({exc})",
+                                     "the file is corrupt or of another format") from None
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            return cls._from_npz(path, loaded)
+        metadata = LineMetadata(map_name=path.stem, source="npy", spacing_m=0.0)
+        line = cls(validate_points(loaded, str(path)), metadata, str(path))
+        line.metadata.spacing_m = float(np.mean(line.segment_lengths))
+        return line
+
+    @classmethod
+    def _from_npz(cls, path: Path, archive: np.lib.npyio.NpzFile) -> ReferenceLine:
+        with archive:
+            try:
+                if "points" not in archive.files:
+                    raise ReferenceLineError(path, f"no 'points' array (has {', '.join(archive.files) or 'nothing'})",
+                                             "is this a tmstate reference line?")
+                points = archive["points"]
+                metadata_text = str(archive["metadata"][()]) if "metadata" in archive.files else "{}"
+                version = int(archive["format_version"][()]) if "format_version" in archive.files else FORMAT_VERSION
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+                raise ReferenceLineError(path, f"corrupt .npz ({exc})", "build or copy the line again") from None
+        if version > FORMAT_VERSION:
+            raise ReferenceLineError(path, f"format version {version} is newer than this tmstate ({FORMAT_VERSION})",
+                                     "upgrade tmstate")
+        try:
+            metadata = LineMetadata.from_json(metadata_text)
+        except (ValueError, TypeError) as exc:
+            raise ReferenceLineError(path, f"metadata is not valid JSON ({exc})", "rebuild the line") from None
+        return cls(validate_points(points, str(path)), metadata, str(path))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the line as ``.npz`` atomically (temp file + rename); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            points=np.asarray(self.points, dtype=np.float64),
+            metadata=np.array(self.metadata.to_json()),
+            format_version=np.array(FORMAT_VERSION, dtype=np.int64),
+        )
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+    # --- queries ------------------------------------------------------------------------
+
+    @property
+    def length_m(self) -> float:
+        return float(self.cumulative_m[-1])
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __repr__(self) -> str:
+        return (f"ReferenceLine({self.metadata.map_name or self.name!r}, {len(self.points)} points, "
+                f"{self.length_m:.1f} m)")
+
+    def _segment_at(self, arc_length_m: float) -> tuple[int, float]:
+        s = min(max(float(arc_length_m), 0.0), self.length_m)
+        i = int(np.searchsorted(self.cumulative_m, s, side="right")) - 1
+        i = min(max(i, 0), len(self.segment_lengths) - 1)
+        t = (s - self.cumulative_m[i]) / self.segment_lengths[i]
+        return i, t
+
+    def point_at(self, arc_length_m: float) -> np.ndarray:
+        """The (3,) point at an arc length (clamped to the line)."""
+        i, t = self._segment_at(arc_length_m)
+        return self.points[i] + t * self.segment_vectors[i]
+
+    def tangent_at(self, arc_length_m: float) -> np.ndarray:
+        """The (3,) unit tangent at an arc length: point tangents interpolated, normalised."""
+        i, t = self._segment_at(arc_length_m)
+        v = (1.0 - t) * self.tangents[i] + t * self.tangents[i + 1]
+        n = float(np.linalg.norm(v))
+        return v / n if n > 1e-12 else self.segment_directions[i].copy()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
