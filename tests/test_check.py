@@ -1,0 +1,81 @@
+"""`tmstate check`: a table of what is ready; exit 1 only for a missing required Python dep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from tmstate import check
+
+FAST_DEPS = (
+    ("json", "json-stdlib-not-a-dist", True, "stdlib stand-in"),
+    ("numpy", "numpy", True, "arrays"),
+)
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Only cheap imports (torch takes seconds), no launch config from the environment."""
+    monkeypatch.setattr(check, "PYTHON_DEPS", FAST_DEPS)
+    for name in ("TMSTATE_WINE", "TMSTATE_TMLOADER", "TMSTATE_WINE_PREFIX", "TMSTATE_TMNF_DIR",
+                 "TMSTATE_LAUNCH_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def run(capsys, as_json: bool) -> tuple[int, str]:
+    code = check.main(argparse.Namespace(json=as_json))
+    return code, capsys.readouterr().out
+
+
+def items_by_name(out: str) -> dict[str, dict]:
+    return {i["name"]: i for i in json.loads(out)["items"]}
+
+
+def test_all_required_present_exits_0_with_versions(quick, capsys):
+    code, out = run(capsys, as_json=True)
+    assert code == 0
+    items = items_by_name(out)
+    import numpy
+
+    assert items["python: numpy"]["status"] == "OK"
+    assert numpy.__version__ in items["python: numpy"]["detail"]
+    assert {"harness binary", "angelscript headers", "wine", "Xvfb", "TMNF folder"} <= set(items)
+
+
+def test_missing_required_dep_exits_1_and_says_what_to_do(quick, capsys):
+    quick.setattr(check, "PYTHON_DEPS", FAST_DEPS + (("no_such_module_xyz", "no-such-dist", True, "x"),))
+    code, out = run(capsys, as_json=False)
+    assert code == 1
+    line = next(l for l in out.splitlines() if "no-such-dist" in l)
+    assert line.startswith("MISSING") and "pip install no-such-dist" in line
+
+
+def test_missing_optional_dep_still_exits_0(quick, capsys):
+    quick.setattr(check, "PYTHON_DEPS", FAST_DEPS + (("no_such_module_xyz", "no-such-dist", False, "x"),))
+    code, out = run(capsys, as_json=True)
+    assert code == 0
+    assert items_by_name(out)["python: no-such-dist"]["status"] == "INFO"
+
+
+def test_configured_paths_are_reported_ok_or_missing(quick, capsys, tmp_path):
+    tmnf = tmp_path / "TmForever"
+    tmnf.mkdir()
+    quick.setenv("TMSTATE_TMNF_DIR", str(tmnf))
+    quick.setenv("TMSTATE_TMLOADER", str(tmp_path / "absent" / "TMLoader.exe"))
+    quick.setenv("TMSTATE_WINE", "definitely-not-a-wine-binary")
+    code, out = run(capsys, as_json=True)
+    items = items_by_name(out)
+    assert code == 0
+    assert items["TMNF folder"]["status"] == "OK"
+    assert items["TMLoader.exe"]["status"] == "MISSING"
+    assert "absent" in items["TMLoader.exe"]["detail"]
+    assert items["wine"]["status"] == "MISSING" and "PATH" in items["wine"]["detail"]
+
+
+def test_table_marks_every_line(quick, capsys):
+    code, out = run(capsys, as_json=False)
+    rows = [l for l in out.splitlines() if l and not l.startswith(("ready", "required"))]
+    assert rows and all(l.split()[0] in ("OK", "MISSING", "INFO") for l in rows)
