@@ -1,0 +1,205 @@
+"""The vector env: parallel stepping, autoreset, crash/hang recovery, stable-baselines3.
+
+Two kinds of tests: fast ones over tiny in-process fake games (each can be told to
+"crash" at a given step), which pin down autoreset and recovery exactly; and real ones
+over plugin-harness processes (the AngelScript plugin in its C++ host) that are killed
+with SIGKILL or frozen with SIGSTOP mid-episode.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tmstate import vector
+from tmstate.errors import BridgeTimeoutError, ConfigError, DisconnectedError, GameLostError, PluginError
+from tmstate.vector import FunctionInstance, TMNFVectorEnv, VectorConfig
+
+# --- fake games -------------------------------------------------------------------------
+
+
+class FakeGame:
+    """Stands in for a game process: ``alive`` flips off to simulate a crash."""
+
+    def __init__(self) -> None:
+        self.alive = True
+        self.generation = 0
+        self.fail_restarts = 0  # how many of the next restarts fail
+
+    def restart(self) -> None:
+        if self.fail_restarts > 0:
+            self.fail_restarts -= 1
+            raise DisconnectedError("fake game failed to come back")
+        self.alive = True
+        self.generation += 1
+
+
+class CountEnv(gym.Env):
+    """obs = [step in episode, generation of the game]; episodes end after ``length`` steps."""
+
+    def __init__(self, game: FakeGame, length: int = 5, error: type[Exception] = DisconnectedError) -> None:
+        self.game = game
+        self.length = length
+        self.error = error
+        self.t = 0
+        self.observation_space = gym.spaces.Box(0, 1000, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1, 1, shape=(1,), dtype=np.float32)
+        self.closed = False
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.t, self.game.generation], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if not self.game.alive:
+            raise self.error("game gone during reset")
+        self.t = 0
+        return self._obs(), {"seed": -1 if seed is None else seed}
+
+    def step(self, action):
+        if not self.game.alive:
+            raise self.error("game gone")
+        self.t += 1
+        return self._obs(), 1.0, self.t >= self.length, False, {"t": self.t}
+
+    def close(self):
+        self.closed = True
+
+
+def fake_vector(n: int = 3, length: int = 5, mode: str = "next_step", parallel: bool = True, **kw):
+    games = [FakeGame() for _ in range(n)]
+    instances = [
+        FunctionInstance(lambda g=g: CountEnv(g, length, **kw), recover=g.restart, name=f"fake{i}")
+        for i, g in enumerate(games)
+    ]
+    config = VectorConfig(autoreset_mode=mode, restart_delay_s=0.0, parallel=parallel)
+    return TMNFVectorEnv(instances, config), games
+
+
+# --- autoreset and recovery on fake games ------------------------------------------------
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_next_step_autoreset(parallel):
+    env, _ = fake_vector(2, length=3, parallel=parallel)
+    obs, info = env.reset(seed=10)
+    assert obs.shape == (2, 2) and list(info["seed"]) == [10, 11]
+    actions = np.zeros((2, 1), dtype=np.float32)
+    for expected_t in (1, 2, 3):
+        obs, reward, terminated, truncated, info = env.step(actions)
+        assert list(obs[:, 0]) == [expected_t, expected_t]
+    assert terminated.all() and not truncated.any()
+    obs, reward, terminated, truncated, info = env.step(actions)  # the reset step
+    assert list(obs[:, 0]) == [0, 0] and list(reward) == [0, 0] and not terminated.any()
+    env.close()
+
+
+def test_same_step_autoreset_puts_the_last_observation_in_final_obs():
+    env, _ = fake_vector(2, length=2, mode="same_step")
+    env.reset()
+    actions = np.zeros((2, 1), dtype=np.float32)
+    env.step(actions)
+    obs, reward, terminated, truncated, info = env.step(actions)
+    assert terminated.all() and list(obs[:, 0]) == [0, 0]
+    assert [o[0] for o in info["final_obs"]] == [2, 2]
+    assert list(info["final_info"]["t"]) == [2, 2]
+    env.close()
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_a_lost_game_truncates_its_episode_restarts_and_the_others_go_on(mode):
+    env, games = fake_vector(3, length=100, mode=mode)
+    env.reset()
+    actions = np.zeros((3, 1), dtype=np.float32)
+    for _ in range(4):
+        env.step(actions)
+    old_env = env.envs[1]
+    games[1].alive = False  # instance 1 crashes
+    obs, reward, terminated, truncated, info = env.step(actions)
+    assert list(truncated) == [False, True, False] and not terminated.any()
+    assert info["game_lost"][1] and info["_game_lost"].tolist() == [False, True, False]
+    assert "DisconnectedError" in info["game_error"][1]
+    assert reward[1] == 0.0 and list(obs[[0, 2], 0]) == [5, 5]  # the others kept their episodes
+    assert old_env.closed and env.restarts == [0, 1, 0] and games[1].generation == 1
+    if mode == "same_step":
+        assert obs[1].tolist() == [0, 1]  # already the new game's start
+        assert info["final_obs"][1].tolist() == [4, 0]  # the last observation before the loss
+    else:
+        assert obs[1].tolist() == [4, 0]  # the last observation before the loss
+        obs, reward, terminated, truncated, info = env.step(actions)  # the autoreset step
+        assert obs[1].tolist() == [0, 1] and reward[1] == 0
+    obs, *_ = env.step(actions)
+    assert obs[1, 0] == 1 and obs[0, 0] == (6 if mode == "same_step" else 7)
+    env.close()
+
+
+def test_a_lost_game_during_reset_is_restarted_too():
+    env, games = fake_vector(2)
+    games[0].alive = False
+    obs, info = env.reset()
+    assert info["game_lost"][0] and obs[0].tolist() == [0, 1]
+    env.close()
+
+
+def test_bounded_restarts_then_one_clear_error():
+    env, games = fake_vector(2)
+    env.reset()
+    games[0].alive = False
+    games[0].fail_restarts = 2  # two failures, then it comes back: within 3 attempts
+    env.step(np.zeros((2, 1), dtype=np.float32))
+    assert env.restarts[0] == 1 and games[0].generation == 1
+    games[1].alive = False
+    games[1].fail_restarts = 99
+    with pytest.raises(GameLostError, match=r"game instance 1 \(fake1\).*3 restart"):
+        env.step(np.zeros((2, 1), dtype=np.float32))
+    env.close()
+
+
+def test_hang_timeouts_count_as_lost_but_other_errors_are_raised():
+    env, games = fake_vector(2, error=BridgeTimeoutError)
+    env.reset()
+    games[0].alive = False
+    *_, truncated, info = env.step(np.zeros((2, 1), dtype=np.float32))
+    assert truncated[0] and info["game_lost"][0]
+    env.close()
+    env, games = fake_vector(2, error=lambda msg: PluginError(3, 2, msg))
+    env.reset()
+    games[0].alive = False
+    with pytest.raises(PluginError):
+        env.step(np.zeros((2, 1), dtype=np.float32))
+    env.close()
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ConfigError):
+        VectorConfig(autoreset_mode="sometimes")
+    with pytest.raises(ConfigError):
+        TMNFVectorEnv([])
+    game = FakeGame()
+    other = FunctionInstance(lambda: gym.make("CartPole-v1"))
+    with pytest.raises(ConfigError, match="other spaces"):
+        TMNFVectorEnv([FunctionInstance(lambda: CountEnv(game)), other])
+
+
+def test_sb3_adapter_contract_on_fake_games():
+    from stable_baselines3.common.env_checker import check_env  # noqa: F401  (SB3 importable)
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    env, games = fake_vector(2, length=3)
+    venv = VecMonitor(vector.to_sb3(env))
+    obs = venv.reset()
+    assert obs.shape == (2, 2)
+    actions = np.zeros((2, 1), dtype=np.float32)
+    for _ in range(2):
+        venv.step(actions)
+    obs, rewards, dones, infos = venv.step(actions)
+    assert dones.all() and obs[:, 0].tolist() == [0, 0]
+    assert infos[0]["terminal_observation"][0] == 3 and infos[0]["TimeLimit.truncated"] is False
+    assert infos[0]["episode"]["l"] == 3  # VecMonitor saw a whole episode
+    games[0].alive = False
+    obs, rewards, dones, infos = venv.step(actions)
+    assert dones[0] and infos[0]["game_lost"] and infos[0]["TimeLimit.truncated"] is True
+    assert obs[0].tolist() == [0, 1] and infos[0]["terminal_observation"][0] == 0
+    assert venv.get_attr("length") == [3, 3]
+    venv.close()
