@@ -245,8 +245,11 @@ class Bridge:
             ) from None
 
     def _send_quietly(self, data: bytes) -> None:
+        """Best effort (BYE on the way out): never blocks long on a hung plugin."""
         if self._sock is not None:
             try:
+                self._sock.settimeout(min(0.5, self.timeout_s))
+                self._sock_timeout = None
                 self._sock.sendall(data)
             except OSError:
                 pass

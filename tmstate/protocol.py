@@ -236,11 +236,11 @@ class State:
 
     @property
     def observed(self) -> bool:
-        return bool(self.flags & StateFlag.OBSERVED)
+        return bool(self.flags & 4)  # StateFlag.OBSERVED; plain int: IntFlag.__and__ is slow
 
     @property
     def after_rewind(self) -> bool:
-        return bool(self.flags & StateFlag.AFTER_REWIND)
+        return bool(self.flags & 8)  # StateFlag.AFTER_REWIND
 
 
 @dataclass(frozen=True, slots=True)
