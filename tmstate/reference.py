@@ -187,9 +187,22 @@ class ReferenceLine:
         return cls(array, metadata, name)
 
     @classmethod
-    def load(cls, path: str | Path) -> ReferenceLine:
-        """Load our ``.npz`` or a plain (N, 3) ``.npy`` (Linesight, trackmania-gym)."""
-        path = Path(path)
+    def load(cls, path: str | Path, *, spacing_m: float | None = None, smooth: float = 0.0) -> ReferenceLine:
+        """Load our ``.npz`` or a plain (N, 3) ``.npy`` (Linesight, trackmania-gym).
+
+        Points are used as stored unless ``spacing_m`` or ``smooth`` is given, which
+        resample/smooth them as :meth:`from_points` does. Lines quantised to 0.1 m (Linesight's
+        older files) zigzag by a few degrees from point to point; a position several metres
+        to the side then projects up to one segment off. ``smooth=1.0`` removes that.
+        """
+        line = cls._load(Path(path))
+        if spacing_m is None and not smooth:
+            return line
+        return cls.from_points(line.points, spacing_m=spacing_m, smooth=smooth,
+                               metadata=line.metadata, name=line.name)
+
+    @classmethod
+    def _load(cls, path: Path) -> ReferenceLine:
         if not path.is_file():
             raise ReferenceLineError(path, "file not found", "check the path, or build the line with "
                                      "`tmstate line-from-replay` / `tmstate record-line`")

@@ -1,0 +1,167 @@
+"""Progress tracking: projection, lateral sign, windowed search, fallback, anti-shortcut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial import cKDTree
+
+from tmstate.errors import ConfigError
+from tmstate.progress import ProgressConfig, ProgressTracker
+from tmstate.reference import ReferenceLine
+
+
+def straight(length: float = 100.0) -> ReferenceLine:
+    return ReferenceLine.from_points([[0, 0, 0], [0, 0, length]], spacing_m=0.5)
+
+
+def hairpin() -> ReferenceLine:
+    """Up +z for 100 m, a half circle of radius 10 m, back down -z: legs 20 m apart."""
+    up = np.stack([np.zeros(101), np.zeros(101), np.linspace(0, 100, 101)], axis=1)
+    t = np.linspace(0, np.pi, 60)[1:-1]
+    turn = np.stack([10 - 10 * np.cos(t), np.zeros_like(t), 100 + 10 * np.sin(t)], axis=1)
+    down = np.stack([np.full(101, 20.0), np.zeros(101), np.linspace(100, 0, 101)], axis=1)
+    return ReferenceLine.from_points(np.concatenate([up, turn, down]), spacing_m=0.5)
+
+
+def brute_force(line: ReferenceLine, p: np.ndarray) -> tuple[float, float]:
+    """(distance, arc length) of the nearest point on any segment, by full numpy search."""
+    a, d = line.points[:-1], line.segment_vectors
+    t = np.clip(np.einsum("ij,ij->i", p - a, d) / line.segment_lengths**2, 0, 1)
+    q = a + t[:, None] * d
+    dist = np.linalg.norm(q - p, axis=1)
+    k = int(np.argmin(dist))
+    return float(dist[k]), float(line.cumulative_m[k] + t[k] * line.segment_lengths[k])
+
+
+def test_locate_on_a_straight_line_and_lateral_sign():
+    tracker = ProgressTracker(straight())
+    loc = tracker.locate(np.array([3.0, 4.0, 42.0]))
+    assert loc.arc_length_m == pytest.approx(42.0)
+    assert loc.distance_m == pytest.approx(5.0)
+    # Facing +z in TMNF's left-handed frame, +x is the driver's right.
+    assert loc.lateral_m == pytest.approx(3.0)
+    assert tracker.locate([-2.0, 0.0, 10.0]).lateral_m == pytest.approx(-2.0)
+    assert tracker.locate([0.0, 0.0, -7.0]).arc_length_m == 0.0  # clamped before the start
+    assert tracker.locate([0.0, 0.0, 130.0]).arc_length_m == pytest.approx(100.0)
+
+
+def test_update_follows_forward_and_backward_motion():
+    tracker = ProgressTracker(straight())
+    tracker.reset([0.0, 0.0, 0.0])
+    for z in np.arange(0.3, 60, 1.7):
+        loc = tracker.update([1.0, 0.0, z])
+        assert loc.credited and loc.arc_length_m == pytest.approx(z)
+    assert tracker.progress_m == pytest.approx(59.8)
+    loc = tracker.update([1.0, 0.0, 55.0])  # reversing 4.8 m is credited as negative progress
+    assert tracker.progress_m == pytest.approx(55.0) and loc.credited
+    assert tracker.fallbacks == 0
+
+
+def test_shortcut_across_the_hairpin_is_not_credited():
+    line = hairpin()
+    tracker = ProgressTracker(line)
+    tracker.reset([0.0, 0.0, 0.0])
+    for z in np.arange(1, 61, 2.0):
+        tracker.update([0.0, 0.0, z])
+    before = tracker.progress_m
+    loc = tracker.update([20.0, 0.0, 60.0])  # jump to the other leg: ~100 m further along
+    assert not loc.credited
+    assert loc.arc_length_m > before + 50  # the location is reported...
+    assert tracker.progress_m == before  # ...but not credited
+    assert tracker.refused == 1
+    # Back on the first leg, progress goes on from where it was.
+    loc = tracker.update([0.0, 0.0, 62.0])
+    assert loc.credited and tracker.progress_m == pytest.approx(62.0)
+    # A reset (the env's answer to a respawn or teleport) credits the new place.
+    assert tracker.reset([20.0, 0.0, 60.0]).arc_length_m == pytest.approx(tracker.progress_m)
+    assert tracker.progress_m > 150
+
+
+def test_teleport_within_the_jump_limit_uses_the_global_fallback():
+    line = hairpin()
+    tracker = ProgressTracker(line, ProgressConfig(window_m=5.0, max_jump_m=200.0))
+    tracker.reset([0.0, 0.0, 0.0])
+    loc = tracker.update([20.0, 0.5, 90.0])  # far beyond the 5 m window
+    assert tracker.fallbacks == 1 and loc.credited
+    assert loc.arc_length_m == pytest.approx(brute_force(line, np.array([20.0, 0.5, 90.0]))[1])
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ConfigError, match="max_jump_m"):
+        ProgressConfig(max_jump_m=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    x=st.floats(-30, 60), y=st.floats(-5, 5), z=st.floats(-30, 140),
+)
+def test_locate_matches_brute_force(seed, x, y, z):
+    rng = np.random.default_rng(seed)
+    pts = np.cumsum(rng.normal(0, 4, size=(30, 3)) + [0, 0, 4], axis=0)
+    pts[:, 1] *= 0.2
+    line = ReferenceLine.from_points(pts, spacing_m=0.5)
+    p = np.array([x, y, z])
+    loc = ProgressTracker(line).locate(p)
+    dist, _ = brute_force(line, p)
+    assert loc.distance_m == pytest.approx(dist, abs=1e-6)
+
+
+def offset_samples(line: ReferenceLine, rng: np.random.Generator, count: int):
+    """Points on the line's horizontal normal, 0-5 m to either side, where the answer is unique.
+
+    Kept only where the line is locally straight enough (heading change < 25 degrees over
+    +-8 m) and no other part of the line (more than 15 m of arc away) comes within the
+    offset + 2 m — there the nearest line point is genuinely elsewhere.
+    """
+    pts, cum = line.points, line.cumulative_m
+    tree = cKDTree(pts)
+    out = []
+    while len(out) < count:
+        i = int(rng.integers(20, len(pts) - 20))
+        chord = pts[i + 8] - pts[i - 8]  # a 8 m chord: immune to the 0.1 m quantisation
+        tangent = chord / np.linalg.norm(chord)
+        before, after = pts[i] - pts[i - 16], pts[i + 16] - pts[i]
+        cos_turn = np.dot(before[[0, 2]], after[[0, 2]]) / (np.linalg.norm(before[[0, 2]]) * np.linalg.norm(after[[0, 2]]))
+        if cos_turn < np.cos(np.radians(25)):
+            continue
+        normal = np.array([tangent[2], 0.0, -tangent[0]])
+        normal /= np.linalg.norm(normal)
+        offset = float(rng.uniform(0, 5)) * (1 if rng.random() < 0.5 else -1)
+        p = pts[i] + offset * normal
+        near = tree.query_ball_point(p, abs(offset) + 2.0)
+        if any(abs(cum[j] - cum[i]) > 15.0 for j in near):
+            continue
+        out.append((i, p, offset))
+    return out
+
+
+@pytest.mark.parametrize("name", ["map5_0.5m_cl.npy", "ESL-Hockolicious_0.5m_cl2.npy"])
+def test_linesight_offsets_locate_within_half_a_metre(realdata, name):
+    # These lines are quantised to 0.1 m: smoothing over ~1 m removes the point-to-point
+    # zigzag that otherwise shifts far-off positions by up to one segment (0.54 m).
+    line = ReferenceLine.load(realdata / "linesight" / name, spacing_m=0.5, smooth=1.0)
+    rng = np.random.default_rng(5)
+    samples = offset_samples(line, rng, 300)
+    tracker = ProgressTracker(line)
+    for i, p, offset in samples:
+        loc = tracker.locate(p)
+        assert abs(loc.arc_length_m - line.cumulative_m[i]) < 0.5, (i, offset, loc)
+        assert abs(loc.lateral_m - offset) < 0.5
+    # The windowed update gives the same answers along a drive with sideways wander.
+    s = np.arange(10.0, line.length_m - 10.0, 2.3)
+    wander = 4.0 * np.sin(s / 37.0)
+    tracker.reset(line.point_at(s[0]))
+    oracle = ProgressTracker(line)
+    worst = 0.0
+    for arc, w in zip(s, wander):
+        p = line.point_at(arc) + w * np.array([line.tangent_at(arc)[2], 0.0, -line.tangent_at(arc)[0]])
+        loc = tracker.update(p)
+        expected = oracle.locate(p)
+        worst = max(worst, abs(loc.arc_length_m - expected.arc_length_m))
+        assert loc.credited
+    assert worst < 1e-9
+    assert tracker.refused == 0
