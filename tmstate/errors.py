@@ -86,3 +86,7 @@ class PluginError(BridgeError):
 
 class GameLostError(TmstateError):
     """A game instance crashed or hung and could not be brought back within the retries."""
+
+
+class WindowError(TmstateError):
+    """The game's X11 window cannot be found, captured or moved (no display, no such window)."""
