@@ -7,17 +7,22 @@ search the whole line. The rules (also in docs/reward.md):
    (forward, else backward) while the distance to the car shrinks, at most
    ``window_m`` of line; then project the car onto the segments around the point found.
    This is O(1) amortised: the walk moves as many points as the car moved metres / spacing.
-2. **Global fallback.** If the walk ran out of window, or ended farther than
-   ``fallback_distance_m`` from the car, search the whole line with a k-d tree
-   (``scipy.spatial.cKDTree``) and keep whichever of the two is nearer. :meth:`reset`
-   always searches globally: call it after a reset, respawn, rewind or teleport.
-3. **Anti-shortcut.** If the location found is more than ``max_jump_m`` of arc length away
-   from the progress credited so far (forward *or* backward), it is not credited:
-   ``progress_m`` stays, the tracker keeps its old segment, and the returned
-   :class:`Location` has ``credited=False``. Cutting across to a later part of the track
-   therefore earns nothing until the car is back near where it left the line. A real
-   respawn is a big backward jump too: the env calls :meth:`reset` then, which credits it.
-4. Going backwards within ``max_jump_m`` is credited: progress decreases (the reward's
+2. **Creditable window.** If the walk is not to be trusted — it ran out of window, ended
+   farther than ``fallback_distance_m`` from the car, or the car moved more than
+   ``trust_step_m`` since the last update (at speed, a curvy line can make the distance
+   along the walk rise before it falls) — every segment within ``max_jump_m`` of arc of the
+   credited progress is searched at once (numpy); the nearest of those wins.
+3. **Global fallback.** If even that is farther than ``fallback_distance_m`` from the car,
+   the whole line is searched with a k-d tree (``scipy.spatial.cKDTree``); a location there
+   that is nearer but more than ``max_jump_m`` away is reported, not credited (rule 4).
+   :meth:`reset` always searches globally: call it after a reset, respawn, rewind or teleport.
+4. **Anti-shortcut.** A location more than ``max_jump_m`` of arc length away from the
+   progress credited so far (forward *or* backward) is not credited: ``progress_m`` stays,
+   the tracker keeps its old segment, and the returned :class:`Location` has
+   ``credited=False``. Cutting across to a later part of the track therefore earns nothing
+   until the car is back near where it left the line. A real respawn is a big backward
+   jump too: the env calls :meth:`reset` then, which credits it.
+5. Going backwards within ``max_jump_m`` is credited: progress decreases (the reward's
    progress term is negative).
 
 Coordinates are TMNF's: metres, y up, left-handed — facing +z, +x is on the driver's
@@ -52,11 +57,12 @@ class ProgressConfig:
 
     window_m: float = 60.0  # how far along the line the local walk may go from last time
     max_jump_m: float = 50.0  # anti-shortcut: largest arc-length change credited in one update
-    fallback_distance_m: float = 10.0  # a local result farther than this triggers a global search
+    fallback_distance_m: float = 10.0  # a result farther than this triggers the wider searches
+    trust_step_m: float = 8.0  # a car that moved farther than this since the last update skips the walk
     global_candidates: int = 8  # nearest points the k-d tree returns for the global search
 
     def __post_init__(self) -> None:
-        for name in ("window_m", "max_jump_m", "fallback_distance_m"):
+        for name in ("window_m", "max_jump_m", "fallback_distance_m", "trust_step_m"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"ProgressConfig.{name} must be a positive number of metres, got {value!r}")
@@ -70,21 +76,27 @@ class ProgressTracker:
     def __init__(self, line: ReferenceLine, config: ProgressConfig | None = None) -> None:
         self.line = line
         self.config = config if config is not None else ProgressConfig()
-        # The hot path works on Python lists of floats: for the handful of points a step
+        # The hot path works on Python tuples of floats: for the handful of points a step
         # touches, scalar Python is several times faster than numpy's per-call overhead.
-        self._px, self._py, self._pz = (line.points[:, k].tolist() for k in range(3))
+        self._points = [tuple(p) for p in line.points.tolist()]
         vec = line.segment_vectors
-        self._dx, self._dy, self._dz = (vec[:, k].tolist() for k in range(3))
-        self._len2 = (line.segment_lengths ** 2).tolist()
-        self._len = line.segment_lengths.tolist()
-        self._cum = line.cumulative_m.tolist()
         horizontal = np.hypot(vec[:, 0], vec[:, 2])
         safe = np.where(horizontal > 1e-12, horizontal, 1.0)
         # Driver's right in TMNF's left-handed frame (y up): facing +z, right is +x.
-        self._rx = np.where(horizontal > 1e-12, vec[:, 2] / safe, 0.0).tolist()
-        self._rz = np.where(horizontal > 1e-12, -vec[:, 0] / safe, 0.0).tolist()
-        self._segments = len(self._len)
-        self._max_walk = max(2, int(math.ceil(self.config.window_m / float(line.segment_lengths.min()))))
+        right_x = np.where(horizontal > 1e-12, vec[:, 2] / safe, 0.0)
+        right_z = np.where(horizontal > 1e-12, -vec[:, 0] / safe, 0.0)
+        # Per segment: start, vector, 1/length^2, arc length at start, length, right (x, z).
+        self._segs = [tuple(row) for row in np.column_stack([
+            line.points[:-1], vec, 1.0 / line.segment_lengths ** 2, line.cumulative_m[:-1],
+            line.segment_lengths, right_x, right_z]).tolist()]
+        self._segments = len(self._segs)
+        self._np_starts = line.points[:-1]
+        self._np_vectors = vec
+        self._np_len2 = line.segment_lengths ** 2
+        self._trust2 = self.config.trust_step_m ** 2
+        self._last = (math.nan, math.nan, math.nan)
+        self._per_metre = 1.0 / float(line.segment_lengths.mean())  # points per metre of line
+        self._max_walk = max(2, int(math.ceil(self.config.window_m * self._per_metre)))
         self._tree = None  # built on first global search
         self._index = 0
         self._progress = 0.0
@@ -106,6 +118,7 @@ class ProgressTracker:
     def reset(self, position) -> Location:
         """Global search; credit the location found as the progress so far."""
         location = self.locate(position)
+        self._last = _xyz(position)
         self._index = location.index
         self._progress = location.arc_length_m
         self.refused = 0
@@ -118,15 +131,29 @@ class ProgressTracker:
         return self._global(x, y, z)
 
     def update(self, position) -> Location:
-        """Locate from the previous segment (global fallback), apply the anti-shortcut rule."""
+        """Locate from the previous segment (wider searches when needed), apply the anti-shortcut rule."""
         x, y, z = _xyz(position)
-        location, walked_out = self._local(x, y, z)
-        if walked_out or location.distance_m > self.config.fallback_distance_m:
+        lx, ly, lz = self._last
+        moved2 = (x - lx) ** 2 + (y - ly) ** 2 + (z - lz) ** 2
+        self._last = (x, y, z)
+        c = self.config
+        if moved2 <= self._trust2:
+            location, walked_out = self._local(x, y, z, math.sqrt(moved2))
+            creditable = abs(location.arc_length_m - self._progress) <= c.max_jump_m
+            trusted = creditable and not walked_out and location.distance_m <= c.fallback_distance_m
+        else:  # a long move (or no reset yet): the walk is not to be trusted
+            location, creditable, trusted = None, False, False
+        if not trusted:
             self.fallbacks += 1
-            found = self._global(x, y, z)
-            if found.distance_m < location.distance_m:
+            found = self._window(x, y, z)
+            if location is None or not creditable or found.distance_m < location.distance_m:
                 location = found
-        if abs(location.arc_length_m - self._progress) > self.config.max_jump_m:
+            if location.distance_m > c.fallback_distance_m:
+                found = self._global(x, y, z)
+                if found.distance_m < location.distance_m:
+                    location = found
+            creditable = abs(location.arc_length_m - self._progress) <= c.max_jump_m
+        if not creditable:
             self.refused += 1
             return Location(location.arc_length_m, location.lateral_m, location.distance_m,
                             location.index, False)
@@ -136,40 +163,76 @@ class ProgressTracker:
 
     # --- search -------------------------------------------------------------------------
 
-    def _local(self, x: float, y: float, z: float) -> tuple[Location, bool]:
-        """Walk from the last segment to the nearest point (bounded), then project."""
-        px, py, pz = self._px, self._py, self._pz
-        last = len(px) - 1
-        j = self._index
-        best = (px[j] - x) ** 2 + (py[j] - y) ** 2 + (pz[j] - z) ** 2
-        steps = 0
-        limit = self._max_walk
-        moved = False
-        while j < last and steps < limit:  # forward
-            d = (px[j + 1] - x) ** 2 + (py[j + 1] - y) ** 2 + (pz[j + 1] - z) ** 2
+    def _local(self, x: float, y: float, z: float, moved_m: float) -> tuple[Location, bool]:
+        """Walk from the last segment to the nearest point (bounded), then project.
+
+        Besides walking downhill, the points up to ``moved_m + 1`` m ahead of the
+        last segment are scanned: on a sharply kinked line (tool-assisted ghosts) the
+        distance can rise before it falls, which would stop a pure walk short.
+        """
+        pts = self._points
+        last = len(pts) - 1
+        start = j = self._index
+        qx, qy, qz = pts[j]
+        best = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
+        limit = min(last, start + self._max_walk)
+        while j < limit:  # forward, downhill
+            qx, qy, qz = pts[j + 1]
+            d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
             if d >= best:
                 break
-            best, j, steps, moved = d, j + 1, steps + 1, True
-        if not moved:
-            while j > 0 and steps < limit:  # backward
-                d = (px[j - 1] - x) ** 2 + (py[j - 1] - y) ** 2 + (pz[j - 1] - z) ** 2
+            best, j = d, j + 1
+        if j == start:
+            floor = max(0, start - self._max_walk)
+            while j > floor:  # backward, downhill
+                qx, qy, qz = pts[j - 1]
+                d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
                 if d >= best:
                     break
-                best, j, steps = d, j - 1, steps + 1
+                best, j = d, j - 1
+            walked_out = j == floor and floor > 0
+        else:
+            walked_out = j == limit and limit < last
+        ahead = min(limit, start + int((moved_m + 1.0) * self._per_metre) + 1)
+        k = max(j, start) + 1
+        while k <= ahead:  # look-ahead scan
+            qx, qy, qz = pts[k]
+            d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
+            if d < best:
+                best, j = d, k
+            k += 1
+        while j < limit:  # finish downhill from the best point scanned
+            qx, qy, qz = pts[j + 1]
+            d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
+            if d >= best:
+                break
+            best, j = d, j + 1
         # Segments j-1..j+1 (points j-1..j+2) absorb a small non-monotonic wiggle that can
         # stop the walk one point early (e.g. on lines quantised to 0.1 m).
-        lo = max(j - 1, 0)
-        hi = min(j + 2, self._segments)
-        return self._best_of(range(lo, hi), x, y, z), steps >= limit
+        return self._best_of(range(max(j - 1, 0), min(j + 2, self._segments)), x, y, z), walked_out
+
+    def _window(self, x: float, y: float, z: float) -> Location:
+        """Nearest location among the segments within ``max_jump_m`` of the credited progress."""
+        cum = self.line.cumulative_m
+        reach = self.config.max_jump_m
+        lo = max(int(np.searchsorted(cum, self._progress - reach, side="right")) - 1, 0)
+        hi = min(int(np.searchsorted(cum, self._progress + reach, side="left")) + 1, self._segments)
+        rel = np.array((x, y, z)) - self._np_starts[lo:hi]
+        vec = self._np_vectors[lo:hi]
+        t = np.clip(np.einsum("ij,ij->i", rel, vec) / self._np_len2[lo:hi], 0.0, 1.0)
+        err = rel - t[:, None] * vec
+        k = lo + int(np.argmin(np.einsum("ij,ij->i", err, err)))
+        return self._best_of((k,), x, y, z)
 
     def _global(self, x: float, y: float, z: float) -> Location:
         if self._tree is None:
             from scipy.spatial import cKDTree
 
             self._tree = cKDTree(self.line.points)
-        k = min(self.config.global_candidates, len(self._px))
+        k = min(self.config.global_candidates, len(self._points))
         _, nearest = self._tree.query((x, y, z), k=k)
         nearest = np.atleast_1d(nearest).tolist()
+        nearest = [j for j in nearest if j < len(self._points)]  # k > N pads with N
         candidates = set()
         for j in nearest:
             if j > 0:
@@ -180,29 +243,29 @@ class ProgressTracker:
 
     def _best_of(self, segments, x: float, y: float, z: float) -> Location:
         """Project onto each candidate segment and keep the nearest."""
-        px, py, pz = self._px, self._py, self._pz
-        dx, dy, dz, len2 = self._dx, self._dy, self._dz, self._len2
+        segs = self._segs
         best_d2 = math.inf
-        best_k = 0
+        best = None
         best_t = 0.0
         for k in segments:
-            ax, ay, az = px[k], py[k], pz[k]
-            t = ((x - ax) * dx[k] + (y - ay) * dy[k] + (z - az) * dz[k]) / len2[k]
+            seg = segs[k]
+            ax, ay, az, dx, dy, dz, inv_len2 = seg[:7]
+            ex, ey, ez = x - ax, y - ay, z - az
+            t = (ex * dx + ey * dy + ez * dz) * inv_len2
             if t < 0.0:
                 t = 0.0
             elif t > 1.0:
                 t = 1.0
-            ex = x - ax - t * dx[k]
-            ey = y - ay - t * dy[k]
-            ez = z - az - t * dz[k]
+            ex -= t * dx
+            ey -= t * dy
+            ez -= t * dz
             d2 = ex * ex + ey * ey + ez * ez
             if d2 < best_d2:
-                best_d2, best_k, best_t = d2, k, t
-        k, t = best_k, best_t
-        ex = x - px[k] - t * dx[k]
-        ez = z - pz[k] - t * dz[k]
-        lateral = ex * self._rx[k] + ez * self._rz[k]
-        return Location(self._cum[k] + t * self._len[k], lateral, math.sqrt(best_d2), k)
+                best_d2, best, best_t, best_k = d2, seg, t, k
+        ax, _, az, dx, _, dz, _, cum, length, rx, rz = best
+        t = best_t
+        lateral = (x - ax - t * dx) * rx + (z - az - t * dz) * rz
+        return Location(cum + t * length, lateral, math.sqrt(best_d2), best_k)
 
 
 def _xyz(position) -> tuple[float, float, float]:
