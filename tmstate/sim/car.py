@@ -158,41 +158,43 @@ class SimCars:
     # --- physics ------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        # Written for few numpy calls per tick (min/max rather than clip, masks multiplied
+        # rather than np.where): with one car, numpy's per-call overhead is the whole cost.
         c = self.config
-        live = self.finished == 0
-        dt = np.where(live, _DT, 0.0)
+        live = 1.0 - self.finished  # 1.0 for cars still racing, 0.0 for finished (frozen) ones
+        dt = live * _DT
         sin, cos = np.sin(self.yaw), np.cos(self.yaw)
         v_long = self.vx * sin + self.vz * cos
         v_lat = self.vx * cos - self.vz * sin
         speed_abs = np.abs(v_long)
-        braking = self.brake > 0.5
+        braking = self.brake  # 0.0 or 1.0
 
         # Steering and grip: the yaw rate a kinematic bicycle asks for, capped by the grip.
-        delta = self.steer * (c.max_steer_rad / (1.0 + speed_abs / c.steer_falloff_mps))
-        omega_kin = v_long * np.tan(delta) / c.wheelbase_m
+        delta = self.steer * c.max_steer_rad / (1.0 + speed_abs * (1.0 / c.steer_falloff_mps))
+        omega_kin = v_long * np.tan(delta) * (1.0 / c.wheelbase_m)
         grip = np.maximum(c.grip_mps2 - c.grip_loss_per_mps * np.hypot(v_long, v_lat), c.min_grip_mps2)
         omega_grip = grip / np.maximum(speed_abs, 1.0)
-        omega = np.clip(omega_kin, -omega_grip, omega_grip)
-        excess = np.clip(np.abs(omega_kin) / omega_grip - 1.0, 0.0, 1.0)
+        omega = np.minimum(np.maximum(omega_kin, -omega_grip), omega_grip)
+        excess = np.minimum(np.maximum(np.abs(omega_kin) / omega_grip - 1.0, 0.0), 1.0)
 
         # Longitudinal: engine (gas, unless braking) and reverse drive push; the rest resists.
-        engine = np.where(braking, 0.0, self.gas * c.engine_mps2 * np.clip(1.0 - v_long / c.top_speed_mps, 0.0, 1.0))
-        reverse = np.where(braking & (v_long <= 0.05) & (v_long > -c.reverse_max_mps), -c.reverse_mps2, 0.0)
+        engine = (1.0 - braking) * self.gas * c.engine_mps2 * np.maximum(1.0 - v_long * (1.0 / c.top_speed_mps), 0.0)
+        engine = np.minimum(engine, c.engine_mps2)
+        reverse = braking * ((v_long <= 0.05) & (v_long > -c.reverse_max_mps)) * -c.reverse_mps2
         resist = c.drag_per_m * v_long * v_long + c.scrub_mps2 * excess
-        resist += np.where(self.gas > 0.0, 0.0, c.rolling_mps2)
-        resist += np.where(braking & (v_long > 0.0), c.brake_mps2, 0.0)
-        resist = np.minimum(resist, speed_abs / _DT)  # resistance stops the car, never reverses it
+        resist += (self.gas <= 0.0) * c.rolling_mps2 + braking * (v_long > 0.0) * c.brake_mps2
+        resist = np.minimum(resist, speed_abs * (1.0 / _DT))  # resistance stops the car, never reverses it
         a_long = engine + reverse - np.sign(v_long) * resist
-        a_lat = np.clip(-v_lat / c.slip_time_s, -grip, grip)
+        a_lat = np.minimum(np.maximum(v_lat * (-1.0 / c.slip_time_s), -grip), grip)
 
         self.vx += (a_long * sin + a_lat * cos) * dt
         self.vz += (a_long * cos - a_lat * sin) * dt
-        self.omega[:] = omega * live
+        np.multiply(omega, live, out=self.omega)
         self.yaw += omega * dt
         self.x += self.vx * dt
         self.z += self.vz * dt
-        self.sliding[:] = excess > 0.0
-        self.ticks += live
+        np.greater(excess, 0.0, out=self.sliding, casting="unsafe")
+        self.ticks += self.finished == 0
 
         self._collide(live)
 
@@ -204,7 +206,8 @@ class SimCars:
         limit = cor.half_width_m - c.car_half_width_m
         over = (np.abs(lateral) - limit) * live
         hit = over > 0.0
-        if hit.any():
+        any_hit = hit.any()
+        if any_hit:
             side = np.sign(lateral)
             nx = cor.normal[index, 0] * side
             nz = cor.normal[index, 1] * side
@@ -216,7 +219,7 @@ class SimCars:
             self.vx[:] = (self.vx - into * nx) * keep
             self.vz[:] = (self.vz - into * nz) * keep
             lateral = np.where(hit, side * limit, lateral)
-        behind = (index == 0) & (along < 0.0) & (live > 0)
+        behind = (along < 0.0) & (index == 0) & (live > 0)
         if behind.any():
             dx, dz = cor.direction[0]
             back = np.where(behind, -along, 0.0)
@@ -227,7 +230,11 @@ class SimCars:
             self.vz -= backwards * dz
             along = np.where(behind, 0.0, along)
             hit = hit | behind
-        self.wall_contact[:] = hit
+            any_hit = True
+        if any_hit:
+            self.wall_contact[:] = hit
+        else:
+            self.wall_contact.fill(0)
         self.index[:] = index
         self.along_m[:] = along
         self.lateral_m[:] = lateral
@@ -236,8 +243,11 @@ class SimCars:
         done = (index == cor.segments - 1) & (along >= cor.length2d[-1]) & (live > 0)
         if done.any():
             self.finished[done] = 1
-        passed = np.searchsorted(cor.checkpoints_m, self.arc_max_m, side="right")
-        self.checkpoint_count[:] = np.where(self.finished > 0, self.checkpoint_target, passed)
+        if len(cor.checkpoints_m):
+            passed = np.searchsorted(cor.checkpoints_m, self.arc_max_m, side="right")
+            self.checkpoint_count[:] = np.where(self.finished > 0, self.checkpoint_target, passed)
+        else:
+            self.checkpoint_count[:] = self.finished * self.checkpoint_target
 
     # --- read-out -----------------------------------------------------------------------
 

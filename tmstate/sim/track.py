@@ -122,39 +122,38 @@ def track_names() -> list[str]:
 
 
 def centre_line(spec: TrackSpec, spacing_m: float = SPACING_M) -> tuple[np.ndarray, np.ndarray]:
-    """The (N, 3) centre line of ``spec`` sampled every ``spacing_m`` metres, and each piece's end arc length.
+    """The (N, 3) centre line of ``spec`` and the point index where each piece ends.
 
-    Evaluated analytically piece by piece (exact arcs), starting at the origin heading +z.
+    Evaluated analytically piece by piece (exact arcs), starting at the origin heading +z;
+    each piece is cut into equal steps of at most ``spacing_m``, so every piece's end is a
+    point of the line.
     """
     if not spec.pieces:
         raise ConfigError(f"track {spec.name!r} has no pieces; give it at least one straight")
-    ends = np.cumsum([_checked(piece, spec.name).length_m() for piece in spec.pieces])
-    total = float(ends[-1])
-    stations = np.arange(0.0, total, spacing_m)
-    if total - stations[-1] > 1e-9:
-        stations = np.append(stations, total)
-    out = np.zeros((len(stations), 3))
-    x, z, yaw, start = 0.0, 0.0, 0.0, 0.0
-    for piece, end in zip(spec.pieces, ends, strict=True):
-        mask = (stations >= start - 1e-9) & (stations <= end + 1e-9)
-        u = stations[mask] - start
+    chunks = [np.zeros((1, 3))]
+    ends = []
+    x, z, yaw = 0.0, 0.0, 0.0
+    for piece in spec.pieces:
+        length = _checked(piece, spec.name).length_m()
+        u = np.linspace(0.0, length, max(1, math.ceil(length / spacing_m - 1e-9)) + 1)[1:]
+        out = np.zeros((len(u), 3))
         fx, fz = math.sin(yaw), math.cos(yaw)
         rx, rz = math.cos(yaw), -math.sin(yaw)
         if piece.kind == "straight":
-            out[mask, 0] = x + u * fx
-            out[mask, 2] = z + u * fz
-            x, z = x + piece.length_m() * fx, z + piece.length_m() * fz
+            out[:, 0] = x + u * fx
+            out[:, 2] = z + u * fz
         else:
             radius = piece.blocks * BLOCK_M
             sign = 1.0 if piece.kind == "right" else -1.0
             cx, cz = x + sign * radius * rx, z + sign * radius * rz
             phi = yaw + sign * u / radius
-            out[mask, 0] = cx - sign * radius * np.cos(phi)
-            out[mask, 2] = cz + sign * radius * np.sin(phi)
+            out[:, 0] = cx - sign * radius * np.cos(phi)
+            out[:, 2] = cz + sign * radius * np.sin(phi)
             yaw += sign * math.radians(piece.angle_deg)
-            x, z = cx - sign * radius * math.cos(yaw), cz + sign * radius * math.sin(yaw)
-        start = float(end)
-    return out, ends
+        x, z = float(out[-1, 0]), float(out[-1, 2])
+        chunks.append(out)
+        ends.append(sum(len(c) for c in chunks) - 1)
+    return np.vstack(chunks), np.asarray(ends)
 
 
 def _checked(piece: Piece, track: str) -> Piece:
@@ -191,6 +190,7 @@ def build_line(spec: TrackSpec) -> ReferenceLine:
     """The reference line of a simulator track, with its metadata."""
     points, ends = centre_line(spec)
     check_clearance(points, spec.width_m, spec.name)
+    cumulative = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
     for i in spec.checkpoints_after:
         if not 0 <= i < len(spec.pieces) - 1:
             raise ConfigError(f"track {spec.name!r}: checkpoint after piece {i} must be before the last piece")
@@ -198,7 +198,7 @@ def build_line(spec: TrackSpec) -> ReferenceLine:
         map_name=spec.name,
         source="sim-generator",
         spacing_m=SPACING_M,
-        checkpoints_m=tuple(float(ends[i]) for i in spec.checkpoints_after),
+        checkpoints_m=tuple(float(cumulative[ends[i]]) for i in spec.checkpoints_after),
         track_width_m=float(spec.width_m),
         extra={"description": spec.description,
                "pieces": [[p.kind, p.blocks, p.angle_deg] for p in spec.pieces]},
@@ -269,6 +269,8 @@ class Corridor:
         self.direction = vec / length2d[:, None]
         self.length2d = length2d
         self.normal = np.stack([self.direction[:, 1], -self.direction[:, 0]], axis=1)  # right-hand side
+        self._sx, self._sz = self.start[:, 0].copy(), self.start[:, 1].copy()
+        self._dx, self._dz = self.direction[:, 0].copy(), self.direction[:, 1].copy()
         self.cumulative_m = line.cumulative_m
         self.length3d = line.segment_lengths
         self.segments = len(length2d)
@@ -296,22 +298,25 @@ class Corridor:
         segment from its start (not clamped: < 0 before the line's start, > the segment
         length past its end); ``lateral_m`` the signed offset, + = right of the direction of travel.
         """
-        cand = index[:, None] + self.WINDOW[None, :]
-        np.clip(cand, 0, self.segments - 1, out=cand)
-        s = self.start[cand]
-        d = self.direction[cand]
-        px = x[:, None] - s[..., 0]
-        pz = z[:, None] - s[..., 1]
-        along = px * d[..., 0] + pz * d[..., 1]
-        t = np.clip(along, 0.0, self.length2d[cand])
-        ex = px - t * d[..., 0]
-        ez = pz - t * d[..., 1]
+        cand = np.minimum(np.maximum(index[:, None] + self.WINDOW, 0), self.segments - 1)
+        dx = self._dx[cand]
+        dz = self._dz[cand]
+        px = x[:, None] - self._sx[cand]
+        pz = z[:, None] - self._sz[cand]
+        along = px * dx + pz * dz
+        t = np.minimum(np.maximum(along, 0.0), self.length2d[cand])
+        ex = px - t * dx
+        ez = pz - t * dz
         j = np.argmin(ex * ex + ez * ez, axis=1)
+        if len(x) == 1:  # plain indexing is cheaper than fancy indexing for one car
+            k = int(j[0])
+            best = cand[:, k]
+            lateral = px[:, k] * dz[:, k] - pz[:, k] * dx[:, k]
+            return best, along[:, k], lateral
         rows = np.arange(len(x))
         best = cand[rows, j]
-        along_best = along[rows, j]
-        lateral = px[rows, j] * self.normal[best, 0] + pz[rows, j] * self.normal[best, 1]
-        return best, along_best, lateral
+        lateral = px[rows, j] * dz[rows, j] - pz[rows, j] * dx[rows, j]
+        return best, along[rows, j], lateral
 
     def arc_length(self, index: np.ndarray, along: np.ndarray) -> np.ndarray:
         """Arc length (of the 3D line) at ``along`` metres into segment ``index``, clamped to the line."""

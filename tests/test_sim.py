@@ -1,0 +1,284 @@
+"""The embedded simulator: tracks, corridor, the vectorised car, its views, and SimBackend."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tmstate.backend import Action
+from tmstate.errors import ConfigError, TmstateError
+from tmstate.reference import ReferenceLine
+from tmstate.sim.backend import SimBackend
+from tmstate.sim.car import TICK_MS, CarConfig, SimCars
+from tmstate.sim.render import ASPHALT, GRASS, SKY, TrackRenderer
+from tmstate.sim.track import (
+    REFERENCE_DIR,
+    SHIPPED_TRACKS,
+    Corridor,
+    TrackSpec,
+    build_line,
+    centre_line,
+    left,
+    load_track,
+    right,
+    straight,
+    track_names,
+)
+
+
+def straight_line(length: float = 200.0, width: float = 20.0) -> ReferenceLine:
+    """A straight line along +z from the origin, with a corridor width."""
+    line = ReferenceLine.from_points([[0.0, 0.0, 0.0], [0.0, 0.0, length]], spacing_m=0.5)
+    line.metadata.track_width_m = width
+    return line
+
+
+# --- tracks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SHIPPED_TRACKS))
+def test_shipped_track_matches_its_generator(name):
+    spec = SHIPPED_TRACKS[name]
+    shipped = ReferenceLine.load(REFERENCE_DIR / f"{name}.npz")
+    built = build_line(spec)
+    np.testing.assert_allclose(shipped.points, built.points, atol=1e-9)
+    expected_length = sum(p.length_m() for p in spec.pieces)
+    assert shipped.length_m == pytest.approx(expected_length, abs=0.01)  # chords of 0.5 m on the arcs
+    meta = shipped.metadata
+    assert meta.source == "sim-generator"
+    assert meta.track_width_m == spec.width_m > 0
+    assert len(meta.checkpoints_m) == len(spec.checkpoints_after) >= 1
+    assert all(0 < cp < shipped.length_m for cp in meta.checkpoints_m)
+    assert np.diff(shipped.cumulative_m).max() <= 0.5 + 1e-9
+    assert np.all(shipped.points[:, 1] == 0.0)  # flat ground
+
+
+def test_easiest_track_is_first_short_and_gentle():
+    names = track_names()
+    assert names[0] == "sim_easy"
+    easy = load_track(names[0])
+    assert easy.length_m < min(load_track(n).length_m for n in names[1:])
+    radii = [p.blocks for p in SHIPPED_TRACKS["sim_easy"].pieces if p.kind != "straight"]
+    assert min(radii) >= 3  # its only bend has a 96 m radius
+
+
+def test_arcs_turn_the_right_way_and_end_where_geometry_says():
+    # A right-hand quarter circle of radius 32 m from the origin heading +z ends at (32, 0, 32), heading +x.
+    pts, _ = centre_line(TrackSpec("q", (right(1, 90),)))
+    np.testing.assert_allclose(pts[-1], [32.0, 0.0, 32.0], atol=1e-9)
+    pts, _ = centre_line(TrackSpec("q", (left(1, 90),)))
+    np.testing.assert_allclose(pts[-1], [-32.0, 0.0, 32.0], atol=1e-9)
+    pts, ends = centre_line(TrackSpec("s", (straight(1), right(2, 180))))
+    np.testing.assert_allclose(pts[ends], [[0.0, 0.0, 32.0], [128.0, 0.0, 32.0]], atol=1e-9)
+    assert np.linalg.norm(np.diff(pts, axis=0), axis=1).max() <= 0.5
+
+
+def test_overlapping_track_is_refused():
+    spec = TrackSpec("loop", (straight(1), right(1, 360), straight(1)), width_m=16.0)
+    with pytest.raises(ConfigError, match="overlaps itself"):
+        build_line(spec)
+
+
+def test_unknown_track_name_is_a_config_error():
+    with pytest.raises(ConfigError, match="sim_easy"):
+        load_track("no_such_track")
+
+
+def test_corridor_projection_signs_and_arc_length():
+    line = straight_line(100.0)
+    cor = Corridor(line, 20.0)
+    # Heading +z, the driver's right is +x (TMNF's left-handed frame).
+    x = np.array([3.0, -4.0, 0.0])
+    z = np.array([10.25, 50.0, 99.0])
+    index, along, lateral = cor.project(x, z, np.array([20, 100, 198]))
+    np.testing.assert_allclose(lateral, [3.0, -4.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(cor.arc_length(index, along), [10.25, 50.0, 99.0], atol=1e-9)
+
+
+# --- the car --------------------------------------------------------------------------
+
+
+def random_inputs(seed: int, steps: int):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, steps), rng.uniform(0, 1, steps), rng.uniform(0, 1, steps) > 0.8
+
+
+def test_same_seed_and_actions_give_identical_states():
+    line = load_track("sim_esses")
+    config = CarConfig(start_offset_m=2.0, start_yaw_rad=0.1)
+    runs = []
+    for _ in range(2):
+        cars = SimCars(line, 3, seed=7, config=config)
+        steer, gas, brake = random_inputs(1, 300)
+        trace = []
+        for s, g, b in zip(steer, gas, brake):
+            cars.step(np.array([s, -s, 0.5 * s]), g, float(b), ticks=5)
+            trace.append(np.stack([cars.x, cars.z, cars.yaw, cars.vx, cars.vz, cars.arc_m]).copy())
+        runs.append(np.array(trace))
+    assert np.array_equal(runs[0], runs[1])
+    other = SimCars(line, 3, seed=8, config=config)
+    assert not np.array_equal(other.x, SimCars(line, 3, seed=7, config=config).x)
+
+
+def test_each_car_of_a_batch_moves_like_a_car_alone():
+    line = load_track("sim_hairpins")
+    steer, gas, brake = random_inputs(3, 200)
+    batch = SimCars(line, 4)
+    alone = SimCars(line, 1)
+    for s, g, b in zip(steer, gas, brake):
+        batch.step(np.array([s, 0.0, -s, s]), g, float(b), ticks=5)
+        alone.step(s, g, float(b), ticks=5)
+    for name in ("x", "z", "yaw", "vx", "vz"):
+        np.testing.assert_allclose(getattr(batch, name)[[0, 3]], getattr(alone, name)[0], rtol=0, atol=1e-6)
+
+
+def test_full_gas_accelerates_and_gears_go_up():
+    cars = SimCars(straight_line(2000.0), 1)
+    speeds, gears = [], []
+    for _ in range(100):  # 5 s
+        cars.step(0.0, 1.0, 0.0, ticks=5)
+        state = cars.state(0)
+        speeds.append(state.speed)
+        gears.append(state.gear)
+        assert cars.config.idle_rpm <= state.rpm <= cars.config.max_rpm
+    assert np.all(np.diff(speeds) > 0)
+    assert 25.0 < speeds[-1] < cars.config.top_speed_mps
+    assert np.all(np.diff(gears) >= 0) and gears[-1] > gears[0]
+    assert state.race_time_ms == 100 * 5 * TICK_MS
+    assert state.display_speed_kmh == int(speeds[-1] * 3.6)
+
+
+def test_walls_keep_the_car_in_the_corridor_and_slow_it():
+    line = straight_line(2000.0, width=12.0)
+    free = SimCars(line, 1)
+    walled = SimCars(line, 1)
+    touched = 0
+    for k in range(300):
+        free.step(0.0, 1.0, 0.0, ticks=5)
+        walled.step(1.0 if k % 40 < 20 else -1.0, 1.0, 0.0, ticks=5)  # swerve wall to wall
+        assert abs(walled.lateral_m[0]) <= 6.0 - walled.config.car_half_width_m + 1e-9
+        touched += int(walled.wall_contact[0])
+    assert touched > 10
+    assert walled.arc_m[0] < 0.8 * free.arc_m[0]
+
+
+def test_grip_caps_the_lateral_acceleration():
+    cars = SimCars(straight_line(3000.0, width=4000.0), 1)
+    for _ in range(60):
+        cars.step(0.0, 1.0, 0.0, ticks=5)
+    v = cars.speed()[0]
+    cars.step(1.0, 0.0, 0.0, ticks=20)  # full lock at speed
+    assert cars.sliding[0] == 1
+    grip = max(cars.config.grip_mps2 - cars.config.grip_loss_per_mps * cars.speed()[0], cars.config.min_grip_mps2)
+    assert abs(cars.omega[0]) * cars.speed()[0] <= grip * 1.01
+    assert cars.speed()[0] < v  # sliding scrubs speed
+
+
+def test_back_wall_at_the_start_and_reverse():
+    cars = SimCars(straight_line(100.0), 1)
+    x0, z0 = cars.x[0], cars.z[0]
+    for _ in range(40):
+        cars.step(0.0, 0.0, 1.0, ticks=5)  # brake at a standstill reverses
+        assert cars.z[0] >= z0 - 1e-9 and cars.arc_m[0] >= 0.0
+    assert cars.wall_contact[0] == 1
+    assert cars.x[0] == pytest.approx(x0)
+
+
+def test_finish_freezes_the_car_and_counts_every_checkpoint():
+    line = straight_line(60.0)
+    line.metadata.checkpoints_m = (20.0, 40.0)
+    cars = SimCars(line, 1)
+    counts = []
+    while not cars.finished[0]:
+        cars.step(0.0, 1.0, 0.0, ticks=1)
+        counts.append(int(cars.checkpoint_count[0]))
+    assert counts[-1] == cars.checkpoint_target == 3
+    assert sorted(set(counts)) == [0, 1, 2, 3] and counts == sorted(counts)
+    frozen = cars.state(0)
+    assert frozen.finished and cars.arc_m[0] == pytest.approx(60.0)
+    cars.step(0.0, 1.0, 0.0, ticks=50)
+    assert cars.state(0).race_time_ms == frozen.race_time_ms
+    np.testing.assert_array_equal(cars.state(0).position, frozen.position)
+    cars.reset()
+    assert cars.ticks[0] == 0 and not cars.finished[0] and cars.arc_m[0] == 0.0
+
+
+def test_nan_input_is_refused():
+    from tmstate.errors import ActionError
+
+    cars = SimCars(straight_line(), 1)
+    with pytest.raises(ActionError):
+        cars.step(float("nan"), 1.0, 0.0)
+
+
+def test_save_and_restore_round_trip():
+    cars = SimCars(load_track("sim_easy"), 1)
+    cars.step(0.3, 1.0, 0.0, ticks=200)
+    snapshot = cars.save(0)
+    cars.step(-0.5, 1.0, 0.0, ticks=100)
+    after = cars.state(0)
+    cars.restore(0, snapshot)
+    cars.step(-0.5, 1.0, 0.0, ticks=100)
+    again = cars.state(0)
+    np.testing.assert_array_equal(after.position, again.position)
+    assert after.race_time_ms == again.race_time_ms
+    with pytest.raises(TmstateError, match="snapshot"):
+        cars.restore(0, b"not a snapshot")
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+def close_to(pixel, colour, tolerance=12):
+    return np.all(np.abs(np.asarray(pixel, dtype=int) - np.asarray(colour)) <= tolerance)
+
+
+def test_top_view_shows_road_ahead_grass_beside():
+    line = straight_line(200.0, width=20.0)
+    renderer = TrackRenderer(line)
+    image = renderer.view(0.0, 50.0, 0.0, 120, 120, "top")  # 60 m across: 0.5 m per pixel
+    assert image.shape == (120, 120, 3) and image.dtype == np.uint8
+    car_row = int(0.7 * 119)
+    assert close_to(image[car_row - 40, 60 - 8], ASPHALT)  # 20 m ahead, 4 m left: road
+    assert close_to(image[car_row - 40, 60 + 40], GRASS)  # 20 m right of the line: grass
+    assert not close_to(image[car_row, 60], ASPHALT) and not close_to(image[car_row, 60], GRASS)  # the car
+
+
+def test_chase_view_has_sky_road_and_the_car():
+    line = straight_line(400.0, width=20.0)
+    renderer = TrackRenderer(line)
+    image = renderer.view(0.0, 100.0, 0.0, 96, 72, "chase")
+    assert close_to(image[0, 48], SKY)
+    assert close_to(image[71, 5], ASPHALT)  # bottom-left corner: road beside the car
+    gray = renderer.view(0.0, 100.0, 0.0, 96, 72, "chase", gray=True)
+    assert gray.shape == (72, 96) and gray.dtype == np.uint8
+    # Row 30 is ~30 m ahead (horizon at row ~24.5); column 40 ~4.6 m left of the centre.
+    assert close_to(image[30, 40], ASPHALT)
+    turned = renderer.view(0.0, 100.0, math.pi / 2, 96, 72, "chase")  # facing across the road
+    assert close_to(turned[30, 40], GRASS)
+
+
+def test_unknown_camera_is_a_config_error():
+    with pytest.raises(ConfigError, match="camera"):
+        TrackRenderer(straight_line()).view(0, 0, 0, 10, 10, "helicopter")
+
+
+# --- the backend ----------------------------------------------------------------------
+
+
+def test_sim_backend_steps_action_periods_and_saves():
+    backend = SimBackend("sim_easy", action_period_ms=50)
+    start = backend.reset()
+    assert start.race_time_ms == 0 and start.checkpoint_target == 2
+    state = backend.step(Action(0.0, 1.0, False))
+    assert state.race_time_ms == 50 and state.speed > 0 and state.gas == 1.0
+    snapshot = backend.save()
+    later = backend.step(Action(0.5, 1.0, False))
+    assert backend.restore(snapshot).race_time_ms == 50
+    np.testing.assert_array_equal(backend.step(Action(0.5, 1.0, False)).position, later.position)
+    frame = backend.frame(64, 48)
+    assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
+    with pytest.raises(ConfigError, match="multiple of 10"):
+        SimBackend("sim_easy", action_period_ms=55)
