@@ -1,0 +1,134 @@
+"""X11 window capture under Xvfb, on a real window whose pixels the test draws."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.xvfb
+
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (12, 34, 56)]
+
+
+@pytest.fixture(scope="module")
+def xvfb() -> Iterator[str]:
+    """A private Xvfb display (Xvfb picks a free number and reports it through -displayfd)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (scripts/test.sh installs the Debian package xvfb)")
+    read_fd, write_fd = os.pipe()
+    process = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as reader:
+            number = reader.readline().strip()
+        if not number:
+            pytest.fail("Xvfb did not report a display number")
+        yield f":{number}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class PaintedWindow:
+    """A mapped window titled like the game, with _NET_WM_PID, painted in four colour bands."""
+
+    def __init__(self, display_name: str, title: str = "TrackMania Modded", pid: int = 4242) -> None:
+        from Xlib import X, Xatom, display
+
+        self.X = X
+        self.dpy = display.Display(display_name)
+        screen = self.dpy.screen()
+        self.window = screen.root.create_window(
+            10, 20, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+            background_pixel=0, event_mask=X.StructureNotifyMask,
+        )
+        self.window.set_wm_name(title)
+        self.window.change_property(self.dpy.get_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [pid])
+        self.window.map()
+        while self.dpy.next_event().type != X.MapNotify:
+            pass
+        self.paint(200, 100)
+
+    def paint(self, width: int, height: int) -> None:
+        band = width // len(COLOURS)
+        for i, (r, g, b) in enumerate(COLOURS):
+            gc = self.window.create_gc(foreground=(r << 16) | (g << 8) | b)
+            self.window.fill_rectangle(gc, i * band, 0, band, height)
+        self.dpy.sync()
+
+    def close(self) -> None:
+        self.window.destroy()
+        self.dpy.close()
+
+
+@pytest.fixture
+def game_window(xvfb):
+    window = PaintedWindow(xvfb)
+    yield window
+    window.close()
+
+
+def check_bands(image: np.ndarray, width: int, height: int) -> None:
+    assert image.shape == (height, width, 3) and image.dtype == np.uint8
+    band = width // len(COLOURS)
+    for i, colour in enumerate(COLOURS):
+        block = image[:, i * band:(i + 1) * band]
+        assert np.all(block == np.array(colour, dtype=np.uint8)), f"band {i} is not {colour}"
+
+
+@pytest.mark.parametrize("use_shm", [True, False], ids=["mit-shm", "getimage"])
+def test_capture_returns_the_known_pixels(game_window, xvfb, use_shm):
+    from tmstate.xwindow import WindowCapture
+
+    with WindowCapture.find(title="trackmania", display=xvfb, use_shm=use_shm) as capture:
+        check_bands(capture.capture(), 200, 100)
+        assert capture.shm_active is use_shm
+        small = capture.grab(100, 50)
+        assert small.shape == (50, 100, 3)
+        assert np.all(small[25, 10] == COLOURS[0]) and np.all(small[25, 90] == COLOURS[3])
+
+
+def test_find_by_title_and_pid(game_window, xvfb):
+    from tmstate.xwindow import find_windows, open_display
+
+    dpy = open_display(xvfb)
+    try:
+        by_title = find_windows(dpy, title="Modded")
+        by_pid = find_windows(dpy, pid=4242)
+        assert [w.id for w in by_title] == [w.id for w in by_pid] == [game_window.window.id]
+        assert by_title[0].title == "TrackMania Modded" and by_title[0].pid == 4242
+        assert by_title[0].viewable and (by_title[0].width, by_title[0].height) == (200, 100)
+        assert find_windows(dpy, title="Modded", pid=1) == []
+        assert find_windows(dpy, title="Notepad") == []
+    finally:
+        dpy.close()
+
+
+def test_move_resize_focus_then_capture_again(game_window, xvfb):
+    from tmstate.xwindow import WindowCapture
+
+    with WindowCapture.find(pid=4242, display=xvfb) as capture:
+        capture.move_resize(30, 40, 320, 240)
+        assert capture.geometry() == (30, 40, 320, 240)
+        capture.focus()
+        assert game_window.dpy.get_input_focus().focus.id == game_window.window.id
+        game_window.paint(320, 240)
+        check_bands(capture.capture(), 320, 240)
+
+
+def test_missing_window_and_display_are_clear_errors(xvfb):
+    from tmstate.errors import WindowError
+    from tmstate.xwindow import WindowCapture
+
+    with pytest.raises(WindowError, match="no window with title"):
+        WindowCapture.find(title="TrackMania Nowhere", display=xvfb)
+    with pytest.raises(WindowError, match="cannot open X display"):
+        WindowCapture.find(title="x", display=":987")
