@@ -1,0 +1,164 @@
+"""TMNFEnv: Gymnasium and stable-baselines3 conformance, config, registration, episodes."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tmstate.env import ENV_ID, EnvConfig, TMNFEnv, load_config, make_config
+from tmstate.errors import ActionError, ConfigError, TmstateError
+
+OBS_TYPES = ["telemetry", "frames", "dict"]
+SMALL_FRAMES = {"width": 48, "height": 48, "stack": 2}
+
+
+def check_both(env: gym.Env) -> None:
+    """Gymnasium's env checker, then stable-baselines3's (its warnings are failures too)."""
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*alternative render modes.*")  # no spec on direct construction
+        check_env(env, skip_render_check=False)
+        sb3_check_env(env, warn=True)
+
+
+@pytest.mark.parametrize("obs_type", OBS_TYPES)
+def test_checkers_pass_on_the_sim(obs_type):
+    env = TMNFEnv(backend="sim", observation={"type": obs_type, **SMALL_FRAMES}, render_mode="rgb_array")
+    check_both(env)
+    env.close()
+
+
+def test_checkers_pass_with_discrete_actions():
+    check_both(TMNFEnv(backend="sim", action="discrete"))
+
+
+def test_gymnasium_make_after_import_and_through_the_entry_point():
+    from importlib.metadata import entry_points
+
+    env = gym.make(ENV_ID, map="sim_esses", backend="sim", render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.line.metadata.map_name == "sim_esses"
+    assert env.observation_space.contains(obs)
+    assert env.render().shape == (240, 320, 3)
+    env.close()
+    (point,) = [e for e in entry_points(group="gymnasium.envs") if e.name == "tmstate"]
+    assert point.value == "tmstate.env:register_envs"
+    del gym.registry[ENV_ID]
+    point.load()()
+    assert ENV_ID in gym.registry
+    gym.make("tmstate.env:" + ENV_ID).close()
+
+
+def test_config_from_toml_with_nested_tables(tmp_path):
+    path = tmp_path / "env.toml"
+    path.write_text(
+        '[env]\nmap = "sim_hairpins"\naction_period_ms = 100\naction = "discrete"\n'
+        '[env.reward]\ntime = 0.002\n[env.observation]\ntype = "frames"\nstack = 3\n'
+        '[env.backend_options.car]\nengine_mps2 = 10.0\n'
+    )
+    config = load_config(path)
+    assert config.map == "sim_hairpins" and config.action_period_ms == 100
+    assert config.reward.time == 0.002 and config.reward.progress == EnvConfig().reward.progress
+    assert config.observation.type == "frames" and config.observation.stack == 3
+    env = TMNFEnv(config, observation={"width": 32, "height": 32})
+    assert env.observation_space.shape == (32, 32, 3)
+    assert env.backend.cars.config.engine_mps2 == 10.0
+    env.reset()
+    env.step(0)
+    assert env.state.race_time_ms == 100
+    path.write_text('[env]\nmapp = "x"\n')
+    with pytest.raises(ConfigError, match="mapp"):
+        load_config(path)
+
+
+def test_overrides_merge_and_bad_values_are_config_errors():
+    config = make_config(EnvConfig(map="sim_esses"), reward={"time": 0.5})
+    assert config.map == "sim_esses"
+    assert config.reward.time == 0.5 and config.reward.finish == EnvConfig().reward.finish
+    with pytest.raises(ConfigError, match="backend"):
+        TMNFEnv(backend="xbox")
+    with pytest.raises(ConfigError, match="multiple of 10"):
+        TMNFEnv(action_period_ms=15)
+    with pytest.raises(ConfigError, match="observation type"):
+        TMNFEnv(observation={"type": "sonar"})
+
+
+def test_episode_info_reward_terms_and_time_limit():
+    env = TMNFEnv(backend="sim", termination={"time_limit_s": 2.0})
+    obs, info = env.reset(seed=0)
+    assert info["race_time_ms"] == 0 and info["termination_reason"] == ""
+    total, steps = 0.0, 0
+    while True:
+        obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        steps += 1
+        assert set(info) >= {"reward_terms", "race_time_ms", "progress_m", "lateral_m", "termination_reason", "finished"}
+        assert reward == pytest.approx(sum(info["reward_terms"].values()))
+        assert info["reward_terms"]["time"] == pytest.approx(-env.config.reward.time * 50)
+        total += reward
+        if terminated or truncated:
+            break
+    assert truncated and not terminated and info["termination_reason"] == "time_limit"
+    assert steps == 40 and info["race_time_ms"] == 2000
+    assert info["progress_m"] > 10.0
+    with pytest.raises(TmstateError, match="reset"):
+        env.step(np.array([0.0, 1.0], np.float32))
+    env.reset()
+    assert env.state.race_time_ms == 0 and env.tracker.progress_m == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_actions_raise_action_errors():
+    env = TMNFEnv(backend="sim")
+    env.reset()
+    with pytest.raises(ActionError):
+        env.step(np.array([np.nan, 1.0]))
+    with pytest.raises(ActionError):
+        env.step(np.array([0.0, 2.0]))
+
+
+def test_stuck_car_terminates_for_no_progress():
+    env = TMNFEnv(backend="sim", termination={"no_progress_s": 2.0})
+    env.reset()
+    for _ in range(100):
+        _, _, terminated, truncated, info = env.step(np.array([0.0, 0.0], np.float32))  # never moves
+        if terminated or truncated:
+            break
+    assert terminated and info["termination_reason"] == "no_progress"
+
+
+def test_controller_finishes_through_the_env():
+    from tmstate.demo import LineFollower
+
+    env = TMNFEnv(backend="sim", map="sim_easy")
+    env.reset(seed=0)
+    controller = LineFollower(env.line)
+    ret = 0.0
+    while True:
+        _, reward, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        ret += reward
+        if terminated or truncated:
+            break
+    assert terminated and info["finished"] and info["termination_reason"] == "finished"
+    assert info["reward_terms"]["finish"] == env.config.reward.finish
+    assert info["progress_m"] == pytest.approx(env.line.length_m, abs=1.0)
+    c = env.config.reward
+    expected = c.progress * info["progress_m"] - c.time * info["race_time_ms"] + c.finish
+    assert ret == pytest.approx(expected, abs=1e-6)
+
+
+def test_injected_backend_and_line():
+    from tmstate.sim.backend import SimBackend
+    from tmstate.sim.track import load_track
+
+    line = load_track("sim_esses")
+    backend = SimBackend(line, action_period_ms=20)
+    env = TMNFEnv(backend=backend, line=line, action_period_ms=20)
+    env.reset()
+    env.step(np.array([0.0, 1.0], np.float32))
+    assert env.backend is backend and env.state.race_time_ms == 20
+    env.close()
