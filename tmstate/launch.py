@@ -347,6 +347,8 @@ class Instance:
     process: subprocess.Popen | None = None
     xvfb_process: subprocess.Popen | None = None
     started_at: float = 0.0
+    pid: int | None = None
+    xvfb_pid: int | None = None
 
     @property
     def port(self) -> int:
@@ -363,8 +365,8 @@ class Instance:
             "index": self.plan.index,
             "port": self.plan.port,
             "marker": self.marker,
-            "pid": self.process.pid if self.process else None,
-            "xvfb_pid": self.xvfb_process.pid if self.xvfb_process else None,
+            "pid": self.process.pid if self.process else self.pid,
+            "xvfb_pid": self.xvfb_process.pid if self.xvfb_process else self.xvfb_pid,
             "display": self.plan.display,
             "command": list(self.plan.command),
             "log": str(self.plan.log_path),
@@ -392,6 +394,30 @@ class Launcher:
         self.environ = dict(os.environ if environ is None else environ)
         self.run_id = uuid.uuid4().hex[:12]
         self.instances: dict[int, Instance] = {}
+
+    @classmethod
+    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
+        """A launcher for the instances in ``config``'s pid file (started by ``tmstate launch``).
+
+        It can restart them (the pid file is updated) but was not their starter: use
+        :meth:`stop_all` only if you mean to end them.
+        """
+        records = read_pid_file(config.pid_file)
+        if not records:
+            raise ConfigError(f"{config.pid_file}: lists no instance — run `tmstate launch` first")
+        launcher = cls(config, max(int(r["index"]) for r in records) + 1, probe=probe)
+        for record in records:
+            plan = launcher.plans[int(record["index"])]
+            if plan.port != record["port"]:
+                raise ConfigError(
+                    f"{config.pid_file}: instance {record['index']} runs on port {record['port']}, this config "
+                    f"says {plan.port} — use the launch config the instances were started with"
+                )
+            launcher.instances[plan.index] = Instance(
+                plan=plan, marker=record["marker"], started_at=float(record.get("started_at", 0.0)),
+                pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"),
+            )
+        return launcher
 
     @property
     def ports(self) -> list[int]:

@@ -32,6 +32,7 @@ from copy import deepcopy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -125,6 +126,95 @@ class FunctionInstance(GameInstance):
         return self.name
 
 
+class SimInstance(GameInstance):
+    """The embedded simulator (a simplified car, not TMNF physics): nothing to restart."""
+
+    io_bound = False
+
+    def __init__(self, env_config: Any) -> None:
+        self.env_config = env_config
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env import TMNFEnv
+
+        return TMNFEnv(self.env_config)
+
+    def describe(self) -> str:
+        return f"sim {self.env_config.map}"
+
+
+class HarnessInstance(GameInstance):
+    """A plugin-harness process per sub-env: the real plugin over the real socket, but its
+    car is the harness's point-mass stand-in (not TMNF). Recovery starts a new process."""
+
+    def __init__(self, env_config: Any, harness_options: dict | None = None, line: Any = None) -> None:
+        self.env_config = env_config
+        self.harness_options = dict(harness_options or {})
+        self.line = line if line is not None else harness_line()
+        self.harness: Any = None
+
+    def _start(self) -> None:
+        from tmstate.harness import HarnessProcess
+
+        self.harness = HarnessProcess(**self.harness_options).start()
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env import TMNFEnv, make_config
+
+        if self.harness is None or not self.harness.alive:
+            self._start()
+        options = {**self.env_config.backend_options, "port": self.harness.port}
+        config = make_config(self.env_config, backend="tminterface", backend_options=options)
+        return TMNFEnv(config, line=self.line)
+
+    def recover(self) -> None:
+        if self.harness is not None:
+            self.harness.kill()
+        self._start()
+
+    def close(self) -> None:
+        if self.harness is not None:
+            self.harness.stop()
+
+    def describe(self) -> str:
+        return f"harness port {self.harness.port if self.harness else '-'}"
+
+
+def harness_line() -> Any:
+    """A reference line along the harness's race: straight ahead (+z) from its default start
+    (100, 10, 200), 20 m past its finish plane at 150 m (plugins/harness/src/race.hpp)."""
+    from tmstate.reference import ReferenceLine
+
+    points = np.array([[100.0, 10.0, 200.0], [100.0, 10.0, 370.0]])
+    return ReferenceLine.from_points(points, spacing_m=0.5)
+
+
+class LaunchedInstance(GameInstance):
+    """Instance ``index`` of a :class:`tmstate.launch.Launcher`: TMNF under Wine. Recovery
+    stops whatever is left of that game and launches it again on the same port."""
+
+    def __init__(self, launcher: Any, index: int, env_config: Any) -> None:
+        self.launcher = launcher
+        self.index = index
+        self.env_config = env_config
+
+    @property
+    def port(self) -> int:
+        return self.launcher.plans[self.index].port
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env import TMNFEnv, make_config
+
+        options = {**self.env_config.backend_options, "port": self.port}
+        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
+
+    def recover(self) -> None:
+        self.launcher.restart(self.index)
+
+    def describe(self) -> str:
+        return f"TMNF instance {self.index} port {self.port}"
+
+
 # --- the vector env ----------------------------------------------------------------------
 
 
@@ -167,8 +257,14 @@ class TMNFVectorEnv(VectorEnv):
     restarts of instance ``i`` so far.
     """
 
-    def __init__(self, instances: Sequence[GameInstance], config: VectorConfig | None = None) -> None:
+    def __init__(
+        self,
+        instances: Sequence[GameInstance],
+        config: VectorConfig | None = None,
+        on_close: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self.closed = True  # until the instances exist: nothing to close before that
+        self._on_close = list(on_close)
         if not instances:
             raise ConfigError("a vector env needs at least one game instance")
         self.config = config or VectorConfig()
@@ -186,10 +282,10 @@ class TMNFVectorEnv(VectorEnv):
         )
         self.envs: list[gym.Env | None] = [None] * self.num_envs
         self.restarts = [0] * self.num_envs
-        self.closed = False
         def build(i: int) -> None:
             self.envs[i] = self.instances[i].make_env()
 
+        self.closed = False
         try:
             self._map(build, range(self.num_envs))
         except BaseException:
@@ -404,6 +500,12 @@ class TMNFVectorEnv(VectorEnv):
                 instance.close()
             except Exception as error:  # noqa: BLE001 - keep closing the others
                 log.warning("closing %s failed: %s", instance.describe(), error)
+        for finalizer in self._on_close:
+            try:
+                finalizer()
+            except Exception as error:  # noqa: BLE001 - keep closing
+                log.warning("closing the vector env: %s", error)
+        self._on_close.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -420,6 +522,96 @@ class TMNFVectorEnv(VectorEnv):
 
     def __repr__(self) -> str:
         return f"TMNFVectorEnv({self.num_envs} x {self.instances[0].describe()}, {self.autoreset_mode.value})"
+
+
+# --- building one from settings -------------------------------------------------------
+
+
+BACKENDS = ("sim", "harness", "tminterface")
+
+
+def make_vector_env(
+    num_envs: int,
+    config: Any = None,
+    *,
+    backend: str | None = None,
+    maps: Sequence[str] | None = None,
+    vector: VectorConfig | None = None,
+    harness_options: dict | None = None,
+    launch: Any = None,
+    **overrides: Any,
+) -> TMNFVectorEnv:
+    """A :class:`TMNFVectorEnv` of ``num_envs`` sub-envs made from one env configuration.
+
+    ``config`` / ``overrides``: an :class:`~tmstate.env.EnvConfig` (or dict) and field
+    overrides, as for ``TMNFEnv``. ``backend``: ``"sim"`` (embedded simulator, not TMNF
+    physics), ``"harness"`` (one plugin-harness process per sub-env, for tests and
+    benchmarks) or ``"tminterface"`` (TMNF instances on ports ``base_port + i``).
+    ``maps``: spread over the sub-envs round-robin (sub-env i drives ``maps[i % len]``).
+    With ``log_dir`` set, sub-env i logs to ``log_dir/env<i>``.
+
+    For ``"tminterface"``, ``launch`` is a :class:`tmstate.launch.LaunchConfig` (or the
+    path of its TOML file, or None for the default/environment settings). If that config's
+    pid file exists, the games started by ``tmstate launch`` are used and restarted on
+    loss; otherwise the vector env starts them itself and stops them on close.
+    """
+    from tmstate.env import make_config
+
+    base = make_config(config, **overrides)
+    backend = backend or ("tminterface" if base.backend == "tminterface" else "sim")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if num_envs < 1:
+        raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
+    maps = list(maps) if maps else [base.map]
+    configs = []
+    for i in range(num_envs):
+        changes: dict[str, Any] = {"map": maps[i % len(maps)]}
+        if base.log_dir:
+            changes["log_dir"] = str(Path(base.log_dir) / f"env{i}")
+        if backend == "sim":
+            changes["backend"] = "sim"
+            if "seed" not in base.backend_options:
+                changes["backend_options"] = {**base.backend_options, "seed": i}
+        configs.append(make_config(base, **changes))
+    on_close: list[Callable[[], None]] = []
+    if backend == "sim":
+        instances: list[GameInstance] = [SimInstance(c) for c in configs]
+    elif backend == "harness":
+        instances = [HarnessInstance(c, harness_options) for c in configs]
+    else:
+        launcher, owned = _launcher_for(num_envs, launch)
+        if owned:
+            on_close.append(launcher.stop_all)
+        instances = [LaunchedInstance(launcher, i, c) for i, c in enumerate(configs)]
+    try:
+        return TMNFVectorEnv(instances, vector, on_close=on_close)
+    except BaseException:
+        for instance in instances:
+            instance.close()
+        for finalizer in on_close:
+            finalizer()
+        raise
+
+
+def _launcher_for(num_envs: int, launch: Any) -> tuple[Any, bool]:
+    """The launcher of the TMNF instances: adopted from ``tmstate launch``'s pid file, or a
+    new one whose games are started now (then owned: stopped when the vector env closes)."""
+    from tmstate.launch import LaunchConfig, Launcher, load_config
+
+    config = launch if isinstance(launch, LaunchConfig) else load_config(launch)
+    if config.pid_file.exists():
+        launcher = Launcher.adopt(config)
+        if len(launcher.plans) < num_envs:
+            raise ConfigError(
+                f"{config.pid_file} lists {len(launcher.plans)} running instance(s), {num_envs} asked — "
+                f"`tmstate launch --stop`, then `tmstate launch -n {num_envs}`"
+            )
+        return launcher, False
+    launcher = Launcher(config, num_envs)
+    launcher.check_ready_to_start()
+    launcher.start_all()
+    return launcher, True
 
 
 # --- stable-baselines3 -------------------------------------------------------------------
