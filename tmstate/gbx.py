@@ -352,3 +352,52 @@ def ghost_metadata(ghost: Ghost, line_path: Path | None = None) -> dict:
     if line_path is not None:
         meta["line_path"] = str(line_path)
     return meta
+
+
+# --- maps -------------------------------------------------------------------------------
+
+BLOCK_SIZE_M = (32.0, 8.0, 32.0)
+"""One Stadium block in metres (x, y, z); a block's world centre is about block * size + (16, 0, 16)."""
+
+
+@dataclass
+class MapMarker:
+    """A start, checkpoint or finish block of a map, in world metres (block centre)."""
+
+    kind: str  # "start", "checkpoint", "finish"
+    block: str
+    position: np.ndarray
+
+
+def read_challenge_markers(path: str | Path) -> tuple[str, list[MapMarker]]:
+    """(map name, start/checkpoint/finish blocks) of a ``.Challenge.Gbx`` (chunk CGameCtnChallenge 01F)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReplayFileError(path, "file not found", "check the path to the .Challenge.Gbx")
+    if path.stat().st_size == 0:
+        raise ReplayFileError(path, "file is empty", "copy the map again")
+    import gbx
+    from gbx.GameIDs import ChunkId
+
+    try:
+        chunks = gbx.GbxReader(str(path)).readAll()[ChunkId.CGameCtnChallenge01F]
+        data = chunks[0].data
+        count = int(data["numBlocks"])
+        blocks = [(str(data[f"blockName {i}"]), int(data[f"posX {i}"]), int(data[f"posY {i}"]), int(data[f"posZ {i}"]))
+                  for i in range(count)]
+    except Exception as exc:  # the parser raises anything on bad bytes
+        raise ReplayFileError(path, f"no block list could be read ({type(exc).__name__}: {exc})",
+                              "is this a TMNF .Challenge.Gbx?") from None
+    markers = []
+    for name, bx, by, bz in blocks:
+        if "Checkpoint" in name:
+            kind = "checkpoint"
+        elif "Finish" in name and "StartFinish" not in name:
+            kind = "finish"
+        elif "StartLine" in name or "StartFinish" in name:
+            kind = "start"
+        else:
+            continue
+        centre = np.array([bx * BLOCK_SIZE_M[0] + 16.0, by * BLOCK_SIZE_M[1], bz * BLOCK_SIZE_M[2] + 16.0])
+        markers.append(MapMarker(kind, name, centre))
+    return str(data.get("trackName", "")), markers
