@@ -54,6 +54,7 @@ class EnvConfig:
 
     backend: str = "sim"  # tminterface | sim | replay
     map: str = "sim_easy"  # sim track name, a name in reference_lines/, or a .npz/.npy line path
+    # ("" with backend "replay": the line named in the log's metadata)
     action_period_ms: int = 50  # race time per step (a multiple of 10 ms)
     game_speed: float = 10.0  # tminterface: game speed while stepping (1 = real time)
     action: str = "continuous"  # continuous | discrete
@@ -118,7 +119,21 @@ def resolve_line(name_or_path: str) -> ReferenceLine:
     return resolve(name_or_path)
 
 
-def make_backend(config: EnvConfig, line: ReferenceLine) -> Backend:
+def _logged_line(backend: Any) -> ReferenceLine:
+    """The reference line named in a replayed log's metadata (``line``, else ``map``)."""
+    metadata = getattr(backend, "metadata", {}) or {}
+    for key in ("line", "map"):
+        value = metadata.get(key)
+        if value:
+            try:
+                return resolve_line(str(value))
+            except TmstateError:
+                continue
+    raise ConfigError("map is empty and the replayed log names no reference line that can be found; "
+                      "set map to the line the episode was driven on")
+
+
+def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
     """The backend ``config.backend`` names, built with the config's settings."""
     cls = backend_class(config.backend)
     options = dict(config.backend_options)
@@ -161,6 +176,9 @@ class TMNFEnv(gym.Env):
         self.render_mode = render_mode
         c = self.config
         self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
+        if line is None and not c.map and c.backend == "replay" and backend is None:
+            backend = make_backend(c, None)  # the line the log was driven on, from its metadata
+            line = _logged_line(backend)
         self.line = line if line is not None else resolve_line(c.map)
         self.backend: Backend = backend if backend is not None else make_backend(c, self.line)
         self.actions: ActionType = (action_type(c.action, brake_threshold=c.brake_threshold)
@@ -218,7 +236,7 @@ class TMNFEnv(gym.Env):
         obs = self.observation.observe(state, location)
         info = self._info(state, location, terms, reason)
         if self._log_open:
-            self._log.add(inputs, state, terms, terminated, truncated)
+            self._log.add(inputs, state, terms, terminated, truncated, reason)
         if terminated or truncated:
             self._done = True
             path = self._close_log()
