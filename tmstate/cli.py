@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=float, default=0.0, help="smoothing (0 = none)")
     p.add_argument("--check", action="store_true", help="replay the ghost through the reward")
     p.add_argument("--json", action="store_true", help="with --check: print one JSON object")
+    p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
     p.set_defaults(run=_handler("tmstate.gbx:line_from_replay_main"))
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")

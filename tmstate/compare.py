@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmstate.config import from_dict
-from tmstate.errors import ConfigError, LogFileError
+from tmstate.errors import ConfigError, LogFileError, TmstateError
 from tmstate.progress import Location, ProgressConfig, ProgressTracker
 from tmstate.reference import ReferenceLine
 from tmstate.reward import Reward, RewardConfig, total
@@ -160,14 +160,23 @@ def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episod
 
 
 def _line_of(metadata: dict, log_path: Path) -> ReferenceLine:
-    """The line named in a log's metadata (``line_path``), as given or beside the log."""
-    name = metadata.get("line_path")
-    if not name:
-        raise LogFileError(log_path, "the log names no reference line (metadata 'line_path')", "pass --line LINE.npz")
-    for candidate in (Path(name), log_path.parent / name):
-        if candidate.is_file():
-            return ReferenceLine.load(candidate)
-    raise LogFileError(log_path, f"its reference line {name} was not found", "pass --line LINE.npz")
+    """The line a log names: ``line`` (as the env writes it) or ``line_path`` as a file, as
+    given or beside the log; else ``line``/``map`` as a name the env can resolve (shipped lines)."""
+    names = [str(metadata[k]) for k in ("line", "line_path") if metadata.get(k)]
+    for name in names:
+        for candidate in (Path(name), log_path.parent / name):
+            if candidate.is_file():
+                return ReferenceLine.load(candidate)
+    for name in names + ([str(metadata["map"])] if metadata.get("map") else []):
+        try:
+            from tmstate.env import resolve_line
+
+            return resolve_line(name)
+        except (TmstateError, ImportError):
+            continue
+    if not names:
+        raise LogFileError(log_path, "the log names no reference line (metadata 'line')", "pass --line LINE.npz")
+    raise LogFileError(log_path, f"its reference line {names[0]} was not found", "pass --line LINE.npz")
 
 
 def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:

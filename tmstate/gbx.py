@@ -350,7 +350,7 @@ def ghost_metadata(ghost: Ghost, line_path: Path | None = None) -> dict:
         "action_period_ms": ghost.sample_period_ms,
     }
     if line_path is not None:
-        meta["line_path"] = str(line_path)
+        meta["line"] = str(line_path)
     return meta
 
 
