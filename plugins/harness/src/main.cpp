@@ -1,0 +1,244 @@
+// tmstate-harness: a stand-in TMInterface host that runs plugins/tmstate.as unmodified.
+//
+// NOT the game: it registers the TMInterface API the plugin uses (plugins/API.md) on
+// Debian's AngelScript, calls the plugin's callbacks as TMInterface does, and drives a
+// point-mass car (or a recorded states file). See plugins/harness/README.md.
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host.hpp"
+#include "net.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using harness::Host;
+using harness::NetSocket;
+using harness::RaceConfig;
+
+const char* const kUsage =
+    "usage: tmstate-harness [options]\n"
+    "  --plugin PATH        plugin to run (default: plugins/tmstate.as of this checkout)\n"
+    "  --config CMDS        console commands applied after Main(), like TMInterface's\n"
+    "                       /configstring, e.g. --config \"set tmstate_port 8477\" (repeatable)\n"
+    "  --check-only         compile the plugin, print AngelScript's messages, exit 0 or 1\n"
+    "  --dump-api           print the registered API (symbol<TAB>kind<TAB>declaration) and exit\n"
+    "  --realtime           pace ticks at game speed (default: as fast as the client answers)\n"
+    "  --states FILE        play back a states CSV instead of the point-mass car\n"
+    "  --checkpoints LIST   checkpoint planes in metres along the start direction (default 50,100)\n"
+    "  --finish M           finish plane in metres along the start direction (default 150)\n"
+    "  --countdown-ms MS    countdown before race time 0 (default 1000)\n"
+    "  --start X,Y,Z        start position in metres (default 100,10,200)\n"
+    "  --start-yaw RAD      start heading (default 0)\n";
+
+void OnSignal(int /*sig*/) { NetSocket::stopRequested = 1; }
+
+std::vector<double> ParseList(const std::string& text, const char* option) {
+    std::vector<double> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        char* end = nullptr;
+        double v = std::strtod(item.c_str(), &end);
+        if (item.empty() || *end != '\0') {
+            std::fprintf(stderr, "tmstate-harness: %s expects numbers separated by commas, got '%s'\n", option,
+                         text.c_str());
+            std::exit(2);
+        }
+        out.push_back(v);
+    }
+    return out;
+}
+
+double ParseNumber(const std::string& text, const char* option) {
+    std::vector<double> v = ParseList(text, option);
+    if (v.size() != 1) {
+        std::fprintf(stderr, "tmstate-harness: %s expects one number, got '%s'\n", option, text.c_str());
+        std::exit(2);
+    }
+    return v[0];
+}
+
+std::string DefaultPluginPath() {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return "plugins/tmstate.as";
+    exe[n] = '\0';
+    std::string dir(exe);
+    dir = dir.substr(0, dir.rfind('/'));             // plugins/harness/build
+    return dir + "/../../tmstate.as";                // plugins/tmstate.as
+}
+
+struct Options {
+    std::string plugin = DefaultPluginPath();
+    std::vector<std::string> config;
+    bool checkOnly = false;
+    bool dumpApi = false;
+    bool realtime = false;
+    RaceConfig race;
+};
+
+Options ParseOptions(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "tmstate-harness: %s needs a value\n%s", a.c_str(), kUsage);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--plugin") {
+            o.plugin = value();
+        } else if (a == "--config") {
+            o.config.push_back(value());
+        } else if (a == "--check-only") {
+            o.checkOnly = true;
+        } else if (a == "--dump-api") {
+            o.dumpApi = true;
+        } else if (a == "--realtime") {
+            o.realtime = true;
+        } else if (a == "--states") {
+            o.race.statesFile = value();
+        } else if (a == "--checkpoints") {
+            std::string v = value();
+            o.race.checkpoints = v.empty() ? std::vector<double>{} : ParseList(v, "--checkpoints");
+        } else if (a == "--finish") {
+            o.race.finish = ParseNumber(value(), "--finish");
+        } else if (a == "--countdown-ms") {
+            o.race.countdownMs = static_cast<int>(ParseNumber(value(), "--countdown-ms"));
+            if (o.race.countdownMs < 0 || o.race.countdownMs % 10 != 0) {
+                std::fprintf(stderr, "tmstate-harness: --countdown-ms must be a non-negative multiple of 10\n");
+                std::exit(2);
+            }
+        } else if (a == "--start") {
+            std::vector<double> p = ParseList(value(), "--start");
+            if (p.size() != 3) {
+                std::fprintf(stderr, "tmstate-harness: --start expects X,Y,Z\n");
+                std::exit(2);
+            }
+            o.race.startX = p[0];
+            o.race.startY = p[1];
+            o.race.startZ = p[2];
+        } else if (a == "--start-yaw") {
+            o.race.startYaw = ParseNumber(value(), "--start-yaw");
+        } else if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else {
+            std::fprintf(stderr, "tmstate-harness: unknown option '%s'\n%s", a.c_str(), kUsage);
+            std::exit(2);
+        }
+    }
+    return o;
+}
+
+// Runs ticks and frames until SIGTERM/SIGINT.
+void RunLoop(Host& host, bool realtime) {
+    constexpr auto kFastBatch = std::chrono::milliseconds(2);       // ticks between two Render() calls
+    constexpr auto kActiveWindow = std::chrono::milliseconds(100);  // full speed while bytes flowed lately
+    auto lastTick = Clock::now();
+    while (NetSocket::stopRequested == 0) {
+        bool ticked = false;
+        auto now = Clock::now();
+        if (host.Speed() > 0 && NetSocket::AnyActiveClient()) {
+            const bool fast = !realtime && now - NetSocket::LastActivity() < kActiveWindow;
+            if (fast) {
+                const auto deadline = now + kFastBatch;
+                int n = 0;
+                do {
+                    host.Tick();
+                    ticked = true;
+                } while (NetSocket::stopRequested == 0 && host.Speed() > 0 && NetSocket::AnyActiveClient() &&
+                         (++n % 8 != 0 || Clock::now() < deadline));
+                lastTick = Clock::now();
+            } else {  // real-time pace: speed x 100 ticks per second
+                const double dueMs = std::chrono::duration<double, std::milli>(now - lastTick).count() * host.Speed();
+                int due = static_cast<int>(dueMs / 10.0);
+                if (due > 100) {  // far behind (e.g. after a long wait): do not catch up
+                    due = 100;
+                    lastTick = now;
+                } else {
+                    lastTick += std::chrono::microseconds(static_cast<long>(due * 10000.0 / host.Speed()));
+                }
+                for (int i = 0; i < due && NetSocket::stopRequested == 0 && host.Speed() > 0; ++i) {
+                    host.Tick();
+                    ticked = true;
+                }
+            }
+        } else {
+            lastTick = now;
+        }
+        host.RunQueuedCommandLists();
+        host.CallRender();
+        if (!ticked) {
+            // Idle: no client (or paused). Sleep a little so an idle harness costs ~no CPU.
+            std::this_thread::sleep_for(NetSocket::AnyActiveClient() ? std::chrono::milliseconds(1)
+                                                                      : std::chrono::milliseconds(10));
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options = ParseOptions(argc, argv);
+
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: blocking calls return so the loop can stop
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    Host host(options.race);
+    if (!host.RegisterApi()) {
+        std::fprintf(stderr, "tmstate-harness: registering the TMInterface API failed\n");
+        return 3;
+    }
+    if (options.dumpApi) {
+        for (const harness::ApiEntry& e : host.Api()) {
+            std::printf("%s\t%s\t%s\n", e.symbol.c_str(), e.kind.c_str(), e.declaration.c_str());
+        }
+        return 0;
+    }
+    if (!host.Compile(options.plugin)) {
+        std::fprintf(stderr, "tmstate-harness: %s does not compile (messages above)\n", options.plugin.c_str());
+        return 1;
+    }
+    if (options.checkOnly) {
+        std::fprintf(stderr, "tmstate-harness: %s compiles\n", options.plugin.c_str());
+        return 0;
+    }
+    std::string error;
+    if (!host.LoadRace(error)) {
+        std::fprintf(stderr, "tmstate-harness: %s\n", error.c_str());
+        return 2;
+    }
+
+    host.CallGetPluginInfo();
+    host.CallMain();
+    for (const std::string& config : options.config) host.Execute(config);  // the launch configstring
+    host.RunQueuedCommandLists();  // command lists the plugin queued in Main() run after it
+    for (int i = 0; i < 3 && !NetSocket::anyListening; ++i) host.CallRender();
+    if (!NetSocket::anyListening) {
+        std::fprintf(stderr, "tmstate-harness: the plugin did not start listening (see its log above)\n");
+        host.CallOnDisabled();
+        return 2;
+    }
+    RunLoop(host, options.realtime);
+    host.CallOnDisabled();
+    std::fprintf(stderr, "tmstate-harness: stopped\n");
+    return 0;
+}

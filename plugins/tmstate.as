@@ -1,0 +1,913 @@
+// tmstate: a TMInterface 2 plugin that streams TrackMania Nations Forever's true game state
+// to the tmstate Python package over TCP and applies the actions it sends back.
+//
+// Wire protocol: docs/protocol.md (version 1). Every TMInterface symbol this file uses is
+// listed, with its signature and source, in plugins/API.md. plugins/harness runs this file
+// unmodified (a stand-in host, NOT the game) for the tests.
+//
+// Install: copy this file into Documents/TMInterface/Plugins inside the game's prefix and
+// launch the game with /configstring="set tmstate_port 8477" (the default port is 8477).
+
+const uint PROTOCOL_VERSION = 1;
+const string PLUGIN_VERSION = "tmstate 0.1.0";
+const uint MAX_PAYLOAD = 67108864;      // 64 MiB
+const uint STATE_RECORD_SIZE = 112;
+const uint MIN_STATE_BLOB = 8356;       // bytes in a SimulationState (tminterface SimStateData.min_size)
+const uint BLOB_NUM_RESPAWNS = 8340;    // offset of num_respawns in that blob (tminterface SimStateData)
+const int FULL = 65536;                 // full analog deflection
+
+// Client -> plugin messages.
+const uint MSG_HELLO = 1;
+const uint MSG_ACTION = 2;
+const uint MSG_SET_ACTION_PERIOD = 3;
+const uint MSG_SET_SPEED = 4;
+const uint MSG_SAVE_STATE = 5;
+const uint MSG_REWIND = 6;
+const uint MSG_RESPAWN = 7;
+const uint MSG_RESTART = 8;
+const uint MSG_PREVENT_FINISH = 9;
+const uint MSG_REQUEST_FRAME = 10;
+const uint MSG_EXECUTE_COMMAND = 11;
+const uint MSG_SET_TIMEOUT = 12;
+const uint MSG_SET_MODE = 13;
+const uint MSG_SET_AUTO_FRAME = 14;
+const uint MSG_BYE = 15;
+
+// Plugin -> client messages.
+const uint MSG_PLUGIN_HELLO = 64;
+const uint MSG_STATE = 65;
+const uint MSG_SAVED_STATE = 66;
+const uint MSG_FRAME = 67;
+const uint MSG_OK = 68;
+const uint MSG_ERROR = 69;
+
+// ERROR codes.
+const uint ERR_VERSION = 1;
+const uint ERR_UNKNOWN_TYPE = 2;
+const uint ERR_BAD_PAYLOAD = 3;
+const uint ERR_NOT_IN_RACE = 4;
+const uint ERR_REWIND = 5;
+const uint ERR_FRAME = 6;
+
+// STATE flags.
+const uint FLAG_FINISHED = 1;
+const uint FLAG_IN_RACE = 2;
+const uint FLAG_OBSERVED = 4;
+const uint FLAG_AFTER_REWIND = 8;
+
+// Where a command is handled, and what handling it means for the wait around it.
+const int AT_RUN_STEP = 0;      // waiting in OnRunStep after a STATE
+const int AT_RENDER_WAIT = 1;   // waiting in Render after a FRAME (the game is paused)
+const int AT_IDLE = 2;          // in Render, not waiting
+const int KEEP_WAITING = 0;
+const int END_WAIT = 1;
+const int LEAVE_FOR_FRAME = 2;  // pause, return from OnRunStep, capture in Render, wait there
+const int RESTART_TIMER = 3;
+const int DROPPED = 4;
+
+// Connection.
+Net::Socket@ gListener = null;
+Net::Socket@ gClient = null;
+bool gHandshaken = false;
+uint64 gConnectedAt = 0;
+bool gHaveHeader = false;
+uint gMsgType = 0;
+uint gMsgLength = 0;
+
+// Settings of the current client (reset for every connection).
+int gPeriodMs = 50;
+uint gTimeoutMs = 2000;
+bool gObserve = false;
+uint gAutoFrameW = 0;
+uint gAutoFrameH = 0;
+bool gPreventFinish = false;
+float gSpeed = 1.0f;
+uint gSeq = 0;
+
+// Waiting, frames and requests deferred to the next OnRunStep.
+bool gWaitInRender = false;
+uint64 gWaitStart = 0;
+bool gFramePending = false;
+uint gFrameW = 0;
+uint gFrameH = 0;
+uint gFrameRequest = 0;
+array<uint8>@ gPendingRewind = null;
+bool gPendingRespawn = false;
+bool gPendingRestart = false;
+array<string> gPendingCommands;
+
+// Race bookkeeping.
+bool gFinishSent = false;
+bool gAfterRewind = false;
+int gRespawns = 0;
+
+// Send buffers, reused: the STATE message goes out in one Write.
+array<uint8> gState(8 + STATE_RECORD_SIZE);
+array<uint8> gOut(16);
+
+PluginInfo@ GetPluginInfo()
+{
+    PluginInfo info;
+    info.Author = "tmstate developers";
+    info.Name = "tmstate";
+    info.Description = "Streams the true game state to the tmstate RL environment over TCP (docs/protocol.md)";
+    info.Version = "0.1.0";
+    return info;
+}
+
+void Main()
+{
+    RegisterVariable("tmstate_port", 8477);
+    RegisterVariable("tmstate_bind", "");
+    // The launch configstring ("set tmstate_port N") is applied after Main(): read the
+    // port from a command queued now, which TMInterface runs after the configstring.
+    RegisterCustomCommand("tmstate_listen", "tmstate: start listening (runs after the launch configstring)", OnListenCommand);
+    CommandList list;
+    list.Content = "tmstate_listen";
+    list.Process();
+}
+
+void OnDisabled()
+{
+    Drop("the plugin is disabled");
+    @gListener = null;
+}
+
+void OnListenCommand(int fromTime, int toTime, const string&in commandLine, const array<string>&in args)
+{
+    StartListening();
+}
+
+void StartListening()
+{
+    if (gListener !is null) {
+        return;
+    }
+    double port = GetVariableDouble("tmstate_port");
+    if (port < 0 || port > 65535 || double(int(port)) != port) {
+        log("tmstate: tmstate_port must be a whole number 0..65535, got " + port + "; not listening");
+        return;
+    }
+    string host = GetVariableString("tmstate_bind");
+    if (host == "") {
+        host = "127.0.0.1";
+    }
+    Net::Socket@ listener = Net::Socket();
+    if (!listener.Listen(host, uint16(port))) {
+        log("tmstate: cannot listen on " + host + ":" + int(port) + " (port in use? set tmstate_port)");
+        return;
+    }
+    @gListener = listener;
+    log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port));
+}
+
+// ---------------------------------------------------------------- callbacks
+
+void Render()
+{
+    if (gListener is null) {
+        return;
+    }
+    RunPendingCommands();
+    if (gClient is null) {
+        AcceptClient();
+        if (gClient is null) {
+            return;
+        }
+    }
+    if (!gHandshaken) {
+        Handshake();
+        return;
+    }
+    SimulationManager@ sim = GetSimulationManager();
+    if (gFramePending) {
+        gFramePending = false;
+        SendFrame(gFrameW, gFrameH, gFrameRequest);
+    }
+    if (gWaitInRender) {
+        WaitInRender(sim);
+        return;
+    }
+    while (gClient !is null && PollMessage()) {
+        Handle(sim, AT_IDLE);
+    }
+}
+
+void OnRunStep(SimulationManager@ sim)
+{
+    int t = sim.RaceTime;
+    if (t < 0) {
+        gRespawns = 0;  // a new race is counting down
+    }
+    if (gClient is null || !gHandshaken) {
+        return;
+    }
+    if (gPendingRestart) {
+        gPendingRestart = false;
+        sim.GiveUp();
+        ResetRace();
+        return;
+    }
+    if (gPendingRespawn) {
+        gPendingRespawn = false;
+        sim.Respawn();
+        gRespawns++;
+        return;
+    }
+    if (gPendingRewind !is null) {
+        array<uint8>@ blob = gPendingRewind;
+        @gPendingRewind = null;
+        ApplyRewind(sim, blob);
+        SendStateAndWait(sim);
+        return;
+    }
+    bool finished = sim.PlayerInfo.RaceFinished;
+    if (!finished) {
+        gFinishSent = false;
+    }
+    // Sync ticks: race time a multiple of the period, and once the tick the race finishes.
+    // After the finish STATE no STATE follows until a REWIND, RESTART or a new race.
+    bool sync = finished ? !gFinishSent : (t >= 0 && t % gPeriodMs == 0);
+    if (sync) {
+        SendStateAndWait(sim);
+    }
+}
+
+void OnCheckpointCountChanged(SimulationManager@ sim, int current, int target)
+{
+    if (gClient !is null && gPreventFinish && sim.PlayerInfo.RaceFinished) {
+        sim.PreventSimulationFinish();
+    }
+}
+
+// ---------------------------------------------------------------- connection
+
+void AcceptClient()
+{
+    Net::Socket@ client = gListener.Accept(0);
+    if (client is null) {
+        return;
+    }
+    client.NoDelay = true;
+    ResetConnection();
+    @gClient = client;
+    gConnectedAt = Time::Now;
+    log("tmstate: client connected from " + client.RemoteIP);
+}
+
+void ResetConnection()
+{
+    gHandshaken = false;
+    gHaveHeader = false;
+    gPeriodMs = 50;
+    gTimeoutMs = 2000;
+    gObserve = false;
+    gAutoFrameW = 0;
+    gAutoFrameH = 0;
+    gPreventFinish = false;
+    gSpeed = 1.0f;
+    gSeq = 0;
+    gWaitInRender = false;
+    gFramePending = false;
+    @gPendingRewind = null;
+    gPendingRespawn = false;
+    gPendingRestart = false;
+    gAfterRewind = false;
+}
+
+void ResetRace()
+{
+    gFinishSent = false;
+    gAfterRewind = false;
+    gRespawns = 0;
+}
+
+// Drops the client: inputs released, game speed back to 1, listening for the next one.
+void Drop(const string&in reason)
+{
+    if (gClient is null) {
+        return;
+    }
+    log("tmstate: client dropped: " + reason);
+    @gClient = null;
+    SimulationManager@ sim = GetSimulationManager();
+    ReleaseInputs(sim);
+    sim.SetSpeed(1.0f);
+    ResetConnection();
+}
+
+void ReleaseInputs(SimulationManager@ sim)
+{
+    if (sim.InRace) {
+        sim.SetInputState(InputType::Steer, 0);
+        sim.SetInputState(InputType::Gas, 0);
+        sim.SetInputState(InputType::Up, 0);
+        sim.SetInputState(InputType::Down, 0);
+    }
+}
+
+void Handshake()
+{
+    if (!PollMessage()) {
+        if (gClient !is null && Time::Now - gConnectedAt > gTimeoutMs) {
+            Drop("no HELLO within " + gTimeoutMs + " ms");
+        }
+        return;
+    }
+    if (gMsgType != MSG_HELLO || gMsgLength < 4) {
+        Skip(gMsgLength);
+        SendError(ERR_BAD_PAYLOAD, gMsgType, "expected HELLO (type 1, uint32 version + name) first, got type "
+                  + gMsgType + " with " + gMsgLength + " bytes");
+        Drop("no HELLO first");
+        return;
+    }
+    uint version = gClient.ReadUint32();
+    string name = ReadText(gMsgLength - 4);
+    if (version != PROTOCOL_VERSION) {
+        SendError(ERR_VERSION, MSG_HELLO, "protocol version mismatch: the client speaks version " + version
+                  + ", the plugin (" + PLUGIN_VERSION + ") speaks version " + PROTOCOL_VERSION);
+        Drop("protocol version mismatch");
+        return;
+    }
+    gOut.Resize(12);
+    PutU32(gOut, 0, MSG_PLUGIN_HELLO);
+    PutU32(gOut, 4, 4 + PLUGIN_VERSION.Length);
+    PutU32(gOut, 8, PROTOCOL_VERSION);
+    if (SendBytes(gOut) && SendText(PLUGIN_VERSION)) {
+        gHandshaken = true;
+        log("tmstate: handshake with '" + name + "' done");
+    }
+}
+
+// True when a whole message is buffered; gMsgType and gMsgLength then describe it and its
+// payload is next on the socket.
+bool PollMessage()
+{
+    if (gClient is null) {
+        return false;
+    }
+    if (!gHaveHeader) {
+        if (gClient.Available < 8) {
+            return false;
+        }
+        gMsgType = gClient.ReadUint32();
+        gMsgLength = gClient.ReadUint32();
+        if (gMsgLength > MAX_PAYLOAD) {
+            Drop("message type " + gMsgType + " announces " + gMsgLength + " bytes (more than 64 MiB)");
+            return false;
+        }
+        gHaveHeader = true;
+    }
+    if (gClient.Available < gMsgLength) {
+        return false;
+    }
+    gHaveHeader = false;
+    return true;
+}
+
+void Skip(uint length)
+{
+    if (length > 0 && gClient !is null) {
+        gClient.ReadBytes(length);
+    }
+}
+
+string ReadText(uint length)
+{
+    if (length == 0) {
+        return "";
+    }
+    return gClient.ReadString(length);
+}
+
+bool SendBytes(array<uint8>@ bytes)
+{
+    if (gClient is null) {
+        return false;
+    }
+    if (!gClient.Write(bytes)) {
+        Drop("the client went away (write failed)");
+        return false;
+    }
+    return true;
+}
+
+bool SendText(const string&in text)
+{
+    if (text.Length == 0) {
+        return true;
+    }
+    if (gClient is null) {
+        return false;
+    }
+    if (!gClient.Write(text)) {
+        Drop("the client went away (write failed)");
+        return false;
+    }
+    return true;
+}
+
+void SendOk(uint request)
+{
+    gOut.Resize(12);
+    PutU32(gOut, 0, MSG_OK);
+    PutU32(gOut, 4, 4);
+    PutU32(gOut, 8, request);
+    SendBytes(gOut);
+}
+
+void SendError(uint code, uint request, const string&in text)
+{
+    gOut.Resize(16);
+    PutU32(gOut, 0, MSG_ERROR);
+    PutU32(gOut, 4, 8 + text.Length);
+    PutU32(gOut, 8, code);
+    PutU32(gOut, 12, request);
+    if (SendBytes(gOut)) {
+        SendText(text);
+    }
+}
+
+// Checks a fixed payload size; a wrong one is skipped and answered with ERROR 3.
+bool Expect(uint length)
+{
+    if (gMsgLength == length) {
+        return true;
+    }
+    uint type = gMsgType;
+    uint got = gMsgLength;
+    Skip(got);
+    SendError(ERR_BAD_PAYLOAD, type, "message type " + type + " takes " + length + " payload bytes, got " + got);
+    return false;
+}
+
+// ---------------------------------------------------------------- waiting
+
+void SendStateAndWait(SimulationManager@ sim)
+{
+    if (!SendState(sim) || gObserve) {
+        return;
+    }
+    if (gAutoFrameW > 0) {
+        RequestFrame(sim, gAutoFrameW, gAutoFrameH, 0);
+        return;
+    }
+    WaitInRunStep(sim);
+}
+
+void WaitInRunStep(SimulationManager@ sim)
+{
+    uint64 start = Time::Now;
+    while (gClient !is null) {
+        if (PollMessage()) {
+            int outcome = Handle(sim, AT_RUN_STEP);
+            if (outcome == END_WAIT || outcome == DROPPED || outcome == LEAVE_FOR_FRAME) {
+                return;
+            }
+            if (outcome == RESTART_TIMER) {
+                start = Time::Now;
+            }
+        } else if (gClient !is null && Time::Now - start > gTimeoutMs) {
+            Drop("no answer within " + gTimeoutMs + " ms");
+            return;
+        }
+    }
+}
+
+void WaitInRender(SimulationManager@ sim)
+{
+    while (gClient !is null && gWaitInRender) {
+        if (PollMessage()) {
+            if (Handle(sim, AT_RENDER_WAIT) == RESTART_TIMER) {
+                gWaitStart = Time::Now;
+            }
+        } else if (gClient !is null && Time::Now - gWaitStart > gTimeoutMs) {
+            Drop("no answer within " + gTimeoutMs + " ms");
+            return;
+        }
+    }
+}
+
+// A frame needed while waiting in OnRunStep: pause, capture in the next Render(), wait there.
+void RequestFrame(SimulationManager@ sim, uint width, uint height, uint request)
+{
+    gFramePending = true;
+    gFrameW = width;
+    gFrameH = height;
+    gFrameRequest = request;
+    gWaitInRender = true;
+    gWaitStart = Time::Now;
+    sim.SetSpeed(0.0f);
+}
+
+// Ends a wait in Render(): the game runs on at the client's speed.
+void Resume(SimulationManager@ sim)
+{
+    gWaitInRender = false;
+    sim.SetSpeed(gSpeed);
+}
+
+bool ValidFrameSize(uint width, uint height)
+{
+    if (width == 0 && height == 0) {
+        return true;
+    }
+    return width >= 1 && height >= 1 && uint64(width) * uint64(height) * 4 + 8 <= uint64(MAX_PAYLOAD);
+}
+
+void SendFrame(uint width, uint height, uint request)
+{
+    vec2 size(float(width), float(height));
+    array<uint8>@ pixels = Graphics::CaptureScreenshot(size);
+    uint w = uint(size.x + 0.5f);
+    uint h = uint(size.y + 0.5f);
+    if (pixels is null || w == 0 || h == 0 || pixels.Length != w * h * 4) {
+        SendError(ERR_FRAME, request, "frame capture failed (asked " + width + "x" + height + ")");
+        return;
+    }
+    gOut.Resize(16);
+    PutU32(gOut, 0, MSG_FRAME);
+    PutU32(gOut, 4, 8 + pixels.Length);
+    PutU32(gOut, 8, w);
+    PutU32(gOut, 12, h);
+    if (SendBytes(gOut)) {
+        SendBytes(pixels);
+    }
+}
+
+void RunPendingCommands()
+{
+    for (uint i = 0; i < gPendingCommands.Length; i++) {
+        ExecuteCommand(gPendingCommands[i]);
+    }
+    gPendingCommands.Resize(0);
+}
+
+// ---------------------------------------------------------------- commands
+
+int Handle(SimulationManager@ sim, int where)
+{
+    uint type = gMsgType;
+    if (type == MSG_ACTION) {
+        return OnAction(sim, where);
+    } else if (type == MSG_SET_ACTION_PERIOD) {
+        if (!Expect(4)) return KEEP_WAITING;
+        uint period = gClient.ReadUint32();
+        if (period < 10 || period > 100000 || period % 10 != 0) {
+            SendError(ERR_BAD_PAYLOAD, type, "the action period must be a multiple of 10 in 10..100000 ms, got " + period);
+            return KEEP_WAITING;
+        }
+        gPeriodMs = int(period);
+        SendOk(type);
+    } else if (type == MSG_SET_SPEED) {
+        if (!Expect(4)) return KEEP_WAITING;
+        float speed = gClient.ReadFloat();
+        if (!(speed > 0.0f) || speed > 1000000.0f) {
+            SendError(ERR_BAD_PAYLOAD, type, "the game speed must be > 0 (1 = real time), got " + speed);
+            return KEEP_WAITING;
+        }
+        gSpeed = speed;
+        if (!gWaitInRender) {
+            sim.SetSpeed(gSpeed);
+        }
+        SendOk(type);
+    } else if (type == MSG_SAVE_STATE) {
+        if (!Expect(0)) return KEEP_WAITING;
+        OnSaveState(sim);
+    } else if (type == MSG_REWIND) {
+        return OnRewind(sim, where);
+    } else if (type == MSG_RESPAWN || type == MSG_RESTART) {
+        return OnRespawnOrRestart(sim, where, type);
+    } else if (type == MSG_PREVENT_FINISH) {
+        if (!Expect(4)) return KEEP_WAITING;
+        uint on = gClient.ReadUint32();
+        if (on > 1) {
+            SendError(ERR_BAD_PAYLOAD, type, "PREVENT_FINISH takes 0 or 1, got " + on);
+            return KEEP_WAITING;
+        }
+        gPreventFinish = on == 1;
+        SendOk(type);
+    } else if (type == MSG_REQUEST_FRAME) {
+        if (!Expect(8)) return KEEP_WAITING;
+        uint width = gClient.ReadUint32();
+        uint height = gClient.ReadUint32();
+        if (!ValidFrameSize(width, height)) {
+            SendError(ERR_BAD_PAYLOAD, type, "bad frame size " + width + "x" + height + " (0x0 = window size)");
+            return KEEP_WAITING;
+        }
+        if (where == AT_RUN_STEP) {
+            RequestFrame(sim, width, height, type);
+            return LEAVE_FOR_FRAME;
+        }
+        SendFrame(width, height, type);
+    } else if (type == MSG_EXECUTE_COMMAND) {
+        string command = ReadText(gMsgLength);
+        if (where == AT_RUN_STEP) {
+            gPendingCommands.Add(command);  // console commands run from Render(), not inside a tick
+        } else {
+            ExecuteCommand(command);
+        }
+        SendOk(type);
+    } else if (type == MSG_SET_TIMEOUT) {
+        if (!Expect(4)) return KEEP_WAITING;
+        uint timeout = gClient.ReadUint32();
+        if (timeout < 100) {
+            SendError(ERR_BAD_PAYLOAD, type, "the timeout must be >= 100 ms, got " + timeout);
+            return KEEP_WAITING;
+        }
+        gTimeoutMs = timeout;
+        SendOk(type);
+    } else if (type == MSG_SET_MODE) {
+        return OnSetMode(sim, where);
+    } else if (type == MSG_SET_AUTO_FRAME) {
+        if (!Expect(8)) return KEEP_WAITING;
+        uint width = gClient.ReadUint32();
+        uint height = gClient.ReadUint32();
+        if (!ValidFrameSize(width, height)) {
+            SendError(ERR_BAD_PAYLOAD, type, "bad frame size " + width + "x" + height + " (0x0 = off)");
+            return KEEP_WAITING;
+        }
+        gAutoFrameW = width;
+        gAutoFrameH = height;
+        SendOk(type);
+    } else if (type == MSG_BYE) {
+        Skip(gMsgLength);
+        Drop("BYE");
+        return DROPPED;
+    } else if (type == MSG_HELLO) {
+        Skip(gMsgLength);
+        SendError(ERR_BAD_PAYLOAD, type, "HELLO after the handshake");
+    } else {
+        Skip(gMsgLength);
+        SendError(ERR_UNKNOWN_TYPE, type, "unknown message type " + type + " (docs/protocol.md lists 1..15)");
+    }
+    return gClient is null ? DROPPED : KEEP_WAITING;
+}
+
+int OnAction(SimulationManager@ sim, int where)
+{
+    if (!Expect(12)) return KEEP_WAITING;
+    int steer = gClient.ReadInt32();
+    int gas = gClient.ReadInt32();
+    uint buttons = gClient.ReadUint32();
+    if (steer < -FULL || steer > FULL || gas < 0 || gas > FULL || buttons > 3) {
+        SendError(ERR_BAD_PAYLOAD, MSG_ACTION, "ACTION takes steer -65536..65536, gas 0..65536, buttons 0..3; got "
+                  + steer + ", " + gas + ", " + buttons);
+        return KEEP_WAITING;
+    }
+    if (gObserve) {
+        SendError(ERR_BAD_PAYLOAD, MSG_ACTION, "ACTION in observe mode (send SET_MODE 0 first)");
+        return KEEP_WAITING;
+    }
+    if (sim.InRace) {
+        sim.SetInputState(InputType::Steer, steer);
+        sim.SetInputState(InputType::Gas, gas);
+        sim.SetInputState(InputType::Up, (buttons & 1) != 0 ? 1 : 0);
+        sim.SetInputState(InputType::Down, (buttons & 2) != 0 ? 1 : 0);
+    }
+    if (where == AT_RENDER_WAIT) {
+        Resume(sim);
+        return END_WAIT;
+    }
+    return where == AT_RUN_STEP ? END_WAIT : KEEP_WAITING;
+}
+
+void OnSaveState(SimulationManager@ sim)
+{
+    if (!sim.InRace) {
+        SendError(ERR_NOT_IN_RACE, MSG_SAVE_STATE, "SAVE_STATE outside a race");
+        return;
+    }
+    SimulationState@ state = sim.SaveState();
+    array<uint8>@ blob = state.ToArray();
+    gOut.Resize(12);
+    PutU32(gOut, 0, MSG_SAVED_STATE);
+    PutU32(gOut, 4, 4 + blob.Length);
+    PutU32(gOut, 8, uint(sim.RaceTime));
+    if (SendBytes(gOut)) {
+        SendBytes(blob);
+    }
+}
+
+int OnRewind(SimulationManager@ sim, int where)
+{
+    array<uint8>@ blob = null;
+    if (gMsgLength > 0) {
+        @blob = gClient.ReadBytes(gMsgLength);
+    }
+    if (!sim.InRace || sim.RaceTime < 0) {
+        SendError(ERR_NOT_IN_RACE, MSG_REWIND, "REWIND outside a race (race time " + sim.RaceTime + ")");
+        return KEEP_WAITING;
+    }
+    if (blob is null || blob.Length < MIN_STATE_BLOB) {
+        SendError(ERR_REWIND, MSG_REWIND, "REWIND takes a SAVED_STATE blob of at least " + MIN_STATE_BLOB
+                  + " bytes, got " + gMsgLength);
+        return KEEP_WAITING;
+    }
+    if (where != AT_RUN_STEP) {
+        @gPendingRewind = blob;  // applied at the start of the next OnRunStep
+        if (where == AT_RENDER_WAIT) {
+            Resume(sim);
+            return END_WAIT;
+        }
+        return KEEP_WAITING;
+    }
+    ApplyRewind(sim, blob);
+    if (!SendState(sim)) {
+        return DROPPED;
+    }
+    if (gAutoFrameW > 0) {
+        RequestFrame(sim, gAutoFrameW, gAutoFrameH, 0);
+        return LEAVE_FOR_FRAME;
+    }
+    return RESTART_TIMER;
+}
+
+void ApplyRewind(SimulationManager@ sim, array<uint8>@ blob)
+{
+    SimulationState state(blob);
+    sim.RewindToState(state);
+    gRespawns = int(GetU32(blob, BLOB_NUM_RESPAWNS));
+    gFinishSent = false;
+    gAfterRewind = true;
+}
+
+int OnRespawnOrRestart(SimulationManager@ sim, int where, uint type)
+{
+    if (!Expect(0)) return KEEP_WAITING;
+    if (!sim.InRace || (type == MSG_RESPAWN && sim.RaceTime < 0)) {
+        SendError(ERR_NOT_IN_RACE, type, (type == MSG_RESPAWN ? "RESPAWN" : "RESTART") + " outside a race");
+        return KEEP_WAITING;
+    }
+    if (where == AT_RUN_STEP) {
+        if (type == MSG_RESPAWN) {
+            sim.Respawn();
+            gRespawns++;
+        } else {
+            sim.GiveUp();
+            ResetRace();
+        }
+        SendOk(type);
+        return END_WAIT;
+    }
+    if (type == MSG_RESPAWN) {
+        gPendingRespawn = true;
+    } else {
+        gPendingRestart = true;
+    }
+    SendOk(type);
+    if (where == AT_RENDER_WAIT) {
+        Resume(sim);
+        return END_WAIT;
+    }
+    return KEEP_WAITING;
+}
+
+int OnSetMode(SimulationManager@ sim, int where)
+{
+    if (!Expect(4)) return KEEP_WAITING;
+    uint mode = gClient.ReadUint32();
+    if (mode > 1) {
+        SendError(ERR_BAD_PAYLOAD, MSG_SET_MODE, "SET_MODE takes 0 (control) or 1 (observe), got " + mode);
+        return KEEP_WAITING;
+    }
+    bool observe = mode == 1;
+    if (observe && !gObserve) {
+        ReleaseInputs(sim);  // once: from now on the person at the keyboard drives
+    }
+    gObserve = observe;
+    SendOk(MSG_SET_MODE);
+    if (observe && where == AT_RENDER_WAIT) {
+        Resume(sim);
+        return END_WAIT;
+    }
+    return observe && where == AT_RUN_STEP ? END_WAIT : KEEP_WAITING;
+}
+
+// ---------------------------------------------------------------- the STATE record
+
+bool SendState(SimulationManager@ sim)
+{
+    gSeq++;
+    int t = sim.RaceTime;
+    TM::PlayerInfo@ info = sim.PlayerInfo;
+    bool finished = info.RaceFinished;
+    uint flags = 0;
+    if (finished) flags |= FLAG_FINISHED;
+    if (sim.InRace && t >= 0) flags |= FLAG_IN_RACE;
+    if (gObserve) flags |= FLAG_OBSERVED;
+    if (gAfterRewind) flags |= FLAG_AFTER_REWIND;
+    gAfterRewind = false;
+    if (finished) {
+        gFinishSent = true;
+    }
+
+    TM::HmsStateDyna@ dyna = sim.Dyna.CurrentState;
+    iso4 location = dyna.Location;
+    vec3 velocity = dyna.LinearSpeed;
+    vec3 angular = dyna.AngularSpeed;
+    float yaw = 0.0f;
+    float pitch = 0.0f;
+    float roll = 0.0f;
+    location.Rotation.GetYawPitchRoll(yaw, pitch, roll);
+
+    int gear = 0;
+    double rpm = 0.0;
+    TM::SceneVehicleCar@ car = sim.SceneVehicleCar;
+    if (car !is null) {
+        gear = car.CarEngine.Gear;
+        rpm = car.CarEngine.ActualRPM;
+    }
+
+    InputState inputs = sim.GetInputState();
+    int steer = inputs.Steer;
+    if (inputs.Left && !inputs.Right) {
+        steer = -FULL;
+    } else if (inputs.Right && !inputs.Left) {
+        steer = FULL;
+    }
+    int gas = inputs.Up ? FULL : Clamp(inputs.Gas, 0, FULL);
+    int brake = inputs.Down ? FULL : 0;
+
+    PutU32(gState, 0, MSG_STATE);
+    PutU32(gState, 4, STATE_RECORD_SIZE);
+    PutU32(gState, 8, gSeq);
+    PutI32(gState, 12, t);
+    PutU32(gState, 16, flags);
+    PutI32(gState, 20, Fixed(location.Position.x, 1000.0));
+    PutI32(gState, 24, Fixed(location.Position.y, 1000.0));
+    PutI32(gState, 28, Fixed(location.Position.z, 1000.0));
+    PutI32(gState, 32, Fixed(velocity.x, 1000.0));
+    PutI32(gState, 36, Fixed(velocity.y, 1000.0));
+    PutI32(gState, 40, Fixed(velocity.z, 1000.0));
+    PutI32(gState, 44, info.DisplaySpeed);
+    PutI32(gState, 48, Fixed(yaw, 1000000.0));
+    PutI32(gState, 52, Fixed(pitch, 1000000.0));
+    PutI32(gState, 56, Fixed(roll, 1000000.0));
+    PutI32(gState, 60, Fixed(angular.x, 1000000.0));
+    PutI32(gState, 64, Fixed(angular.y, 1000000.0));
+    PutI32(gState, 68, Fixed(angular.z, 1000000.0));
+    PutU32(gState, 72, info.CurCheckpointCount);
+    PutU32(gState, 76, info.CheckpointStates.Length);
+    PutU32(gState, 80, info.CurLap);
+    PutI32(gState, 84, gRespawns);
+    PutI32(gState, 88, gear);
+    PutI32(gState, 92, Fixed(rpm, 1000.0));
+    PutI32(gState, 96, steer);
+    PutI32(gState, 100, gas);
+    PutI32(gState, 104, brake);
+
+    SimulationWheels@ wheels = sim.Wheels;
+    if (wheels !is null) {
+        gState[108] = wheels.FrontLeft.RTState.HasGroundContact ? 1 : 0;
+        gState[109] = wheels.FrontRight.RTState.HasGroundContact ? 1 : 0;
+        gState[110] = wheels.BackRight.RTState.HasGroundContact ? 1 : 0;
+        gState[111] = wheels.BackLeft.RTState.HasGroundContact ? 1 : 0;
+        gState[112] = uint8(wheels.FrontLeft.RTState.ContactMaterialId);
+        gState[113] = uint8(wheels.FrontRight.RTState.ContactMaterialId);
+        gState[114] = uint8(wheels.BackRight.RTState.ContactMaterialId);
+        gState[115] = uint8(wheels.BackLeft.RTState.ContactMaterialId);
+    } else {
+        PutU32(gState, 108, 0);
+        PutU32(gState, 112, 0);
+    }
+    PutU32(gState, 116, 0);
+    return SendBytes(gState);
+}
+
+// ---------------------------------------------------------------- little-endian packing
+
+void PutU32(array<uint8>@ bytes, uint offset, uint value)
+{
+    bytes[offset] = uint8(value & 0xFF);
+    bytes[offset + 1] = uint8((value >> 8) & 0xFF);
+    bytes[offset + 2] = uint8((value >> 16) & 0xFF);
+    bytes[offset + 3] = uint8((value >> 24) & 0xFF);
+}
+
+void PutI32(array<uint8>@ bytes, uint offset, int value)
+{
+    PutU32(bytes, offset, uint(value));
+}
+
+uint GetU32(array<uint8>@ bytes, uint offset)
+{
+    return uint(bytes[offset]) | (uint(bytes[offset + 1]) << 8) | (uint(bytes[offset + 2]) << 16)
+         | (uint(bytes[offset + 3]) << 24);
+}
+
+// value * scale rounded half away from zero, clamped to int32 (NaN -> 0), as the STATE
+// record's fixed point wants it.
+int Fixed(double value, double scale)
+{
+    double x = value * scale;
+    if (x != x) return 0;
+    if (x >= 2147483647.0) return 2147483647;
+    if (x <= -2147483648.0) return -2147483647 - 1;
+    return x >= 0.0 ? int(x + 0.5) : int(x - 0.5);
+}
+
+int Clamp(int value, int low, int high)
+{
+    return value < low ? low : (value > high ? high : value);
+}
