@@ -120,6 +120,8 @@ class Ghost:
 
 def drop_stationary(points: np.ndarray, tolerance_m: float = STATIONARY_M) -> np.ndarray:
     """Points without the ones closer than ``tolerance_m`` to the last one kept."""
+    if len(points) == 0:
+        return points
     kept = [0]
     for i in range(1, len(points)):
         if np.linalg.norm(points[i] - points[kept[-1]]) >= tolerance_m:
