@@ -70,7 +70,11 @@ class ContinuousAction(ActionType):
 
     def to_input(self, action: Any) -> Action:
         try:
-            steer, pedal = (float(v) for v in np.asarray(action, dtype=np.float64).reshape(-1))
+            if isinstance(action, np.ndarray) and action.shape == (2,):
+                steer, pedal = action.tolist()  # the usual case, kept cheap
+                steer, pedal = float(steer), float(pedal)
+            else:
+                steer, pedal = (float(v) for v in np.asarray(action, dtype=np.float64).reshape(-1))
         except (TypeError, ValueError):
             raise ActionError(
                 f"expected a continuous action of 2 numbers (steer, gas - brake), got {action!r}"

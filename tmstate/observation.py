@@ -119,59 +119,55 @@ class TelemetryObservation(ObservationType):
         self.size = len(TELEMETRY_FEATURES) + 2 * self.points
         self._space = spaces.Box(-TELEMETRY_BOUND, TELEMETRY_BOUND, shape=(self.size,), dtype=np.float32)
         self._cum = line.cumulative_m
-        self._px = np.ascontiguousarray(line.points[:, 0])
-        self._pz = np.ascontiguousarray(line.points[:, 2])
-        self._dir = line.segment_directions[:, [0, 2]] / np.maximum(
-            np.linalg.norm(line.segment_directions[:, [0, 2]], axis=1, keepdims=True), 1e-12)
-        end_dir = self._dir[-1]
-        self._end = (float(self._px[-1]), float(self._pz[-1]), float(end_dir[0]), float(end_dir[1]))
+        self._last_segment = len(line.segment_lengths) - 1
+        self._start_xz = np.ascontiguousarray(line.points[:-1, [0, 2]])
+        # Horizontal displacement per metre of (3D) arc length, segment by segment: a point
+        # at arc s is start[i] + (s - cum[i]) * per_m[i]; past the end this extrapolates
+        # straight along the last segment.
+        self._per_m = np.ascontiguousarray(line.segment_vectors[:, [0, 2]] / line.segment_lengths[:, None])
+        flat = np.linalg.norm(self._per_m, axis=1, keepdims=True)
+        self._dir = (self._per_m / np.maximum(flat, 1e-12)).tolist()
         self._length = line.length_m
-        self._out = np.zeros(self.size, dtype=np.float64)
+        self._rotation = np.zeros((2, 2))
 
     def space(self) -> spaces.Box:
         return self._space
 
     def observe(self, state: GameState, location: Location) -> np.ndarray:
-        out = self._out
         yaw = state.yaw
         s, c = math.sin(yaw), math.cos(yaw)
-        vx, _, vz = state.velocity.tolist()
-        forward = vx * s + vz * c
-        sideways = vx * c - vz * s
-        dx, dz = self._dir[location.index].tolist()
-        # Heading error: the car's forward vector against the line's direction, in the line's frame.
-        err_sin = s * dz - c * dx  # + when the car points to the right of the line
-        err_cos = s * dx + c * dz
+        vx, vy, vz = state.velocity.tolist()
+        dx, dz = self._dir[location.index]
         contact = state.wheel_contact
-        out[:17] = (
-            math.sqrt(vx * vx + vz * vz + float(state.velocity[1]) ** 2) / 50.0,
-            forward / 50.0,
-            sideways / 10.0,
+        features = [
+            math.sqrt(vx * vx + vy * vy + vz * vz) / 50.0,
+            (vx * s + vz * c) / 50.0,  # forward
+            (vx * c - vz * s) / 10.0,  # sideways, + right
             float(state.angular_velocity[1]) / 2.0,
             state.gear / 5.0,
             state.rpm / 10000.0,
             float(contact[0]), float(contact[1]), float(contact[2]), float(contact[3]),
             location.lateral_m / 10.0,
-            err_sin,
-            err_cos,
+            s * dz - c * dx,  # sin of the heading error: + when the car points right of the line
+            s * dx + c * dz,  # cos of the heading error
             state.steer, state.gas, state.brake,
             location.arc_length_m / self._length,
-        )
+        ]
+        out = np.empty(self.size, dtype=np.float64)
+        out[:17] = features
         if self.points:
-            arcs = location.arc_length_m + self.offsets
-            px = np.interp(arcs, self._cum, self._px)
-            pz = np.interp(arcs, self._cum, self._pz)
-            beyond = arcs - self._length
-            if beyond[-1] > 0:  # past the finish: continue straight along the last segment
-                extra = np.maximum(beyond, 0.0)
-                px += extra * self._end[2]
-                pz += extra * self._end[3]
-            px -= float(state.position[0])
-            pz -= float(state.position[2])
-            points = out[17:].reshape(-1, 2)
-            points[:, 0] = (px * c - pz * s) / 50.0  # right
-            points[:, 1] = (px * s + pz * c) / 50.0  # forward
-        np.clip(out, -TELEMETRY_BOUND, TELEMETRY_BOUND, out=out)
+            arcs = self.offsets + location.arc_length_m
+            i = np.searchsorted(self._cum, arcs, side="right") - 1
+            np.minimum(i, self._last_segment, out=i)
+            xz = self._start_xz[i] + (arcs - self._cum[i])[:, None] * self._per_m[i]
+            xz -= state.position[::2]
+            r = self._rotation  # [right, forward] = [dx, dz] @ [[c, s], [-s, c]] / 50
+            r[0, 0] = r[1, 1] = c / 50.0
+            r[0, 1] = s / 50.0
+            r[1, 0] = -s / 50.0
+            np.matmul(xz, r, out=out[17:].reshape(-1, 2))
+        np.minimum(out, TELEMETRY_BOUND, out=out)
+        np.maximum(out, -TELEMETRY_BOUND, out=out)
         return out.astype(np.float32)
 
 

@@ -21,6 +21,8 @@ same seed and the same actions give identical states. :meth:`SimCars.state` buil
 
 from __future__ import annotations
 
+import bisect
+import math
 import struct
 from dataclasses import dataclass
 
@@ -76,6 +78,53 @@ class CarConfig:
             raise ConfigError(f"CarConfig.gear_top_speeds_mps must be increasing, got {self.gear_top_speeds_mps}")
 
 
+class _ArrayOps:
+    """The functions :func:`_dynamics` needs, on numpy arrays (many cars)."""
+
+    sin, cos, tan, hypot, abs, sign = np.sin, np.cos, np.tan, np.hypot, np.abs, np.sign
+    minimum, maximum = np.minimum, np.maximum
+
+
+class _ScalarOps:
+    """The same functions on Python floats (one car: no numpy per-call overhead)."""
+
+    sin, cos, tan, hypot = math.sin, math.cos, math.tan, math.hypot
+    abs, minimum, maximum = abs, min, max
+
+    @staticmethod
+    def sign(v: float) -> float:
+        return (v > 0.0) - (v < 0.0)
+
+
+def _dynamics(op, c: CarConfig, yaw, vx, vz, steer, gas, brake):
+    """(ax, az, yaw rate, understeer excess 0..1) of cars for one tick.
+
+    Written once for both paths: ``op`` is :class:`_ArrayOps` (arrays, one entry per car)
+    or :class:`_ScalarOps` (Python floats, one car); the arithmetic is identical.
+    """
+    sin, cos = op.sin(yaw), op.cos(yaw)
+    v_long = vx * sin + vz * cos
+    v_lat = vx * cos - vz * sin
+    speed_abs = op.abs(v_long)
+    # Steering and grip: the yaw rate a kinematic bicycle asks for, capped by the grip.
+    delta = steer * c.max_steer_rad / (1.0 + speed_abs * (1.0 / c.steer_falloff_mps))
+    omega_kin = v_long * op.tan(delta) * (1.0 / c.wheelbase_m)
+    grip = op.maximum(c.grip_mps2 - c.grip_loss_per_mps * op.hypot(v_long, v_lat), c.min_grip_mps2)
+    omega_grip = grip / op.maximum(speed_abs, 1.0)
+    omega = op.minimum(op.maximum(omega_kin, -omega_grip), omega_grip)
+    excess = op.minimum(op.maximum(op.abs(omega_kin) / omega_grip - 1.0, 0.0), 1.0)
+    # Longitudinal: engine (gas, unless braking) and reverse drive push; the rest resists.
+    engine = (1.0 - brake) * gas * c.engine_mps2 * op.maximum(1.0 - v_long * (1.0 / c.top_speed_mps), 0.0)
+    engine = op.minimum(engine, c.engine_mps2)
+    reverse = brake * ((v_long <= 0.05) & (v_long > -c.reverse_max_mps)) * -c.reverse_mps2
+    resist = c.drag_per_m * v_long * v_long + c.scrub_mps2 * excess
+    resist = resist + (gas <= 0.0) * c.rolling_mps2 + brake * (v_long > 0.0) * c.brake_mps2
+    resist = op.minimum(resist, speed_abs * (1.0 / _DT))  # resistance stops the car, never reverses it
+    a_long = engine + reverse - op.sign(v_long) * resist
+    a_lat = op.minimum(op.maximum(v_lat * (-1.0 / c.slip_time_s), -grip), grip)
+    return a_long * sin + a_lat * cos, a_long * cos - a_lat * sin, omega, excess
+
+
 _FLOAT_FIELDS = ("x", "z", "yaw", "vx", "vz", "omega", "arc_m", "arc_max_m", "lateral_m", "along_m",
                  "steer", "gas", "brake")
 _INT_FIELDS = ("index", "ticks", "checkpoint_count", "finished", "wall_contact", "sliding")
@@ -108,6 +157,7 @@ class SimCars:
         for name in _INT_FIELDS:
             setattr(self, name, np.zeros(n, dtype=np.int64))
         self._gear_speeds = np.asarray(self.config.gear_top_speeds_mps, dtype=np.float64)
+        self._gear_list = self._gear_speeds.tolist()
         self.reset()
 
     # --- episode control ----------------------------------------------------------------
@@ -151,52 +201,92 @@ class SimCars:
         np.clip(steer_a, -1.0, 1.0, out=self.steer)
         np.clip(gas_a, 0.0, 1.0, out=self.gas)
         self.brake[:] = brake_a
-        for _ in range(ticks):
-            self._tick()
+        if self.n == 1:
+            self._step_one(ticks)
+        else:
+            for _ in range(ticks):
+                self._tick()
         return self.finished.astype(bool)
 
     # --- physics ------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        # Written for few numpy calls per tick (min/max rather than clip, masks multiplied
-        # rather than np.where): with one car, numpy's per-call overhead is the whole cost.
-        c = self.config
+        """One tick of every car (numpy; masks multiplied rather than np.where, for few calls)."""
         live = 1.0 - self.finished  # 1.0 for cars still racing, 0.0 for finished (frozen) ones
         dt = live * _DT
-        sin, cos = np.sin(self.yaw), np.cos(self.yaw)
-        v_long = self.vx * sin + self.vz * cos
-        v_lat = self.vx * cos - self.vz * sin
-        speed_abs = np.abs(v_long)
-        braking = self.brake  # 0.0 or 1.0
-
-        # Steering and grip: the yaw rate a kinematic bicycle asks for, capped by the grip.
-        delta = self.steer * c.max_steer_rad / (1.0 + speed_abs * (1.0 / c.steer_falloff_mps))
-        omega_kin = v_long * np.tan(delta) * (1.0 / c.wheelbase_m)
-        grip = np.maximum(c.grip_mps2 - c.grip_loss_per_mps * np.hypot(v_long, v_lat), c.min_grip_mps2)
-        omega_grip = grip / np.maximum(speed_abs, 1.0)
-        omega = np.minimum(np.maximum(omega_kin, -omega_grip), omega_grip)
-        excess = np.minimum(np.maximum(np.abs(omega_kin) / omega_grip - 1.0, 0.0), 1.0)
-
-        # Longitudinal: engine (gas, unless braking) and reverse drive push; the rest resists.
-        engine = (1.0 - braking) * self.gas * c.engine_mps2 * np.maximum(1.0 - v_long * (1.0 / c.top_speed_mps), 0.0)
-        engine = np.minimum(engine, c.engine_mps2)
-        reverse = braking * ((v_long <= 0.05) & (v_long > -c.reverse_max_mps)) * -c.reverse_mps2
-        resist = c.drag_per_m * v_long * v_long + c.scrub_mps2 * excess
-        resist += (self.gas <= 0.0) * c.rolling_mps2 + braking * (v_long > 0.0) * c.brake_mps2
-        resist = np.minimum(resist, speed_abs * (1.0 / _DT))  # resistance stops the car, never reverses it
-        a_long = engine + reverse - np.sign(v_long) * resist
-        a_lat = np.minimum(np.maximum(v_lat * (-1.0 / c.slip_time_s), -grip), grip)
-
-        self.vx += (a_long * sin + a_lat * cos) * dt
-        self.vz += (a_long * cos - a_lat * sin) * dt
+        ax, az, omega, excess = _dynamics(_ArrayOps, self.config, self.yaw, self.vx, self.vz,
+                                          self.steer, self.gas, self.brake)
+        self.vx += ax * dt
+        self.vz += az * dt
         np.multiply(omega, live, out=self.omega)
         self.yaw += omega * dt
         self.x += self.vx * dt
         self.z += self.vz * dt
-        np.greater(excess, 0.0, out=self.sliding, casting="unsafe")
+        np.greater(excess * live, 0.0, out=self.sliding, casting="unsafe")
         self.ticks += self.finished == 0
-
         self._collide(live)
+
+    def _step_one(self, ticks: int) -> None:
+        """``ticks`` ticks of a single car in plain Python floats (same model as :meth:`_tick`)."""
+        c = self.config
+        cor = self.corridor
+        x, z, yaw = float(self.x[0]), float(self.z[0]), float(self.yaw[0])
+        vx, vz = float(self.vx[0]), float(self.vz[0])
+        steer, gas, brake = float(self.steer[0]), float(self.gas[0]), float(self.brake[0])
+        index, count = int(self.index[0]), int(self.ticks[0])
+        along, lateral = float(self.along_m[0]), float(self.lateral_m[0])
+        arc_max = float(self.arc_max_m[0])
+        omega, excess, hit, finished = float(self.omega[0]), 0.0, bool(self.wall_contact[0]), bool(self.finished[0])
+        limit = cor.half_width_m - c.car_half_width_m
+        keep = c.wall_keep_per_tick
+        for _ in range(ticks):
+            if finished:  # frozen at its finish tick, as the vector path leaves it
+                omega, excess, hit = 0.0, 0.0, False
+                break
+            ax, az, omega, excess = _dynamics(_ScalarOps, c, yaw, vx, vz, steer, gas, brake)
+            vx += ax * _DT
+            vz += az * _DT
+            yaw += omega * _DT
+            x += vx * _DT
+            z += vz * _DT
+            count += 1
+            index, along, lateral = cor.project_one(x, z, index)
+            over = abs(lateral) - limit
+            hit = over > 0.0
+            if hit:
+                side = 1.0 if lateral > 0.0 else -1.0
+                nx, nz = cor.normal_list[index]
+                nx, nz = nx * side, nz * side
+                x -= over * nx
+                z -= over * nz
+                into = max(vx * nx + vz * nz, 0.0)
+                vx = (vx - into * nx) * keep
+                vz = (vz - into * nz) * keep
+                lateral = side * limit
+            if along < 0.0 and index == 0:  # the wall behind the start line
+                dx, dz = cor.direction_list[0]
+                x += -along * dx
+                z += -along * dz
+                backwards = min(vx * dx + vz * dz, 0.0)
+                vx -= backwards * dx
+                vz -= backwards * dz
+                along = 0.0
+                hit = True
+            arc_max = max(arc_max, cor.arc_length_one(index, along))
+            finished = index == cor.segments - 1 and along >= cor.last_length2d
+        self.x[0], self.z[0], self.yaw[0], self.vx[0], self.vz[0] = x, z, yaw, vx, vz
+        self.omega[0] = omega
+        self.sliding[0] = excess > 0.0
+        self.ticks[0] = count
+        self.index[0], self.along_m[0], self.lateral_m[0] = index, along, lateral
+        self.arc_m[0] = cor.arc_length_one(index, along)
+        self.arc_max_m[0] = arc_max
+        self.wall_contact[0] = hit
+        self.finished[0] = finished
+        if finished:
+            self.checkpoint_count[0] = self.checkpoint_target
+        else:
+            self.checkpoint_count[0] = bisect.bisect_right(cor.checkpoint_list, arc_max)
 
     def _collide(self, live: np.ndarray) -> None:
         """Walls, the back wall at the start, checkpoints and the finish."""
@@ -266,24 +356,27 @@ class SimCars:
 
     def state(self, i: int = 0) -> GameState:
         """The :class:`GameState` of car ``i``."""
+        cor = self.corridor
         index = int(self.index[i])
-        frac = min(max(float(self.along_m[i]) / float(self.corridor.length2d[index]), 0.0), 1.0)
-        y = float(self.corridor.heights[index] * (1.0 - frac) + self.corridor.heights[index + 1] * frac)
+        frac = min(max(float(self.along_m[i]) / cor.length2d_list[index], 0.0), 1.0)
+        heights = cor.height_list
+        y = heights[index] * (1.0 - frac) + heights[index + 1] * frac
         vx, vz = float(self.vx[i]), float(self.vz[i])
-        speed = float(np.hypot(vx, vz))
-        gear, rpm = self.gear_rpm(np.array([speed]))
+        speed = math.hypot(vx, vz)
+        gear = min(bisect.bisect_left(self._gear_list, speed * 1.02), len(self._gear_list) - 1)
+        rpm = min(max(self.config.max_rpm * speed / self._gear_list[gear], self.config.idle_rpm), self.config.max_rpm)
         return GameState(
             race_time_ms=int(self.ticks[i]) * TICK_MS,
-            position=np.array([self.x[i], y, self.z[i]]),
-            velocity=np.array([vx, 0.0, vz]),
+            position=np.array((float(self.x[i]), y, float(self.z[i]))),
+            velocity=np.array((vx, 0.0, vz)),
             yaw=float(self.yaw[i]),
-            angular_velocity=np.array([0.0, self.omega[i], 0.0]),
+            angular_velocity=np.array((0.0, float(self.omega[i]), 0.0)),
             display_speed_kmh=int(speed * 3.6),
             checkpoint_count=int(self.checkpoint_count[i]),
             checkpoint_target=self.checkpoint_target,
             finished=bool(self.finished[i]),
-            gear=int(gear[0]),
-            rpm=float(rpm[0]),
+            gear=gear + 1,
+            rpm=rpm,
             wheel_contact=(True, True, True, True),
             steer=float(self.steer[i]),
             gas=float(self.gas[i]),

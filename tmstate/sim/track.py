@@ -254,6 +254,7 @@ class Corridor:
 
     WINDOW = np.arange(-4, 9)
     """Segments searched around the previous one (0.5 m segments: -2 m .. +4.5 m)."""
+    WINDOW_LIST = WINDOW.tolist()
 
     def __init__(self, line: ReferenceLine, width_m: float | None = None) -> None:
         self.line = line
@@ -271,12 +272,23 @@ class Corridor:
         self.normal = np.stack([self.direction[:, 1], -self.direction[:, 0]], axis=1)  # right-hand side
         self._sx, self._sz = self.start[:, 0].copy(), self.start[:, 1].copy()
         self._dx, self._dz = self.direction[:, 0].copy(), self.direction[:, 1].copy()
+        # Python lists for the single-car path (project_one), where numpy calls cost more than they save.
+        self._segment_list = list(zip(self._sx.tolist(), self._sz.tolist(), self._dx.tolist(), self._dz.tolist(),
+                                      length2d.tolist()))
+        self.normal_list = [tuple(n) for n in self.normal.tolist()]
+        self.direction_list = [tuple(d) for d in self.direction.tolist()]
+        self._cumulative_list = line.cumulative_m.tolist()
+        self._length3d_list = line.segment_lengths.tolist()
+        self._length2d_list = self.length2d_list = length2d.tolist()
+        self.height_list = p[:, 1].tolist()
+        self.last_length2d = float(length2d[-1])
         self.cumulative_m = line.cumulative_m
         self.length3d = line.segment_lengths
         self.segments = len(length2d)
         self.length_m = line.length_m
         self.heights = p[:, 1]
         self.checkpoints_m = np.asarray(sorted(line.metadata.checkpoints_m), dtype=np.float64)
+        self.checkpoint_list = self.checkpoints_m.tolist()
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """Left and right corridor edges, (N, 2) each in (x, z), offset along point normals."""
@@ -317,6 +329,32 @@ class Corridor:
         best = cand[rows, j]
         lateral = px[rows, j] * dz[rows, j] - pz[rows, j] * dx[rows, j]
         return best, along[rows, j], lateral
+
+    def project_one(self, x: float, z: float, index: int) -> tuple[int, float, float]:
+        """:meth:`project` for one car in plain Python (same candidates, same tie-breaking)."""
+        last = self.segments - 1
+        segments = self._segment_list
+        best_d2 = math.inf
+        best = (0, 0.0, 0.0)
+        for k in self.WINDOW_LIST:
+            j = index + k
+            j = 0 if j < 0 else (last if j > last else j)
+            sx, sz, dx, dz, length = segments[j]
+            px, pz = x - sx, z - sz
+            along = px * dx + pz * dz
+            t = 0.0 if along < 0.0 else (length if along > length else along)
+            ex, ez = px - t * dx, pz - t * dz
+            d2 = ex * ex + ez * ez
+            if d2 < best_d2:
+                best_d2 = d2
+                best = (j, along, px * dz - pz * dx)
+        return best
+
+    def arc_length_one(self, index: int, along: float) -> float:
+        """:meth:`arc_length` for one car."""
+        frac = along / self._length2d_list[index]
+        frac = 0.0 if frac < 0.0 else (1.0 if frac > 1.0 else frac)
+        return self._cumulative_list[index] + frac * self._length3d_list[index]
 
     def arc_length(self, index: np.ndarray, along: np.ndarray) -> np.ndarray:
         """Arc length (of the 3D line) at ``along`` metres into segment ``index``, clamped to the line."""
