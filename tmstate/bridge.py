@@ -284,8 +284,8 @@ class Bridge:
 
     def _timeout(self, what: str) -> BridgeTimeoutError:
         return BridgeTimeoutError(
-            f"no {what} from the plugin on {self.address} within the timeout — the game may "
-            "be loading, paused in a menu or hung; raise timeout_s or check the game"
+            f"waited in vain for {what} from the plugin on {self.address} (timeout) — the "
+            "game may be loading, paused in a menu or hung; raise timeout_s or check the game"
         )
 
     def _fill(self, n: int, deadline: float, what: str) -> None:
@@ -476,6 +476,11 @@ class Bridge:
         if not self._awaiting_action:
             self._require_control("act()")
             self._wait_state(deadline, "the STATE to act on")
+        if self.last_flags & 1:  # StateFlag.FINISHED: no STATE would ever answer
+            raise BridgeError(
+                f"the race finished at race time {self.last_state.race_time_ms} ms and no STATE "
+                "follows a finish — call rewind() or restart() before acting again"
+            )
         self._send(p.encode_action(steer, gas, buttons))
         self._awaiting_action = False
         return self._wait_state(deadline, "the STATE after ACTION")
