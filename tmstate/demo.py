@@ -124,7 +124,7 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
                 frames.append(env.render())
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(time_s=f"{state.race_time_ms / 1000:.2f}", speed_kmh=state.display_speed_kmh)
+                bar.set_postfix(time_s=f"{state.race_time_ms / 1000:.2f}", speed_kmh=state.display_speed_kmh, refresh=False)
             if terminated or truncated:
                 break
     finally:
