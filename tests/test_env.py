@@ -231,3 +231,54 @@ def test_checkers_pass_on_the_replay_backend(driven_log, obs_type):
 def test_replay_needs_a_log_path():
     with pytest.raises(ConfigError, match="log_path"):
         TMNFEnv(backend="replay")
+
+
+# --- the tminterface backend against the plugin in the AngelScript harness ------------
+
+
+@pytest.mark.harness
+def test_tminterface_backend_runs_whole_episodes_with_frames(tmp_path):
+    """The real plugin (plugins/tmstate.as) in the harness: its point-mass car has
+    checkpoints at 50 and 100 m and the finish at 150 m straight ahead of the start."""
+    from tmstate.game import GameBackend
+    from tmstate.harness import HarnessProcess, angelscript_header
+    from tmstate.reference import ReferenceLine
+    from tmstate.state import forward_vector
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    with HarnessProcess() as harness:
+        probe = GameBackend(port=harness.port, timeout_s=5.0)
+        start = probe.reset()
+        probe.close()
+        ahead = start.position + 150.0 * forward_vector(start.yaw, start.pitch)
+        line_path = ReferenceLine.from_points([start.position, ahead], spacing_m=0.5).save(tmp_path / "harness.npz")
+        env = TMNFEnv(backend="tminterface", map=str(line_path), render_mode="rgb_array", log_dir=str(tmp_path / "logs"),
+                      backend_options={"port": harness.port, "timeout_s": 5.0},
+                      observation={"type": "dict", "frame_source": "backend", "width": 64, "height": 48, "stack": 2})
+        try:
+            returns = []
+            for _ in range(2):
+                obs, info = env.reset()
+                assert info["race_time_ms"] == 0 and env.observation_space.contains(obs)
+                first_frame = obs["frames"][..., -1].copy()
+                total, steps = 0.0, 0
+                while True:
+                    obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+                    total += reward
+                    steps += 1
+                    assert env.observation_space.contains(obs)
+                    if terminated or truncated:
+                        break
+                assert terminated and info["termination_reason"] == "finished"
+                assert env.state.checkpoint_count == env.state.checkpoint_target == 3
+                assert info["progress_m"] == pytest.approx(150.0, abs=0.5)
+                assert info["race_time_ms"] % 10 == 0 and steps == -(-info["race_time_ms"] // 50)
+                assert obs["frames"].std() > 0 and not np.array_equal(obs["frames"][..., -1], first_frame)
+                returns.append(total)
+            assert returns[0] == pytest.approx(returns[1])  # the rewind-based reset replays the same race
+            frame = env.render()
+            assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
+            assert len(list((tmp_path / "logs").glob("*.npz"))) == 2
+        finally:
+            env.close()
