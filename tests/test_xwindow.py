@@ -132,3 +132,23 @@ def test_missing_window_and_display_are_clear_errors(xvfb):
         WindowCapture.find(title="TrackMania Nowhere", display=xvfb)
     with pytest.raises(WindowError, match="cannot open X display"):
         WindowCapture.find(title="x", display=":987")
+
+
+def test_x11_frame_source_feeds_frame_observations(game_window, xvfb, monkeypatch):
+    from tmstate.observation import ObservationConfig, observation_type
+    from tmstate.progress import Location
+    from tmstate.reference import ReferenceLine
+    from tmstate.state import GameState
+
+    monkeypatch.setenv("DISPLAY", xvfb)
+    line = ReferenceLine.from_points([[0.0, 0.0, 0.0], [0.0, 0.0, 100.0]])
+    config = ObservationConfig(type="frames", frame_source="x11", window_title="TrackMania", window_pid=4242,
+                               width=40, height=20, grayscale=False, stack=1)
+    frames = observation_type(config, backend=None, line=line)
+    try:
+        obs = frames.reset(GameState(), Location(0.0, 0.0, 0.0, 0))
+        assert obs.shape == (20, 40, 3)
+        for i, colour in enumerate(COLOURS):  # 10-pixel bands after resizing 200 -> 40
+            assert np.all(obs[:, i * 10 + 2:i * 10 + 8] == np.array(colour, dtype=np.uint8))
+    finally:
+        frames.close()
