@@ -165,3 +165,15 @@ def test_linesight_offsets_locate_within_half_a_metre(realdata, name):
         assert loc.credited
     assert worst < 1e-9
     assert tracker.refused == 0
+
+
+def test_bench_progress_reports_its_figures(realdata):
+    """The benchmark runs on map5 and agrees with the global search (timings are not asserted)."""
+    from tmstate.bench.progress import run
+
+    figures = run(200)
+    assert figures["line_points"] == 19503 and figures["positions"] == 200
+    for key in ("update_us", "locate_us", "full_argmin_us", "speedup_update"):
+        assert figures[key] > 0
+    assert figures["refused"] == 0 and figures["fallbacks"] == 0
+    assert figures["max_error_m"] < 0.6  # at most about one segment of the 0.1 m-quantised line

@@ -3,10 +3,11 @@
 :meth:`ProgressTracker.update` is on the env's hot path (every step), so it does not
 search the whole line. The rules (also in docs/reward.md):
 
-1. **Local walk.** From the segment found last time, walk point by point along the line
-   (forward, else backward) while the distance to the car shrinks, at most
-   ``window_m`` of line; then project the car onto the segments around the point found.
-   This is O(1) amortised: the walk moves as many points as the car moved metres / spacing.
+1. **Local walk.** From the segment found last time, scan the points the car can have
+   reached (as far ahead as it moved, plus 1 m), then walk point by point (forward, else
+   backward) while the distance to the car shrinks, at most ``window_m`` of line; then
+   project the car onto the segments around the point found. This is O(1) amortised: the
+   work grows with the metres moved per update, not with the length of the line.
 2. **Creditable window.** If the walk is not to be trusted — it ran out of window, ended
    farther than ``fallback_distance_m`` from the car, or the car moved more than
    ``trust_step_m`` since the last update (at speed, a curvy line can make the distance
@@ -58,7 +59,7 @@ class ProgressConfig:
     window_m: float = 60.0  # how far along the line the local walk may go from last time
     max_jump_m: float = 50.0  # anti-shortcut: largest arc-length change credited in one update
     fallback_distance_m: float = 10.0  # a result farther than this triggers the wider searches
-    trust_step_m: float = 8.0  # a car that moved farther than this since the last update skips the walk
+    trust_step_m: float = 16.0  # a car that moved farther than this since the last update skips the walk
     global_candidates: int = 8  # nearest points the k-d tree returns for the global search
 
     def __post_init__(self) -> None:
@@ -94,6 +95,8 @@ class ProgressTracker:
         self._np_vectors = vec
         self._np_len2 = line.segment_lengths ** 2
         self._trust2 = self.config.trust_step_m ** 2
+        self._max_jump = float(self.config.max_jump_m)
+        self._fallback = float(self.config.fallback_distance_m)
         self._last = (math.nan, math.nan, math.nan)
         self._per_metre = 1.0 / float(line.segment_lengths.mean())  # points per metre of line
         self._max_walk = max(2, int(math.ceil(self.config.window_m * self._per_metre)))
@@ -132,15 +135,18 @@ class ProgressTracker:
 
     def update(self, position) -> Location:
         """Locate from the previous segment (wider searches when needed), apply the anti-shortcut rule."""
-        x, y, z = _xyz(position)
+        if type(position) is np.ndarray:
+            x, y, z = position.tolist()
+        else:
+            x, y, z = _xyz(position)
         lx, ly, lz = self._last
-        moved2 = (x - lx) ** 2 + (y - ly) ** 2 + (z - lz) ** 2
+        moved2 = (x - lx) * (x - lx) + (y - ly) * (y - ly) + (z - lz) * (z - lz)
         self._last = (x, y, z)
-        c = self.config
+        max_jump = self._max_jump
         if moved2 <= self._trust2:
             location, walked_out = self._local(x, y, z, math.sqrt(moved2))
-            creditable = abs(location.arc_length_m - self._progress) <= c.max_jump_m
-            trusted = creditable and not walked_out and location.distance_m <= c.fallback_distance_m
+            creditable = -max_jump <= location.arc_length_m - self._progress <= max_jump
+            trusted = creditable and not walked_out and location.distance_m <= self._fallback
         else:  # a long move (or no reset yet): the walk is not to be trusted
             location, creditable, trusted = None, False, False
         if not trusted:
@@ -148,11 +154,11 @@ class ProgressTracker:
             found = self._window(x, y, z)
             if location is None or not creditable or found.distance_m < location.distance_m:
                 location = found
-            if location.distance_m > c.fallback_distance_m:
+            if location.distance_m > self._fallback:
                 found = self._global(x, y, z)
                 if found.distance_m < location.distance_m:
                     location = found
-            creditable = abs(location.arc_length_m - self._progress) <= c.max_jump_m
+            creditable = abs(location.arc_length_m - self._progress) <= max_jump
         if not creditable:
             self.refused += 1
             return Location(location.arc_length_m, location.lateral_m, location.distance_m,
@@ -164,11 +170,11 @@ class ProgressTracker:
     # --- search -------------------------------------------------------------------------
 
     def _local(self, x: float, y: float, z: float, moved_m: float) -> tuple[Location, bool]:
-        """Walk from the last segment to the nearest point (bounded), then project.
+        """Scan the points the car can have reached, walk on downhill (bounded), then project.
 
-        Besides walking downhill, the points up to ``moved_m + 1`` m ahead of the
-        last segment are scanned: on a sharply kinked line (tool-assisted ghosts) the
-        distance can rise before it falls, which would stop a pure walk short.
+        The points up to ``moved_m + 1`` m ahead of the last segment are all scanned, not
+        just walked while the distance falls: on a sharply kinked line (tool-assisted
+        ghosts) the distance can rise before it falls, which would stop a pure walk short.
         """
         pts = self._points
         last = len(pts) - 1
@@ -176,39 +182,36 @@ class ProgressTracker:
         qx, qy, qz = pts[j]
         best = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
         limit = min(last, start + self._max_walk)
-        while j < limit:  # forward, downhill
-            qx, qy, qz = pts[j + 1]
+        ahead = min(limit, start + int((moved_m + 1.0) * self._per_metre) + 1)
+        k = start + 1
+        while k <= ahead:  # scan
+            qx, qy, qz = pts[k]
             d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
-            if d >= best:
-                break
-            best, j = d, j + 1
-        if j == start:
+            if d < best:
+                best = d
+                j = k
+            k += 1
+        if j > start:
+            while j < limit:  # forward, downhill
+                qx, qy, qz = pts[j + 1]
+                d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
+                if d >= best:
+                    break
+                best = d
+                j += 1
+            walked_out = j == limit and limit < last
+        else:
             floor = max(0, start - self._max_walk)
             while j > floor:  # backward, downhill
                 qx, qy, qz = pts[j - 1]
                 d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
                 if d >= best:
                     break
-                best, j = d, j - 1
+                best = d
+                j -= 1
             walked_out = j == floor and floor > 0
-        else:
-            walked_out = j == limit and limit < last
-        ahead = min(limit, start + int((moved_m + 1.0) * self._per_metre) + 1)
-        k = max(j, start) + 1
-        while k <= ahead:  # look-ahead scan
-            qx, qy, qz = pts[k]
-            d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
-            if d < best:
-                best, j = d, k
-            k += 1
-        while j < limit:  # finish downhill from the best point scanned
-            qx, qy, qz = pts[j + 1]
-            d = (qx - x) * (qx - x) + (qy - y) * (qy - y) + (qz - z) * (qz - z)
-            if d >= best:
-                break
-            best, j = d, j + 1
-        # Segments j-1..j+1 (points j-1..j+2) absorb a small non-monotonic wiggle that can
-        # stop the walk one point early (e.g. on lines quantised to 0.1 m).
+        # Segments j-1..j+1 (points j-1..j+2): the nearest location is next to the nearest
+        # point, one more segment absorbs ties on zigzagging lines (quantised to 0.1 m).
         return self._best_of(range(max(j - 1, 0), min(j + 2, self._segments)), x, y, z), walked_out
 
     def _window(self, x: float, y: float, z: float) -> Location:
@@ -245,12 +248,13 @@ class ProgressTracker:
         """Project onto each candidate segment and keep the nearest."""
         segs = self._segs
         best_d2 = math.inf
-        best = None
+        best_k = 0
         best_t = 0.0
         for k in segments:
-            seg = segs[k]
-            ax, ay, az, dx, dy, dz, inv_len2 = seg[:7]
-            ex, ey, ez = x - ax, y - ay, z - az
+            ax, ay, az, dx, dy, dz, inv_len2, _, _, _, _ = segs[k]
+            ex = x - ax
+            ey = y - ay
+            ez = z - az
             t = (ex * dx + ey * dy + ez * dz) * inv_len2
             if t < 0.0:
                 t = 0.0
@@ -261,8 +265,10 @@ class ProgressTracker:
             ez -= t * dz
             d2 = ex * ex + ey * ey + ez * ez
             if d2 < best_d2:
-                best_d2, best, best_t, best_k = d2, seg, t, k
-        ax, _, az, dx, _, dz, _, cum, length, rx, rz = best
+                best_d2 = d2
+                best_k = k
+                best_t = t
+        ax, _, az, dx, _, dz, _, cum, length, rx, rz = segs[best_k]
         t = best_t
         lateral = (x - ax - t * dx) * rx + (z - az - t * dz) * rz
         return Location(cum + t * length, lateral, math.sqrt(best_d2), best_k)
