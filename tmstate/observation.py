@@ -61,6 +61,9 @@ TELEMETRY_BOUND = 10.0
 
 FRAME_SOURCES = ("auto", "backend", "render", "x11")
 
+TABLE_STEP_M = 0.1
+"""Arc-length step of the table the telemetry reads reference points from."""
+
 
 @dataclass
 class ObservationConfig:
@@ -118,15 +121,17 @@ class TelemetryObservation(ObservationType):
         self.offsets = spacing_m * np.arange(1, self.points + 1)
         self.size = len(TELEMETRY_FEATURES) + 2 * self.points
         self._space = spaces.Box(-TELEMETRY_BOUND, TELEMETRY_BOUND, shape=(self.size,), dtype=np.float32)
-        self._cum = line.cumulative_m
-        self._last_segment = len(line.segment_lengths) - 1
-        self._start_xz = np.ascontiguousarray(line.points[:-1, [0, 2]])
-        # Horizontal displacement per metre of (3D) arc length, segment by segment: a point
-        # at arc s is start[i] + (s - cum[i]) * per_m[i]; past the end this extrapolates
-        # straight along the last segment.
-        self._per_m = np.ascontiguousarray(line.segment_vectors[:, [0, 2]] / line.segment_lengths[:, None])
-        flat = np.linalg.norm(self._per_m, axis=1, keepdims=True)
-        self._dir = (self._per_m / np.maximum(flat, 1e-12)).tolist()
+        per_m = line.segment_vectors[:, [0, 2]] / line.segment_lengths[:, None]
+        self._dir = (per_m / np.maximum(np.linalg.norm(per_m, axis=1, keepdims=True), 1e-12)).tolist()
+        # The line's (x, z) every TABLE_STEP_M of arc length, extended straight past the
+        # finish far enough for the farthest look-ahead point: a look-up replaces a search
+        # per step (the points are then at most TABLE_STEP_M / 2 off the line's vertices).
+        beyond = float(self.offsets[-1]) + 1.0 if self.points else 1.0
+        arcs = np.arange(0.0, line.length_m + beyond, TABLE_STEP_M)
+        seg = np.minimum(np.searchsorted(line.cumulative_m, arcs, side="right") - 1, len(per_m) - 1)
+        self._table = line.points[seg][:, [0, 2]] + (arcs - line.cumulative_m[seg])[:, None] * per_m[seg]
+        self._table_last = len(arcs) - 1
+        self._steps = self.offsets / TABLE_STEP_M
         self._length = line.length_m
         self._rotation = np.zeros((2, 2))
 
@@ -156,10 +161,9 @@ class TelemetryObservation(ObservationType):
         out = np.empty(self.size, dtype=np.float64)
         out[:17] = features
         if self.points:
-            arcs = self.offsets + location.arc_length_m
-            i = np.searchsorted(self._cum, arcs, side="right") - 1
-            np.minimum(i, self._last_segment, out=i)
-            xz = self._start_xz[i] + (arcs - self._cum[i])[:, None] * self._per_m[i]
+            k = (self._steps + (location.arc_length_m / TABLE_STEP_M + 0.5)).astype(np.intp)
+            np.minimum(k, self._table_last, out=k)
+            xz = self._table[k]
             xz -= state.position[::2]
             r = self._rotation  # [right, forward] = [dx, dz] @ [[c, s], [-s, c]] / 50
             r[0, 0] = r[1, 1] = c / 50.0
