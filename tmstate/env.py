@@ -181,11 +181,15 @@ class TMNFEnv(gym.Env):
             line = _logged_line(backend)
         self.line = line if line is not None else resolve_line(c.map)
         self.backend: Backend = backend if backend is not None else make_backend(c, self.line)
-        self.actions: ActionType = (action_type(c.action, brake_threshold=c.brake_threshold)
-                                    if c.action == "continuous" else action_type(c.action))
-        self.action_space = self.actions.space()
-        self.observation = observation_type(c.observation, self.backend, self.line)
-        self.observation_space = self.observation.space()
+        try:
+            self.actions: ActionType = (action_type(c.action, brake_threshold=c.brake_threshold)
+                                        if c.action == "continuous" else action_type(c.action))
+            self.action_space = self.actions.space()
+            self.observation = observation_type(c.observation, self.backend, self.line)
+            self.observation_space = self.observation.space()
+        except BaseException:
+            self.backend.close()  # do not leave a game connection or window behind
+            raise
         self.tracker = ProgressTracker(self.line, c.progress)
         self.reward = Reward(c.reward)
         self.termination = Termination(c.termination)
