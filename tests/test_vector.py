@@ -134,6 +134,25 @@ def test_a_lost_game_truncates_its_episode_restarts_and_the_others_go_on(mode):
     env.close()
 
 
+def test_a_dropped_connection_to_a_live_game_is_reconnected_not_restarted():
+    game = FakeGame()
+    made = []
+
+    def make():
+        made.append(CountEnv(game, 100))
+        return made[-1]
+
+    instance = FunctionInstance(make, recover=game.restart, alive=lambda: True)
+    env = TMNFVectorEnv([instance], VectorConfig(restart_delay_s=0.0))
+    env.reset()
+    env.step(np.zeros((1, 1), dtype=np.float32))
+    made[0].step = lambda action: (_ for _ in ()).throw(DisconnectedError("plugin dropped us"))
+    *_, truncated, info = env.step(np.zeros((1, 1), dtype=np.float32))
+    assert truncated[0] and info["game_lost"][0]
+    assert len(made) == 2 and env.restarts == [0] and game.generation == 0  # same game, new connection
+    env.close()
+
+
 def test_a_lost_game_during_reset_is_restarted_too():
     env, games = fake_vector(2)
     games[0].alive = False
@@ -151,7 +170,7 @@ def test_bounded_restarts_then_one_clear_error():
     assert env.restarts[0] == 1 and games[0].generation == 1
     games[1].alive = False
     games[1].fail_restarts = 99
-    with pytest.raises(GameLostError, match=r"game instance 1 \(fake1\).*3 restart"):
+    with pytest.raises(GameLostError, match=r"game instance 1 \(fake1\).*after 3 attempt"):
         env.step(np.zeros((2, 1), dtype=np.float32))
     env.close()
 
@@ -228,8 +247,9 @@ def weave(num_envs: int, k: int) -> np.ndarray:
     return np.stack([steer, np.ones(num_envs)], axis=1).astype(np.float32)
 
 
-# Short timeouts so a frozen harness is noticed in about a second.
-FAST_LOSS = {"timeout_s": 1.0, "plugin_timeout_ms": 1000, "connect_retries": 50, "retry_delay_s": 0.05}
+# A short client timeout so a frozen harness is noticed in about a second (the plugins keep
+# the vector env's long plugin timeout, so the others wait out a sibling's restart).
+FAST_LOSS = {"timeout_s": 1.0, "connect_retries": 50, "retry_delay_s": 0.05}
 
 
 @pytest.mark.harness
@@ -307,3 +327,63 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
         assert model.num_timesteps >= 64
     finally:
         venv.close()
+
+
+HARNESS_WINE = """#!{python}
+# A fake wine for the launcher: runs the plugin harness on the port the configstring names.
+import os, sys
+port = sys.argv[-1].rsplit(" ", 1)[1]
+os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_port " + port])
+"""
+
+
+@pytest.mark.harness
+def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
+    """The real-game path: launcher (fake wine running the harness), adopt, kill, restart."""
+    import os
+    import random
+    import signal
+    import sys
+
+    from tmstate import launch
+    from tmstate.harness import PLUGIN_PATH, build_harness
+
+    _need_harness()
+    wine = tmp_path / "wine"
+    wine.write_text(HARNESS_WINE.format(python=sys.executable, binary=str(build_harness()), plugin=str(PLUGIN_PATH)))
+    wine.chmod(0o755)
+    (tmp_path / "TMLoader.exe").write_bytes(b"MZ")
+    config = launch.LaunchConfig(
+        wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=random.randint(20000, 50000),
+        run_dir=str(tmp_path / "run"), handshake_timeout_s=20, stop_grace_s=1,
+    )
+    line_path = vector.harness_line().save(tmp_path / "harness_line.npz")
+    # As `tmstate launch -n 2` would: start the games and leave them running.
+    launcher = launch.Launcher(config, 2)
+    launcher.start_all(progress=False)
+    try:
+        env = vector.make_vector_env(2, backend="tminterface", map=str(line_path), backend_options=FAST_LOSS,
+                                     launch=config, vector=VectorConfig(restart_delay_s=0.1))
+        adopted = env.instances[0].launcher
+        assert adopted is not launcher and adopted.ports == launcher.ports
+        env.reset(seed=0)
+        for k in range(60):
+            env.step(weave(2, k))
+        old_marker = adopted.instances[0].marker
+        for pid in launch.pids_with_marker(old_marker + ".game"):
+            os.kill(pid, signal.SIGKILL)
+        lost = False
+        for k in range(60, 200):
+            *_, truncated, info = env.step(weave(2, k))
+            lost = lost or bool(info.get("_game_lost", np.zeros(2, bool))[0])
+        assert lost and env.restarts == [1, 0]
+        new_marker = adopted.instances[0].marker
+        assert new_marker != old_marker and launch.pids_with_marker(new_marker + ".game")
+        records = launch.read_pid_file(config.pid_file)
+        assert [r["marker"] for r in records][0] == new_marker  # `tmstate launch --stop` ends the new game
+        env.close()
+        assert launch.pids_with_marker(new_marker + ".game")  # adopted games outlive the vector env
+    finally:
+        launch.stop_from_pid_file(config.pid_file, grace_s=1)
+        launcher.stop_all()
+    assert not launch.pids_with_marker(new_marker + ".game")

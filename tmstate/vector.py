@@ -87,6 +87,11 @@ class GameInstance(abc.ABC):
     def recover(self) -> None:
         """Restart the game after it crashed or hung (nothing to do for in-process games)."""
 
+    def game_alive(self) -> bool | None:
+        """Whether the game's process still runs (None: unknown). A dropped connection to a
+        live game is reconnected before the game is restarted."""
+        return None
+
     def close(self) -> None:
         """Stop what this instance started. Safe to call twice."""
 
@@ -104,7 +109,9 @@ class FunctionInstance(GameInstance):
         close: Callable[[], None] | None = None,
         io_bound: bool = True,
         name: str = "instance",
+        alive: Callable[[], bool] | None = None,
     ) -> None:
+        self._alive = alive
         self._make_env = make_env
         self._recover = recover
         self._close = close
@@ -121,6 +128,9 @@ class FunctionInstance(GameInstance):
     def close(self) -> None:
         if self._close is not None:
             self._close()
+
+    def game_alive(self) -> bool | None:
+        return None if self._alive is None else self._alive()
 
     def describe(self) -> str:
         return self.name
@@ -172,6 +182,9 @@ class HarnessInstance(GameInstance):
             self.harness.kill()
         self._start()
 
+    def game_alive(self) -> bool | None:
+        return self.harness is not None and self.harness.alive
+
     def close(self) -> None:
         if self.harness is not None:
             self.harness.stop()
@@ -211,6 +224,10 @@ class LaunchedInstance(GameInstance):
     def recover(self) -> None:
         self.launcher.restart(self.index)
 
+    def game_alive(self) -> bool | None:
+        instance = self.launcher.instances.get(self.index)
+        return instance is not None and instance.alive()
+
     def describe(self) -> str:
         return f"TMNF instance {self.index} port {self.port}"
 
@@ -230,12 +247,19 @@ class VectorConfig:
     """Wait between two failed restart attempts (doubles each time)."""
     parallel: bool | None = None
     """Step sub-envs from threads; None = when any instance's game runs in another process."""
+    plugin_timeout_s: float = 500.0
+    """How long a game's plugin waits for its next action before it drops the client, unless
+    backend_options set plugin_timeout_ms. Long on purpose: a learner's update or a
+    sibling's restart can keep every game waiting for minutes (Linesight uses 500 s). A
+    game that hangs is caught on our side by the bridge's timeout_s instead."""
 
     def __post_init__(self) -> None:
         if self.autoreset_mode not in ("next_step", "same_step"):
             raise ConfigError(
                 f"autoreset_mode must be 'next_step' or 'same_step', got {self.autoreset_mode!r}"
             )
+        if self.plugin_timeout_s < 0.1:
+            raise ConfigError(f"plugin_timeout_s must be >= 0.1, got {self.plugin_timeout_s}")
         if self.restart_attempts < 1 or self.restart_delay_s < 0:
             raise ConfigError(
                 f"restart_attempts must be >= 1 and restart_delay_s >= 0, got "
@@ -432,29 +456,35 @@ class TMNFVectorEnv(VectorEnv):
     # -- recovery -----------------------------------------------------------------------
 
     def _recover(self, i: int, exc: BaseException, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        """Close sub-env ``i``, restart its game, build and reset a new sub-env (bounded tries)."""
+        """Close sub-env ``i``, bring its game back, build and reset a new sub-env (bounded tries).
+
+        A dropped connection to a game whose process still runs is first just reconnected
+        (a fresh sub-env on the same game); a dead or hung game is restarted.
+        """
         instance = self.instances[i]
         self._close_env(i)
+        reconnect_first = isinstance(exc, DisconnectedError) and instance.game_alive() is True
         last_error: BaseException = exc
         delay = self.config.restart_delay_s
         for attempt in range(1, self.config.restart_attempts + 1):
             try:
-                instance.recover()
-                self.restarts[i] += 1
+                if not (attempt == 1 and reconnect_first):
+                    instance.recover()
+                    self.restarts[i] += 1
                 self.envs[i] = instance.make_env()
                 return self._env(i).reset(seed=seed, options=options)
             except BaseException as error:
                 if not (is_game_lost(error) or isinstance(error, GameLostError)):
                     raise
                 last_error = error
-                log.warning("sub-env %d: restart %d of %d failed: %s", i, attempt, self.config.restart_attempts, error)
+                log.warning("sub-env %d: recovery %d of %d failed: %s", i, attempt, self.config.restart_attempts, error)
                 self._close_env(i)
                 if attempt < self.config.restart_attempts:
                     time.sleep(delay)
                     delay *= 2
         raise GameLostError(
             f"game instance {i} ({instance.describe()}) was lost ({type(exc).__name__}: {exc}) and did not come "
-            f"back after {self.config.restart_attempts} restart(s); last error: {type(last_error).__name__}: "
+            f"back after {self.config.restart_attempts} attempt(s); last error: {type(last_error).__name__}: "
             f"{last_error} — check that game (its log, the plugin) before training on"
         ) from last_error
 
@@ -563,6 +593,10 @@ def make_vector_env(
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if num_envs < 1:
         raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
+    vector = vector or VectorConfig()
+    if backend != "sim" and "plugin_timeout_ms" not in base.backend_options:
+        options = {**base.backend_options, "plugin_timeout_ms": round(vector.plugin_timeout_s * 1000)}
+        base = make_config(base, backend_options=options)
     maps = list(maps) if maps else [base.map]
     configs = []
     for i in range(num_envs):
