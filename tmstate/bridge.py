@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import socket
+import struct
 import time
 from collections.abc import Iterator
 
@@ -42,6 +43,12 @@ MAX_QUEUED_STATES = 100_000
 """Observe mode: oldest unread states are dropped beyond this many."""
 
 SavedState = p.SavedState
+
+
+def _timeval(seconds: float) -> bytes:
+    """A ``struct timeval`` for SO_RCVTIMEO/SO_SNDTIMEO (0 would mean "no timeout")."""
+    micros = max(1000, int(seconds * 1_000_000))
+    return struct.pack("@ll", micros // 1_000_000, micros % 1_000_000)
 """What :meth:`Bridge.save_state` returns: ``race_time_ms`` and the opaque ``blob``."""
 
 
@@ -135,6 +142,10 @@ class Bridge:
                 f"{retries + 1} time{'s' if retries else ''}; `tmstate check` lists what is missing)"
             )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Blocking mode with kernel timeouts (SO_RCVTIMEO/SO_SNDTIMEO): one recv syscall
+        # per wait instead of Python's poll() + recv() of a socket with a timeout.
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.timeout_s))
         self._sock = sock
         self._sock_timeout = None
         self._start = self._end = 0
@@ -248,25 +259,26 @@ class Bridge:
         """Best effort (BYE on the way out): never blocks long on a hung plugin."""
         if self._sock is not None:
             try:
-                self._sock.settimeout(min(0.5, self.timeout_s))
-                self._sock_timeout = None
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(min(0.5, self.timeout_s)))
                 self._sock.sendall(data)
             except OSError:
                 pass
 
-    def _recv_some(self, deadline: float, what: str) -> None:
-        """Receive what is available (at least one byte) at the end of the buffer."""
+    def _recv_into(self, view: memoryview, deadline: float, what: str) -> int:
+        """One ``recv_into`` (at least one byte) that gives up at ``deadline``."""
         sock = self._require()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise self._timeout(what)
-        # settimeout costs a syscall; only change it when the call's timeout is shorter.
-        if self._sock_timeout is None or remaining < self._sock_timeout * 0.5 or remaining > self._sock_timeout:
-            sock.settimeout(remaining)
+        # Setting the timeout is a syscall: only when this call's time left is much
+        # shorter than the one set (or longer), so the hot path sets it once.
+        current = self._sock_timeout
+        if current is None or remaining < current * 0.5 or remaining > current:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(remaining))
             self._sock_timeout = remaining
         try:
-            n = sock.recv_into(self._view[self._end :])
-        except socket.timeout:
+            n = sock.recv_into(view)
+        except (BlockingIOError, socket.timeout):  # SO_RCVTIMEO expired (EAGAIN)
             raise self._timeout(what) from None
         except OSError as exc:
             self._drop()
@@ -280,7 +292,11 @@ class Bridge:
                 f"the plugin on {self.address} closed the connection while we waited for "
                 f"{what} (game closed, or it dropped us after its timeout) — reconnect()"
             )
-        self._end += n
+        return n
+
+    def _recv_some(self, deadline: float, what: str) -> None:
+        """Receive what is available (at least one byte) at the end of the buffer."""
+        self._end += self._recv_into(self._view[self._end :], deadline, what)
 
     def _timeout(self, what: str) -> BridgeTimeoutError:
         return BridgeTimeoutError(
@@ -306,23 +322,8 @@ class Bridge:
         have = min(n, self._end - self._start)
         view[:have] = self._view[self._start : self._start + have]
         self._start += have
-        sock = self._require()
         while have < n:
-            if deadline - time.monotonic() <= 0:
-                raise self._timeout(what)
-            try:
-                got = sock.recv_into(view[have:])
-            except socket.timeout:
-                raise self._timeout(what) from None
-            except OSError as exc:
-                self._drop()
-                raise DisconnectedError(f"lost the connection while receiving {what}: {exc}") from None
-            if got == 0:
-                self._drop()
-                raise DisconnectedError(
-                    f"the plugin on {self.address} closed the connection in the middle of {what}"
-                )
-            have += got
+            have += self._recv_into(view[have:], deadline, what)
         return out
 
     def _receive(self, deadline: float, what: str) -> p.Message:

@@ -357,30 +357,33 @@ def encode_state_record(state: GameState, seq: int = 1, flags: int | None = None
 
 
 _unpack_state = STATE_RECORD.unpack_from
-_array = np.array
-_f64 = np.float64
+_frombuffer = np.frombuffer
+_I32_DTYPE = np.dtype("<i4")
+_F64 = np.float64
+_VECTOR_SCALES = np.array([MM_PER_M] * 6 + [1.0] + [MICRORAD_PER_RAD] * 6)
+"""Divisors of the 13 int32 from offset 12: position, velocity, speed, yaw/pitch/roll, angular velocity."""
 
 
 def read_state(buffer, offset: int = 0) -> State:
     """Decode the 112-byte STATE record at ``offset`` of ``buffer`` (the hot path).
 
-    The caller guarantees at least :data:`STATE_SIZE` bytes from ``offset``.
+    The caller guarantees at least :data:`STATE_SIZE` bytes from ``offset``. The three
+    vectors are converted in one numpy operation; divisions (not multiplications by
+    0.001) so that values on the fixed-point grid round-trip exactly.
     """
     v = _unpack_state(buffer, offset)
     flags = v[2]
-    # Divisions (not multiplications by 0.001) so that values on the fixed-point grid
-    # round-trip exactly.
-    xyz = _array(v[3:9], _f64) / MM_PER_M
-    ang = _array(v[13:16], _f64) / MICRORAD_PER_RAD
+    vectors = _frombuffer(buffer, _I32_DTYPE, 13, offset + 12).astype(_F64)
+    vectors /= _VECTOR_SCALES
     state = GameState(
         race_time_ms=v[1],
-        position=xyz[0:3],
-        velocity=xyz[3:6],
+        position=vectors[0:3],
+        velocity=vectors[3:6],
         display_speed_kmh=v[9],
         yaw=v[10] / MICRORAD_PER_RAD,
         pitch=v[11] / MICRORAD_PER_RAD,
         roll=v[12] / MICRORAD_PER_RAD,
-        angular_velocity=ang,
+        angular_velocity=vectors[10:13],
         checkpoint_count=v[16],
         checkpoint_target=v[17],
         lap_count=v[18],
@@ -391,7 +394,7 @@ def read_state(buffer, offset: int = 0) -> State:
         gas=v[23] / ANALOG_MAX,
         brake=v[24] / ANALOG_MAX,
         wheel_contact=(v[25] != 0, v[26] != 0, v[27] != 0, v[28] != 0),
-        wheel_material=(v[29], v[30], v[31], v[32]),
+        wheel_material=v[29:33],
         finished=bool(flags & 1),
         in_race=bool(flags & 2),
     )

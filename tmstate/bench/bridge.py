@@ -27,24 +27,29 @@ def run(steps: int | None = None) -> dict:
     actions = [Action(steer=0.2, gas=1.0), Action(steer=-0.2, gas=1.0)]
     clock = time.perf_counter_ns
     with HarnessProcess() as harness, Bridge(port=harness.port) as bridge:
-        # prevent_finish keeps the car going past the finish line, so every step is a
-        # normal one; a long run rewinds to the start now and then.
+        # The race ends at the harness's finish line (no STATE follows a finish): rewind
+        # to the start whenever it is reached; rewinds are not counted as steps.
         bridge.prevent_finish(True)
         bridge.next_state()
         start = bridge.save_state()
         for i in range(WARMUP_STEPS):
-            bridge.act(actions[i & 1])
+            if bridge.act(actions[i & 1]).finished:
+                bridge.rewind(start)
         bridge.rewind(start)
-        t0 = time.perf_counter()
+        rewinds = 0
         for i in tqdm(range(steps), desc="bridge steps", unit="step", mininterval=0.5, leave=False):
             a = clock()
-            bridge.act(actions[i & 1])
+            state = bridge.act(actions[i & 1])
             rtt_ns[i] = clock() - a
-        elapsed = time.perf_counter() - t0
+            if state.finished:
+                bridge.rewind(start)
+                rewinds += 1
+        elapsed = rtt_ns.sum() / 1e9
     rtt_us = rtt_ns / 1000.0
     p50 = float(np.percentile(rtt_us, 50))
     return {
         "steps": steps,
+        "rewinds": rewinds,
         "steps_per_s": steps / elapsed,
         "rtt_p50_us": p50,
         "rtt_p99_us": float(np.percentile(rtt_us, 99)),
