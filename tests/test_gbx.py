@@ -151,3 +151,27 @@ def test_bad_replays_give_typed_errors_with_the_path(realdata, tmp_path):
         assert str(path) in str(info.value), kind
     with pytest.raises(ReplayFileError, match="NaN"):
         read_ghost(cases["nan"])
+
+
+def test_ghost_log_and_plot_line(realdata, tmp_path):
+    """--log writes a states-only log naming the line; plot-line draws line, ghost and map."""
+    from tmstate.log import read_episode
+
+    replay = realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx"
+    line_path, log_path = tmp_path / "A01.npz", tmp_path / "ghost.npz"
+    assert cli.main(["line-from-replay", str(replay), "-o", str(line_path), "--log", str(log_path)]) == 0
+    log = read_episode(log_path)
+    ghost = read_ghost(replay)
+    assert log.metadata["kind"] == "ghost" and log.metadata["line"] == str(line_path)
+    assert log.steps == len(ghost.times_ms) - 1 and log.states[-1].race_time_ms == 17610
+    assert np.allclose(log.arrays["state.position"], ghost.positions)
+    png = tmp_path / "A01.png"
+    assert cli.main(["plot-line", str(line_path), "-o", str(png), "--ghost", str(replay),
+                     "--episode", str(log_path), "--challenge", str(realdata / "challenges" / "A01-Race.Challenge.Gbx")]) == 0
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.shape[:2] == (800, 800)
+    # Not a blank canvas: the coloured line and markers cover a good number of pixels.
+    coloured = np.abs(image[..., 0] - image[..., 1]) + np.abs(image[..., 1] - image[..., 2]) > 0.2
+    assert coloured.sum() > 2000
