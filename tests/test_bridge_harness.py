@@ -424,3 +424,74 @@ def test_client_with_another_protocol_version_is_refused_naming_both(harness):
     good = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
     good.connect()
     good.close()
+
+
+@harness_only
+def test_respawn_goes_back_to_the_last_checkpoint(bridge):
+    start = bridge.next_state()
+    for _ in range(200):
+        state = bridge.act(Action(gas=1.0))
+        if state.checkpoint_count == 1:
+            break
+    for _ in range(5):
+        state = bridge.act(Action(steer=0.5, gas=1.0))
+    back = bridge.respawn()
+    assert back.respawn_count == state.respawn_count + 1
+    assert back.checkpoint_count == 1
+    assert back.speed < 1.0 < state.speed
+    assert 49.0 <= along(back, start) <= 51.0  # the checkpoint plane at 50 m
+    assert bridge.act(Action()).race_time_ms == back.race_time_ms + PERIOD_MS
+
+
+@harness_only
+def test_commands_answered_inside_the_wait_and_refusals(bridge):
+    here = bridge.next_state()
+    bridge.set_speed(5.0)
+    bridge.execute("set countdown_speed 10")
+    bridge.set_timeout(3000)
+    with pytest.raises(PluginError) as info:  # the plugin's own check, not the bridge's
+        bridge._request(p.SetActionPeriod(15), None)
+    assert info.value.code == p.ErrorCode.BAD_PAYLOAD
+    with pytest.raises(PluginError) as info:
+        bridge.rewind(b"\x00" * 100)  # too short to be a save state
+    assert info.value.code == p.ErrorCode.REWIND_FAILED
+    # The step cycle goes on where it was.
+    assert bridge.act(Action()).race_time_ms == here.race_time_ms + PERIOD_MS
+
+
+@harness_only
+def test_game_killed_then_back_on_the_same_port_reconnects():
+    """A crash looks like DisconnectedError; reconnect() finds the restarted game."""
+    from tmstate.harness import HarnessProcess
+
+    with HarnessProcess() as first:
+        port = first.port
+        b = Bridge(port=port, timeout_s=5)
+        b.connect()
+        b.next_state()
+        saved = b.save_state()
+        b.act(Action(gas=1.0))
+        first.kill()
+        with pytest.raises(DisconnectedError):
+            for _ in range(3):
+                b.act(Action(gas=1.0))
+    with HarnessProcess(port=port) as second:
+        assert second.port == port
+        b.reconnect(wait_s=5)
+        b.next_state()
+        back = b.rewind(saved)  # save states survive the game's restart
+        assert back.race_time_ms == saved.race_time_ms
+        b.close()
+
+
+@harness_only
+def test_harness_demo_prints_a_table(capsys):
+    import argparse
+
+    from tmstate.harness import demo_main
+
+    assert demo_main(argparse.Namespace(steps=30)) == 0
+    out = capsys.readouterr().out
+    assert "race_ms" in out
+    last_row = [l for l in out.splitlines() if l.strip().startswith("30 ")]
+    assert last_row and last_row[0].split()[1] == "1500"

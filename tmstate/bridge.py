@@ -492,9 +492,14 @@ class Bridge:
             blob = blob.blob
         self._require_control("rewind()")
         deadline = self._deadline(timeout_s)
+        was_awaiting = self._awaiting_action
         self._send(p.encode(p.Rewind(bytes(blob))))
         self._awaiting_action = False
-        return self._wait_state(deadline, "the STATE after REWIND", after_rewind=True)
+        try:
+            return self._wait_state(deadline, "the STATE after REWIND", after_rewind=True)
+        except PluginError:
+            self._awaiting_action = was_awaiting  # a refused REWIND ends no wait
+            raise
 
     def respawn(self, timeout_s: float | None = None) -> GameState:
         """Respawn at the last checkpoint; return the STATE at the next sync tick."""
