@@ -311,3 +311,24 @@ def test_single_car_fast_path_matches_the_vector_path():
     assert one.state(0).race_time_ms == two.state(0).race_time_ms
     np.testing.assert_allclose(one.state(0).position, two.state(0).position, atol=1e-9)
     assert one.checkpoint_count[0] == two.checkpoint_count[0] == 2
+
+
+@pytest.mark.realdata
+def test_sim_drives_a_real_map_line(realdata):
+    """The simulator runs on any reference line: here a Linesight line of a real TMNF map (3D)."""
+    from tmstate.demo import LineFollower
+    from tmstate.env import TMNFEnv
+
+    path = realdata / "linesight" / "ESL-Hockolicious_0.5m_cl2.npy"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    line = ReferenceLine.load(path)
+    env = TMNFEnv(backend="sim", line=line)
+    env.reset()
+    controller = LineFollower(line)
+    for _ in range(400):  # 20 s of race time
+        _, _, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        assert not (terminated or truncated), info["termination_reason"]
+    assert info["progress_m"] > 200.0
+    assert abs(env.state.position[1] - line.point_at(info["progress_m"])[1]) < 1.0  # height follows the line
+    assert env.backend.frame(32, 24).std() > 0
