@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ class ReferenceLine:
         smoothing happens between two resamplings so the spacing stays even.
         """
         array = validate_points(points, name)
-        metadata = metadata if metadata is not None else LineMetadata()
+        metadata = replace(metadata) if metadata is not None else LineMetadata()  # a copy: set spacing below
         if spacing_m is not None:
             if not spacing_m > 0:
                 raise ReferenceLineError(name, f"spacing must be > 0 m, got {spacing_m}", "pass e.g. 0.5")
