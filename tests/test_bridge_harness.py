@@ -495,3 +495,24 @@ def test_harness_demo_prints_a_table(capsys):
     assert "race_ms" in out
     last_row = [l for l in out.splitlines() if l.strip().startswith("30 ")]
     assert last_row and last_row[0].split()[1] == "1500"
+
+
+@harness_only
+def test_harness_process_reports_a_plugin_that_does_not_compile(tmp_path):
+    from tmstate.errors import BridgeError, ConfigError
+    from tmstate.harness import PLUGIN_PATH, HarnessProcess
+
+    with pytest.raises(ConfigError, match="plugin file not found"):
+        HarnessProcess(plugin=tmp_path / "absent.as").start()
+    broken = tmp_path / "broken.as"
+    broken.write_text(PLUGIN_PATH.read_text() + "\nvoid Broken() { int x = ; }\n")
+    harness = HarnessProcess(plugin=broken, ready_timeout_s=10)
+    with pytest.raises(BridgeError, match="broken.as"):
+        harness.start()
+    assert not harness.alive
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(BridgeError, match="in use"):
+            HarnessProcess(port=port, ready_timeout_s=10).start()
+        assert time.monotonic() - start < 5

@@ -575,8 +575,9 @@ class Bridge:
     def observe(self, timeout_s: float | None = None) -> Iterator[GameState]:
         """Switch to observe mode and yield states as the plugin streams them.
 
-        Ends (without error) when the caller stops iterating; a stream silent for
-        ``timeout_s`` raises :class:`BridgeTimeoutError`.
+        Ends (without error) when the caller stops iterating — the plugin stays in observe
+        mode until :meth:`set_mode` ``(False)``; a stream silent for ``timeout_s`` raises
+        :class:`BridgeTimeoutError`.
         """
         if not self.observing:
             self.set_mode(True, timeout_s)

@@ -132,7 +132,8 @@ class HarnessProcess:
         self.process: subprocess.Popen[str] | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=200)
         """The last lines the harness printed (stdout and stderr), for error messages."""
-        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._waiting_ready = False
 
     @property
     def pid(self) -> int:
@@ -169,15 +170,18 @@ class HarnessProcess:
             try:
                 self._launch(port)
                 return self
-            except BridgeError as exc:  # e.g. the free port was taken in between
+            except BridgeError as exc:
                 last_error = exc
-                self._reap()
+                self.kill()
+                if "in use" not in str(exc):  # only a port taken in between is worth a retry
+                    break
         raise last_error  # type: ignore[misc]
 
     def _launch(self, port: int) -> None:
         cmd = self.command(port)
         self.output.clear()
         self._lines = queue.Queue()
+        self._waiting_ready = True
         self.process = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -189,8 +193,8 @@ class HarnessProcess:
         )
         # Both pipes are drained for the whole life of the process, so a chatty harness
         # never blocks on a full pipe.
-        for stream, to_queue in ((self.process.stdout, True), (self.process.stderr, False)):
-            threading.Thread(target=self._drain, args=(stream, to_queue), daemon=True).start()
+        for stream in (self.process.stdout, self.process.stderr):
+            threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             remaining = deadline - time.monotonic()
@@ -208,20 +212,19 @@ class HarnessProcess:
                         f"({' '.join(cmd)}); last output: {self._tail()}"
                     ) from None
                 continue
-            if line is None:
-                continue
+            if "Listen(" in line and "failed" in line:  # e.g. the port was taken meanwhile
+                raise BridgeError(f"the harness cannot listen on port {port}: {line}")
             if line.startswith(READY_PREFIX):
                 self.port = int(line[len(READY_PREFIX) :].split()[0])
+                self._waiting_ready = False
                 return
 
-    def _drain(self, stream, to_queue: bool) -> None:
+    def _drain(self, stream) -> None:
         for raw in stream:
             line = raw.rstrip("\n")
             self.output.append(line)
-            if to_queue:
+            if self._waiting_ready:  # only lines before READY matter; the deque keeps the rest
                 self._lines.put(line)
-        if to_queue:
-            self._lines.put(None)
 
     def _tail(self, lines: int = 8) -> str:
         time.sleep(0.05)  # let the drain threads catch the last words
