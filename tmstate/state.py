@@ -6,7 +6,10 @@ m/s, radians) unless the field name says otherwise (``race_time_ms``, ``display_
 
 Coordinates are TMNF world coordinates: metres, y up. ``yaw`` is the rotation about +y;
 with pitch and roll at zero the car's forward vector is ``(sin yaw, 0, cos yaw)`` (see
-:func:`forward_vector`). Full TMInterface save-state blobs (``SaveState().ToArray()``)
+:func:`forward_vector`). Seen from above the world is left-handed: facing +z, +x is the
+driver's right, so steering right makes yaw grow and steering left makes it shrink (checked
+on the real ghosts in ../shared/realdata: their velocity follows this forward vector and
+their yaw rises while they steer right). Full TMInterface save-state blobs (``SaveState().ToArray()``)
 decode through :func:`decode_sim_state` for users who need every field the game keeps.
 """
 
