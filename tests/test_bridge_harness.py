@@ -374,6 +374,7 @@ def test_checkpoints_then_finish_driving_straight(bridge):
 def test_disconnect_mid_race_releases_inputs_and_accepts_a_new_client(harness):
     first = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
     first.connect()
+    first.set_timeout(300)  # a dead client is noticed by the timeout at the latest
     first.next_state()
     state = first.act(Action(steer=-1.0, gas=1.0))
     assert state.gas == 1.0 and state.steer == -1.0
