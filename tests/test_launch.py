@@ -309,3 +309,27 @@ def test_install_plugin_copies_into_the_prefix(tmp_path):
     assert target.read_text() == "void Main() {}\n"
     assert target.parent == launch.plugins_folder(tmp_path / "prefix")
     assert target.parts[-4:] == ("Documents", "TMInterface", "Plugins", "tmstate.as")
+
+
+def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, capsys):
+    config, records, started = fake
+    path = Path(config.run_dir).parent / "launch.toml"
+    path.write_text(
+        f'wine = "{config.wine}"\ntmloader = "{config.tmloader}"\nbase_port = {config.base_port}\n'
+        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\n'
+    )
+    assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
+    assert "stop with: tmstate launch --stop" in capsys.readouterr().out
+    try:
+        assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 2  # still running: refused
+        assert "already running" in capsys.readouterr().err
+        for record in launch.read_pid_file(config.pid_file):  # the games die behind our back
+            for pid in launch.pids_with_marker(record["marker"] + ".game"):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
+        assert "removing stale pid file" in capsys.readouterr().out
+        assert all(launch.default_probe(port, 2.0) for port in (config.base_port, config.base_port + 1))
+    finally:
+        cli.main(["launch", "--stop", "--config", str(path)])
+    assert not config.pid_file.exists()

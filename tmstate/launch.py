@@ -640,10 +640,13 @@ def main(args: argparse.Namespace) -> int:
     launcher = Launcher(config, args.instances)
     launcher.check_ready_to_start()
     if config.pid_file.exists():
-        raise ConfigError(
-            f"{config.pid_file}: instances are already running from this run_dir — "
-            f"`tmstate launch --stop` first, or use another run_dir"
-        )
+        if any(pids_with_marker(r["marker"] + ".game") for r in read_pid_file(config.pid_file)):
+            raise ConfigError(
+                f"{config.pid_file}: instances are already running from this run_dir — "
+                f"`tmstate launch --stop` first, or use another run_dir"
+            )
+        print(f"removing stale pid file {config.pid_file} (none of its games runs any more)")
+        stop_from_pid_file(config.pid_file, config.stop_grace_s)  # also ends a leftover Xvfb
     if config.plugin:
         print(f"plugin installed at {install_plugin(config.plugin, prefix_path(config))}")
     launcher.start_all()
