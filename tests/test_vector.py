@@ -202,7 +202,6 @@ def test_bad_configs_are_refused():
 
 
 def test_sb3_adapter_contract_on_fake_games():
-    from stable_baselines3.common.env_checker import check_env  # noqa: F401  (SB3 importable)
     from stable_baselines3.common.vec_env import VecMonitor
 
     env, games = fake_vector(2, length=3)

@@ -11,9 +11,14 @@ Crash and hang recovery: when a sub-env's step or reset fails because its game i
 sub-env's episode ends *truncated* with ``info["game_lost"] = True`` (and the error text in
 ``info["game_error"]``); its :class:`GameInstance` restarts the game (the launcher for the
 real game, a new harness process or simulator in tests), a fresh sub-env is built and
-reset, and stepping goes on. The other sub-envs keep their episodes. After
-``restart_attempts`` failed restarts in a row the vector env raises one
-:class:`~tmstate.errors.GameLostError` naming the instance and the last error.
+reset, and stepping goes on. A dropped connection to a game whose process still runs is
+reconnected before anything is restarted. The other sub-envs keep their episodes: they
+wait, paused in their step, while the vector step waits for the restart (their plugins
+get a long timeout for that, ``VectorConfig.plugin_timeout_s``). After
+``restart_attempts`` failed attempts in a row the vector env raises one
+:class:`~tmstate.errors.GameLostError` naming the instance and the last error. Episode logs
+of finished episodes are untouched; the cut episode is written with the steps it had
+(closing the lost sub-env ends its log).
 
 Autoreset follows Gymnasium's modes (``metadata["autoreset_mode"]``): ``NEXT_STEP``
 (Gymnasium's default: the step after an episode's end resets that sub-env and ignores its
@@ -28,8 +33,8 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from copy import deepcopy
 from collections.abc import Callable, Sequence
+from copy import deepcopy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,7 @@ from tmstate.errors import (
     GameLostError,
     NotListeningError,
     ProtocolError,
+    TmstateError,
     VersionMismatchError,
 )
 
@@ -306,6 +312,7 @@ class TMNFVectorEnv(VectorEnv):
         )
         self.envs: list[gym.Env | None] = [None] * self.num_envs
         self.restarts = [0] * self.num_envs
+
         def build(i: int) -> None:
             self.envs[i] = self.instances[i].make_env()
 
@@ -415,7 +422,7 @@ class TMNFVectorEnv(VectorEnv):
     def step_list(self, actions: Any) -> list[StepResult]:
         """Like :meth:`step`, but one ``(obs, reward, terminated, truncated, info)`` per sub-env."""
         if self.closed:
-            raise GameLostError("the vector env is closed — make a new one")
+            raise TmstateError("step() on a closed vector env — make a new one")
         per_env = list(iterate(self.action_space, actions))
         if len(per_env) != self.num_envs:
             raise ConfigError(f"expected {self.num_envs} actions, got {len(per_env)}")
