@@ -223,6 +223,35 @@ def test_sb3_adapter_contract_on_fake_games():
     venv.close()
 
 
+def test_gymnasium_vector_wrappers_take_it():
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    env, _ = fake_vector(2, length=3)
+    env = RecordEpisodeStatistics(env)
+    env.reset(seed=0)
+    actions = np.zeros((2, 1), dtype=np.float32)
+    for _ in range(3):
+        *_, info = env.step(actions)
+    assert info["episode"]["l"].tolist() == [3, 3] and info["episode"]["r"].tolist() == [3.0, 3.0]
+    env.close()
+
+
+def test_sim_vector_env_spreads_maps_and_log_dirs(tmp_path):
+    env = vector.make_vector_env(3, maps=["sim_easy", "sim_esses"], log_dir=str(tmp_path))
+    try:
+        assert [e.config.map for e in env.envs] == ["sim_easy", "sim_esses", "sim_easy"]
+        assert [e.config.log_dir for e in env.envs] == [str(tmp_path / f"env{i}") for i in range(3)]
+        assert env._pool is None  # in-process simulator: stepped in turn, no threads
+        obs, _ = env.reset(seed=1)
+        assert obs.shape == (3, *env.single_observation_space.shape)
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert np.isfinite(reward).all() and list(info["race_time_ms"]) == [50, 50, 50]
+    finally:
+        env.close()
+    with pytest.raises(ConfigError):
+        vector.make_vector_env(2, backend="wine")
+
+
 # --- real plugin-harness processes ------------------------------------------------------
 
 
