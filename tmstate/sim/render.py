@@ -34,6 +34,9 @@ SKY = (150, 190, 235)
 CAR_BODY = (230, 200, 30)
 CAR_ROOF = (150, 120, 10)
 
+_GRASS_GREY = int(cv2.cvtColor(np.array([[GRASS]], np.uint8), cv2.COLOR_RGB2GRAY)[0, 0])
+"""Grass as the grey raster has it (OpenCV's own conversion, so the border matches)."""
+
 MAX_RASTER_PX = 8192
 """Largest raster side; a larger track gets a coarser resolution."""
 
@@ -181,7 +184,7 @@ class TrackRenderer:
             raise ConfigError(f"frame size must be at least 1x1, got {width}x{height}")
         cam = camera(camera_name)
         src = self.raster(gray)
-        grass = int(cv2.cvtColor(np.array([[GRASS]], np.uint8), cv2.COLOR_RGB2GRAY)[0, 0]) if gray else GRASS
+        grass = _GRASS_GREY if gray else GRASS
         homography, horizon = self._homography(cam, x, z, yaw, width, height)
         out = cv2.warpPerspective(src, homography, (width, height), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=grass)
