@@ -254,7 +254,9 @@ void Race::StepCar(double dt) {
     double a = kEngineAccel * g - kDrag * speed_ * speed_;
     if (speed_ > 0) a -= kRolling + kBrakeDecel * b;
     speed_ = std::max(0.0, speed_ + a * dt);
-    yawRate_ = -s * std::min(speed_ / kMinTurnRadius, kMaxYawRate);  // steer < 0 (left) -> yaw grows
+    // tmstate's GameState convention (TMNF's world is left-handed: facing +z, +x is the
+    // driver's right): steering right (s > 0) makes yaw grow, steering left makes it shrink.
+    yawRate_ = s * std::min(speed_ / kMinTurnRadius, kMaxYawRate);
     yaw_ = WrapAngle(yaw_ + yawRate_ * dt);
     vx_ = std::sin(yaw_) * speed_;
     vy_ = 0;
