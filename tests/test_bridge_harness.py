@@ -268,12 +268,12 @@ def test_inputs_arrive_and_race_time_advances_by_the_period(bridge):
     # The inputs in force are the ones we sent.
     assert (states[1].steer, states[1].gas, states[1].brake) == (-1.0, 1.0, 0.0)
     assert (states[700].steer, states[700].gas) == (-1.0, 0.0)
-    # Gas makes the car go faster; steering left turns it left (yaw increases).
+    # Gas makes the car go faster; steering left turns it left (yaw shrinks: see tmstate.state).
     speeds = [s.speed for s in states]
     assert speeds[0] < 0.5 and speeds[40] > speeds[10] > speeds[1] > 0
     yaw = np.unwrap([s.yaw for s in states])
-    assert np.all(np.diff(yaw[1:600]) > 0)
-    assert yaw[600] - yaw[0] > 2 * np.pi  # went round at least once
+    assert np.all(np.diff(yaw[1:600]) < 0)
+    assert yaw[0] - yaw[600] > 2 * np.pi  # went round at least once
 
 
 @harness_only
@@ -285,7 +285,7 @@ def test_gas_alone_keeps_the_heading_and_steer_right_turns_right(bridge):
     for _ in range(20):
         state = bridge.act(Action(steer=1.0, gas=1.0))
     turn = np.unwrap([start.yaw, state.yaw])
-    assert turn[1] < turn[0] - 0.05
+    assert turn[1] > turn[0] + 0.05  # steering right makes yaw grow
 
 
 @harness_only
