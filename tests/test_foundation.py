@@ -110,3 +110,19 @@ def test_cli_turns_tmstate_errors_into_one_line_and_status_2(capsys: pytest.Capt
 def test_cli_help_runs_as_a_program() -> None:
     out = subprocess.run([sys.executable, "-m", "tmstate.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "TrackMania" in out.stdout
+
+
+def test_atomic_writes_are_readable_like_plain_files_and_leave_no_temp(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from tmstate.files import atomic_write_text
+
+    target = tmp_path / "sub" / "out.json"
+    atomic_write_text(target, "one")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert sorted(os.listdir(target.parent)) == ["out.json"]

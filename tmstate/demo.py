@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from tmstate.env import TMNFEnv
+from tmstate.files import atomic_write_bytes
 from tmstate.progress import Location
-from tmstate.reference import ReferenceLine, atomic_write_bytes
+from tmstate.reference import ReferenceLine
 from tmstate.sim.car import CarConfig
 from tmstate.sim.track import track_names
 from tmstate.state import GameState
@@ -204,7 +205,7 @@ def write_summary(result: DemoResult, line: ReferenceLine, width_m: float, path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -214,13 +215,8 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path:
 
     buffer = io.BytesIO()
     iio.imwrite(buffer, np.stack(frames), extension=".gif", duration=int(1000 / fps), loop=0)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
 
 
 def main(args: argparse.Namespace) -> int:

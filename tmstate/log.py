@@ -35,7 +35,7 @@ import numpy as np
 from tmstate import __version__
 from tmstate.backend import Action
 from tmstate.errors import LogFileError, TmstateError
-from tmstate.reference import atomic_write_bytes
+from tmstate.files import atomic_write_bytes
 from tmstate.state import GameState
 
 FORMAT_VERSION = 1

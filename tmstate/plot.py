@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tmstate.reference import ReferenceLine, atomic_write_bytes
+from tmstate.files import atomic_write_bytes
+from tmstate.reference import ReferenceLine
 
 
 def save_figure(fig, path: str | Path) -> Path:

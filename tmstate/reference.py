@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tmstate.errors import ReferenceLineError
+from tmstate.files import atomic_write_bytes
 
 FORMAT_VERSION = 1
 """Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`."""
@@ -286,17 +285,3 @@ class ReferenceLine:
         v = (1.0 - t) * self.tangents[i] + t * self.tangents[i + 1]
         n = float(np.linalg.norm(v))
         return v / n if n > 1e-12 else self.segment_directions[i].copy()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

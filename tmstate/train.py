@@ -36,7 +36,7 @@ import numpy as np
 
 from tmstate.env import EnvConfig, TMNFEnv, make_config
 from tmstate.errors import ConfigError, TmstateError
-from tmstate.files import atomic_write_text
+from tmstate.files import atomic_write_bytes, atomic_write_text
 
 DEFAULT_TRACK = "sim_easy"
 
@@ -282,12 +282,14 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
 
 
 def _save_figure(fig: Any, path: Path) -> None:
+    import io
+
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # --- the time-penalty experiment --------------------------------------------------------
