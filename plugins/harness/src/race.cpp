@@ -315,6 +315,11 @@ void Race::ApplyPlayback(const CheckpointHook* onCheckpoint) {
 
 void Race::Respawn() {
     if (!rows_.empty()) return;  // a played-back file cannot be steered anywhere else
+    if (finished_) {             // back to the last checkpoint before the finish: racing again
+        finished_ = false;
+        preventFinish_ = false;
+        cpCount_ = static_cast<int32_t>(planes_.size()) - 1;
+    }
     if (cpCount_ == 0) {          // as in TMNF: respawning before any checkpoint restarts
         GiveUp();
         return;
