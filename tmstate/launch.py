@@ -31,7 +31,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import tomllib
 import uuid
@@ -41,6 +40,7 @@ from pathlib import Path
 
 from tmstate.config import from_dict
 from tmstate.errors import ConfigError, GameLostError, TmstateError
+from tmstate.files import atomic_write_bytes, atomic_write_text
 
 ENV_PREFIX = "TMSTATE_"
 MARKER_VARIABLE = "TMSTATE_INSTANCE"
@@ -237,13 +237,7 @@ def install_plugin(source: str | Path, prefix: Path) -> Path:
     source = Path(source).expanduser()
     if not source.is_file():
         raise ConfigError(f"{source}: plugin file not found — set 'plugin' to plugins/tmstate.as")
-    folder = plugins_folder(prefix)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / source.name
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as tmp:
-        tmp.write(source.read_bytes())
-    os.replace(tmp.name, target)
-    return target
+    return atomic_write_bytes(plugins_folder(prefix) / source.name, source.read_bytes())
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -581,10 +575,7 @@ class Launcher:
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
-        json.dump(data, tmp, indent=2)
-    os.replace(tmp.name, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def read_pid_file(path: Path) -> list[dict]:
