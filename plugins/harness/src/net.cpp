@@ -32,6 +32,9 @@ std::vector<NetSocket*>& Clients() {
 // loop, and the call may then wait in poll() for new bytes.
 constexpr auto kPollingInterval = std::chrono::microseconds(200);
 constexpr int kPollWaitMs = 1;
+// For this long a polling script gets non-blocking answers (a quick reply then costs no
+// wake-up from poll()); after it, each call may sleep in poll() for up to kPollWaitMs.
+constexpr auto kSpinTime = std::chrono::microseconds(30);
 constexpr int kReadBlockMs = 1000;  // a Read* call short of bytes waits this long at most
 
 void ScriptError(const std::string& message) {
@@ -118,21 +121,24 @@ void NetSocket::SetNoDelay(bool on) {
 
 size_t NetSocket::FillNonBlocking() {
     if (fd_ < 0 || peerClosed_) return 0;
-    if (head_ > 0 && head_ * 2 >= buffer_.size()) {  // compact the consumed front
-        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(head_));
-        head_ = 0;
-    }
-    size_t total = 0;
     constexpr size_t kChunk = 65536;
+    size_t total = 0;
     while (true) {
-        size_t old = buffer_.size();
-        buffer_.resize(old + kChunk);
-        ssize_t n = recv(fd_, buffer_.data() + old, kChunk, MSG_DONTWAIT);
-        buffer_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+        if (head_ == tail_) {
+            head_ = tail_ = 0;
+        } else if (head_ > 0 && buffer_.size() - tail_ < kChunk) {  // move the unread bytes to the front
+            std::memmove(buffer_.data(), buffer_.data() + head_, tail_ - head_);
+            tail_ -= head_;
+            head_ = 0;
+        }
+        if (buffer_.size() - tail_ < kChunk) buffer_.resize(tail_ + kChunk);  // grows, rarely
+        const size_t room = buffer_.size() - tail_;
+        ssize_t n = recv(fd_, buffer_.data() + tail_, room, MSG_DONTWAIT);
         if (n > 0) {
+            tail_ += static_cast<size_t>(n);
             total += static_cast<size_t>(n);
             lastActivity_ = std::chrono::steady_clock::now();
-            if (static_cast<size_t>(n) < kChunk) break;
+            if (static_cast<size_t>(n) < room) break;
             continue;
         }
         if (n == 0) peerClosed_ = true;
@@ -146,7 +152,10 @@ uint32_t NetSocket::Available() {
     size_t got = FillNonBlocking();
     if (got == 0 && !peerClosed_ && fd_ >= 0) {
         auto now = std::chrono::steady_clock::now();
-        if (lastWasEmpty_ && now - lastEmpty_ < kPollingInterval) {
+        if (!lastWasEmpty_ || now - lastEmpty_ >= kPollingInterval) {
+            emptySince_ = now;  // a new streak of empty calls
+        } else if (now - emptySince_ >= kSpinTime) {
+            // The script has been polling for a while: sleep in poll() until bytes come.
             pollfd p{fd_, POLLIN, 0};
             if (poll(&p, 1, kPollWaitMs) > 0) got = FillNonBlocking();
         }
@@ -155,15 +164,15 @@ uint32_t NetSocket::Available() {
     } else {
         lastWasEmpty_ = false;
     }
-    return static_cast<uint32_t>(buffer_.size() - head_);
+    return static_cast<uint32_t>(tail_ - head_);
 }
 
 bool NetSocket::Need(size_t bytes, const char* what) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadBlockMs);
-    while (buffer_.size() - head_ < bytes) {
+    while (tail_ - head_ < bytes) {
         if (FillNonBlocking() > 0) continue;
         if (peerClosed_ || fd_ < 0 || std::chrono::steady_clock::now() >= deadline || stopRequested != 0) {
-            ScriptError(std::string("Net::Socket::") + what + ": only " + std::to_string(buffer_.size() - head_) +
+            ScriptError(std::string("Net::Socket::") + what + ": only " + std::to_string(tail_ - head_) +
                         " of " + std::to_string(bytes) + " bytes arrived");
             return false;
         }

@@ -65,9 +65,11 @@ private:
     bool wrote_ = false;
     bool peerClosed_ = false;
     std::string remoteIp_;
-    std::vector<uint8_t> buffer_;
-    size_t head_ = 0;  // first unread byte in buffer_
+    std::vector<uint8_t> buffer_;  // storage; the unread bytes are [head_, tail_)
+    size_t head_ = 0;
+    size_t tail_ = 0;
     std::chrono::steady_clock::time_point lastEmpty_{};
+    std::chrono::steady_clock::time_point emptySince_{};
     bool lastWasEmpty_ = false;
 };
 
