@@ -1,9 +1,10 @@
 // A real loopback TCP socket behind TMInterface's Net::Socket API.
 //
 // Reads go through a user-space receive buffer, so ReadInt32 and friends cost no syscall;
-// Available() tops the buffer up with one non-blocking recv() and, when a script is
-// visibly polling an empty socket in a loop, waits in poll() for up to 1 ms so wait loops
-// do not burn a core. Write() sends at once (the plugin turns TCP_NODELAY on).
+// Available() tops the buffer up with one non-blocking recv(). When a script keeps polling
+// an empty socket, the first 30 us answer at once (a quick reply needs no wake-up), then
+// each call may wait in poll() for up to 1 ms, so wait loops do not burn a core.
+// Write() sends at once (the plugin turns TCP_NODELAY on).
 #pragma once
 
 #include <angelscript.h>
