@@ -815,18 +815,18 @@ bool SendState(SimulationManager@ sim)
     double rpm = 0.0;
     TM::SceneVehicleCar@ car = sim.SceneVehicleCar;
     if (car !is null) {
-        gear = car.CarEngine.Gear;
-        rpm = car.CarEngine.ActualRPM;
+        gear = int(car.CarEngine.Gear);
+        rpm = double(car.CarEngine.ActualRPM);
     }
 
     InputState inputs = sim.GetInputState();
-    int steer = inputs.Steer;
+    int steer = int(inputs.Steer);
     if (inputs.Left && !inputs.Right) {
         steer = -FULL;
     } else if (inputs.Right && !inputs.Left) {
         steer = FULL;
     }
-    int gas = inputs.Up ? FULL : Clamp(inputs.Gas, 0, FULL);
+    int gas = inputs.Up ? FULL : Clamp(int(inputs.Gas), 0, FULL);
     int brake = inputs.Down ? FULL : 0;
 
     PutU32(gState, 0, MSG_STATE);
@@ -840,16 +840,16 @@ bool SendState(SimulationManager@ sim)
     PutI32(gState, 32, Fixed(velocity.x, 1000.0));
     PutI32(gState, 36, Fixed(velocity.y, 1000.0));
     PutI32(gState, 40, Fixed(velocity.z, 1000.0));
-    PutI32(gState, 44, info.DisplaySpeed);
+    PutI32(gState, 44, int(info.DisplaySpeed));
     PutI32(gState, 48, Fixed(yaw, 1000000.0));
     PutI32(gState, 52, Fixed(pitch, 1000000.0));
     PutI32(gState, 56, Fixed(roll, 1000000.0));
     PutI32(gState, 60, Fixed(angular.x, 1000000.0));
     PutI32(gState, 64, Fixed(angular.y, 1000000.0));
     PutI32(gState, 68, Fixed(angular.z, 1000000.0));
-    PutU32(gState, 72, info.CurCheckpointCount);
-    PutU32(gState, 76, info.CheckpointStates.Length);
-    PutU32(gState, 80, info.CurLap);
+    PutI32(gState, 72, int(info.CurCheckpointCount));
+    PutI32(gState, 76, int(info.CheckpointStates.Length));
+    PutI32(gState, 80, int(info.CurLap));
     PutI32(gState, 84, gRespawns);
     PutI32(gState, 88, gear);
     PutI32(gState, 92, Fixed(rpm, 1000.0));

@@ -75,7 +75,9 @@ std::string DefaultPluginPath() {
     exe[n] = '\0';
     std::string dir(exe);
     dir = dir.substr(0, dir.rfind('/'));             // plugins/harness/build
-    return dir + "/../../tmstate.as";                // plugins/tmstate.as
+    std::string path = dir + "/../../tmstate.as";    // plugins/tmstate.as
+    char resolved[4096];
+    return realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
 }
 
 struct Options {
