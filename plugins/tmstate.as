@@ -70,6 +70,8 @@ Net::Socket@ gListener = null;
 Net::Socket@ gClient = null;
 bool gHandshaken = false;
 uint64 gConnectedAt = 0;
+uint64 gLastNewcomerCheck = 0;
+const uint NEWCOMER_CHECK_MS = 200;  // how often a wait looks for a client replacing ours
 bool gHaveHeader = false;
 uint gMsgType = 0;
 uint gMsgLength = 0;
@@ -245,14 +247,38 @@ void OnCheckpointCountChanged(SimulationManager@ sim, int current, int target)
 void AcceptClient()
 {
     Net::Socket@ client = gListener.Accept(0);
-    if (client is null) {
-        return;
+    if (client !is null) {
+        Adopt(client);
     }
+}
+
+void Adopt(Net::Socket@ client)
+{
     client.NoDelay = true;
     ResetConnection();
     @gClient = client;
     gConnectedAt = Time::Now;
     log("tmstate: client connected from " + client.RemoteIP);
+}
+
+// While we wait for our client, a new connection means that client is gone: TMInterface's
+// socket reports a vanished peer only when a Write fails, so without this a restarted
+// trainer would wait out the whole timeout. The newcomer replaces the old client (whose
+// inputs are released first). Checked every NEWCOMER_CHECK_MS, off the fast path.
+bool TakeOverByNewcomer()
+{
+    uint64 now = Time::Now;
+    if (now - gLastNewcomerCheck < NEWCOMER_CHECK_MS) {
+        return false;
+    }
+    gLastNewcomerCheck = now;
+    Net::Socket@ newcomer = gListener.Accept(0);
+    if (newcomer is null) {
+        return false;
+    }
+    Drop("a new client connected");
+    Adopt(newcomer);
+    return true;
 }
 
 void ResetConnection()
@@ -470,6 +496,8 @@ void WaitInRunStep(SimulationManager@ sim)
         } else if (gClient !is null && Time::Now - start > gTimeoutMs) {
             Drop("no answer within " + gTimeoutMs + " ms");
             return;
+        } else if (TakeOverByNewcomer()) {
+            return;
         }
     }
 }
@@ -483,6 +511,8 @@ void WaitInRender(SimulationManager@ sim)
             }
         } else if (gClient !is null && Time::Now - gWaitStart > gTimeoutMs) {
             Drop("no answer within " + gTimeoutMs + " ms");
+            return;
+        } else if (TakeOverByNewcomer()) {
             return;
         }
     }

@@ -34,8 +34,11 @@ class GameConfig:
     """Game speed while stepping (1 = real time). Speed-up is the default."""
     timeout_s: float = 10.0
     """How long the client waits for any answer (a restart with countdown takes ~2 s at speed 1)."""
-    plugin_timeout_ms: int = 2000
-    """How long the plugin waits for the client before it releases inputs and drops it."""
+    plugin_timeout_ms: int = 500_000
+    """How long the plugin waits for the next action before it releases inputs and drops us.
+    Long on purpose (Linesight uses 500 s too): a learner's update between two steps can
+    take minutes. A client that dies is replaced at once by the next one that connects
+    (docs/protocol.md), so a long wait never locks a restarted trainer out."""
     frame_size: tuple[int, int] | None = None
     """(width, height) of a frame sent with every STATE (auto frames), or None for none."""
     prevent_finish: bool = True

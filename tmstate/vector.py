@@ -14,7 +14,7 @@ real game, a new harness process or simulator in tests), a fresh sub-env is buil
 reset, and stepping goes on. A dropped connection to a game whose process still runs is
 reconnected before anything is restarted. The other sub-envs keep their episodes: they
 wait, paused in their step, while the vector step waits for the restart (their plugins
-get a long timeout for that, ``VectorConfig.plugin_timeout_s``). After
+wait that long: ``GameConfig.plugin_timeout_ms`` is 500 s by default). After
 ``restart_attempts`` failed attempts in a row the vector env raises one
 :class:`~tmstate.errors.GameLostError` naming the instance and the last error. Episode logs
 of finished episodes are untouched; the cut episode is written with the steps it had
@@ -253,19 +253,12 @@ class VectorConfig:
     """Wait between two failed restart attempts (doubles each time)."""
     parallel: bool | None = None
     """Step sub-envs from threads; None = when any instance's game runs in another process."""
-    plugin_timeout_s: float = 500.0
-    """How long a game's plugin waits for its next action before it drops the client, unless
-    backend_options set plugin_timeout_ms. Long on purpose: a learner's update or a
-    sibling's restart can keep every game waiting for minutes (Linesight uses 500 s). A
-    game that hangs is caught on our side by the bridge's timeout_s instead."""
 
     def __post_init__(self) -> None:
         if self.autoreset_mode not in ("next_step", "same_step"):
             raise ConfigError(
                 f"autoreset_mode must be 'next_step' or 'same_step', got {self.autoreset_mode!r}"
             )
-        if self.plugin_timeout_s < 0.1:
-            raise ConfigError(f"plugin_timeout_s must be >= 0.1, got {self.plugin_timeout_s}")
         if self.restart_attempts < 1 or self.restart_delay_s < 0:
             raise ConfigError(
                 f"restart_attempts must be >= 1 and restart_delay_s >= 0, got "
@@ -601,9 +594,6 @@ def make_vector_env(
     if num_envs < 1:
         raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
     vector = vector or VectorConfig()
-    if backend != "sim" and "plugin_timeout_ms" not in base.backend_options:
-        options = {**base.backend_options, "plugin_timeout_ms": round(vector.plugin_timeout_s * 1000)}
-        base = make_config(base, backend_options=options)
     maps = list(maps) if maps else [base.map]
     configs = []
     for i in range(num_envs):
