@@ -24,3 +24,14 @@ def replays(realdata: Path) -> list[Path]:
     if not files:
         pytest.skip(f"no .Replay.Gbx files in {realdata / 'replays'}")
     return files
+
+
+@pytest.fixture(scope="module")
+def harness():
+    """The real plugin in the AngelScript harness, one per test module (each test connects its own client)."""
+    from tmstate.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    with HarnessProcess() as h:
+        yield h

@@ -212,17 +212,6 @@ harness_only = pytest.mark.harness
 PERIOD_MS = 50
 
 
-@pytest.fixture(scope="module")
-def harness():
-    """One harness for the whole module (each test connects its own client)."""
-    from tmstate.harness import HarnessProcess, angelscript_header
-
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
-    with HarnessProcess() as h:
-        yield h
-
-
 @pytest.fixture
 def bridge(harness):
     """A connected client at race time 0 of a fresh race, finish not prevented."""

@@ -13,16 +13,6 @@ from tmstate.game import GameBackend, GameConfig
 pytestmark = pytest.mark.harness
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from tmstate.harness import HarnessProcess, angelscript_header
-
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
-    with HarnessProcess() as h:
-        yield h
-
-
 @pytest.fixture
 def backend(harness):
     b = GameBackend(port=harness.port, frame_size=(32, 24), timeout_s=5)

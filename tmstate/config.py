@@ -44,15 +44,21 @@ def from_dict(cls: type[T], values: dict[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
 
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The tables of a TOML file; a missing or malformed file is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found — check the path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+
+
 def load_toml(cls: type[T], path: str | Path, table: str | None = None) -> T:
     """Load dataclass ``cls`` from a TOML file, optionally from one of its tables."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found — check the path") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+    data = read_toml(path)
     if table is not None:
         if table not in data:
             raise ConfigError(f"{path}: no [{table}] table — add one or leave it out")

@@ -32,13 +32,12 @@ import signal
 import socket
 import subprocess
 import time
-import tomllib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmstate.config import from_dict
+from tmstate.config import from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
 from tmstate.files import atomic_write_bytes, atomic_write_text
 
@@ -143,12 +142,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     config = LaunchConfig()
     if path is not None:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: launch config not found — check the path") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+        data = read_toml(path, "launch config")
         where = f"{path}[launch]" if "launch" in data else str(path)
         config = from_dict(LaunchConfig, data.get("launch", data), where=where)
     return apply_environment(config, environ)
