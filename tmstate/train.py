@@ -275,7 +275,8 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
     twin.set_ylim(-0.05, 1.05)
     twin.set_ylabel("finish rate")
     ax.set_title(title)
-    fig.legend(loc="lower right")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="center right")
     fig.tight_layout()
     _save_figure(fig, path)
     return path
@@ -337,6 +338,7 @@ def plot_experiment(results: dict[str, Any], path: Path) -> Path:
     axes[1].bar(labels, [t if t is not None else 0.0 for t in times], color="tab:blue")
     for i, t in enumerate(times):
         axes[1].text(i, (t or 0.0), "no finish" if t is None else f"{t:.2f} s", ha="center", va="bottom")
+    axes[1].set_ylim(0, max([t for t in times if t is not None], default=1.0) * 1.15)
     axes[1].set_xlabel("time penalty per ms")
     axes[1].set_ylabel("race time of finished episodes (s)")
     for run, label in zip(runs, labels):
