@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,9 +33,11 @@ std::vector<NetSocket*>& Clients() {
 // loop, and the call may then wait in poll() for new bytes.
 constexpr auto kPollingInterval = std::chrono::microseconds(200);
 constexpr int kPollWaitMs = 1;
-// For this long a polling script gets non-blocking answers (a quick reply then costs no
-// wake-up from poll()); after it, each call may sleep in poll() for up to kPollWaitMs.
-constexpr auto kSpinTime = std::chrono::microseconds(30);
+// For this long a polling script gets non-blocking answers, yielding the CPU between
+// calls: a reply within it costs no wake-up from poll() (which on an idle VM costs ~100 us),
+// as in TMInterface, where a plugin's wait loop spins on Available(). After it, each call
+// may sleep in poll() for up to kPollWaitMs, so a long wait costs ~no CPU.
+constexpr auto kSpinTime = std::chrono::microseconds(250);
 constexpr int kReadBlockMs = 1000;  // a Read* call short of bytes waits this long at most
 
 void ScriptError(const std::string& message) {
@@ -158,6 +161,8 @@ uint32_t NetSocket::Available() {
             // The script has been polling for a while: sleep in poll() until bytes come.
             pollfd p{fd_, POLLIN, 0};
             if (poll(&p, 1, kPollWaitMs) > 0) got = FillNonBlocking();
+        } else {
+            sched_yield();  // spinning: let other processes (the client, other games) run
         }
         lastWasEmpty_ = got == 0;
         lastEmpty_ = std::chrono::steady_clock::now();
