@@ -19,6 +19,7 @@ from tmstate.bridge import Bridge
 from tmstate.errors import (
     BridgeError,
     BridgeTimeoutError,
+    ConfigError,
     DisconnectedError,
     NotListeningError,
     PluginError,
@@ -510,3 +511,23 @@ def test_harness_process_reports_a_plugin_that_does_not_compile(tmp_path):
         with pytest.raises(BridgeError, match="in use"):
             HarnessProcess(port=port, ready_timeout_s=10).start()
         assert time.monotonic() - start < 5
+
+
+def test_a_negative_spin_is_refused():
+    with pytest.raises(ConfigError, match="spin_us must be >= 0"):
+        Bridge(spin_us=-1)
+
+
+@harness_only
+@pytest.mark.parametrize("spin_us", [0.0, 100.0, 1e6])
+def test_every_receive_path_steps_the_same(harness, spin_us):
+    """Blocking receives (0), a short poll before blocking (default) and a poll that always
+    catches the answer give the same states for the same actions."""
+    b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, spin_us=spin_us)
+    b.connect()
+    b.set_action_period(PERIOD_MS)
+    start = b.restart()
+    states = [b.act(Action(steer=0.5, gas=1.0)) for _ in range(20)]
+    b.close()
+    assert [s.race_time_ms - start.race_time_ms for s in states] == [PERIOD_MS * (i + 1) for i in range(20)]
+    assert states[-1].speed > states[0].speed > 0

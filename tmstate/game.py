@@ -47,6 +47,10 @@ class GameConfig:
     """Reset by rewinding to the state saved at race time 0 (False: restart every time)."""
     connect_retries: int = 20
     retry_delay_s: float = 0.1
+    spin_us: float = 100.0
+    """How long a receive polls before it sleeps (``Bridge.spin_us``): a fast answer then
+    costs no wake-up. 0 when several games are stepped from threads (the vector env does
+    that), where polling threads would only fight over the GIL."""
 
     def __post_init__(self) -> None:
         if self.action_period_ms % 10 or not 10 <= self.action_period_ms <= 100_000:
@@ -88,6 +92,7 @@ class GameBackend(Backend):
             config.timeout_s,
             connect_retries=config.connect_retries,
             retry_delay_s=config.retry_delay_s,
+            spin_us=config.spin_us,
         )
         self.start_blob: bytes | None = None
         """The save state at race time 0 that resets rewind to."""

@@ -594,6 +594,10 @@ def make_vector_env(
     if num_envs < 1:
         raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
     vector = vector or VectorConfig()
+    threaded = backend != "sim" and (vector.parallel if vector.parallel is not None else num_envs > 1)
+    if threaded and "spin_us" not in base.backend_options:
+        # Threads that poll their sockets would fight over the GIL: let each receive sleep.
+        base = make_config(base, backend_options={**base.backend_options, "spin_us": 0.0})
     maps = list(maps) if maps else [base.map]
     configs = []
     for i in range(num_envs):
