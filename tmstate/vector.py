@@ -34,8 +34,8 @@ import abc
 import logging
 import time
 from collections.abc import Callable, Sequence
-from copy import deepcopy
 from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
