@@ -339,8 +339,12 @@ def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path):
     for i in range(n):
         logs = [read_episode(path) for path in find_logs([tmp_path / "logs" / f"env{i}"])]
         assert logs and all(log.steps > 0 for log in logs)
-        if i in (1, 2):
-            assert any(not log.terminated[-1] and not log.truncated[-1] for log in logs)  # the lost one
+        lost = [log for log in logs if log.reasons[-1] == "game_lost"]
+        if i in (1, 2):  # the episode cut by the loss says so: last step truncated, reason game_lost
+            assert len(lost) == 1 and lost[0].truncated[-1] and not lost[0].terminated[-1]
+            assert lost[0].metadata["reason"] == "game_lost"
+        else:
+            assert not lost
 
 
 @pytest.mark.harness

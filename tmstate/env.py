@@ -305,11 +305,17 @@ class TMNFEnv(gym.Env):
         self._log.begin(state)
         self._log_open = True
 
-    def _close_log(self) -> Path | None:
+    def abort_episode(self, reason: str) -> Path | None:
+        """End the episode from outside (e.g. its game was lost); its log, if any, is written
+        with the last step truncated for ``reason``. Returns the log's path."""
+        self._done = True
+        return self._close_log(reason)
+
+    def _close_log(self, cut_reason: str = "") -> Path | None:
         if not self._log_open:
             return None
         self._log_open = False
-        self.last_log_path = Path(self._log.end())
+        self.last_log_path = Path(self._log.end(cut_reason))
         return self.last_log_path
 
 

@@ -189,10 +189,18 @@ class EpisodeLogWriter:
         self._truncated.append(bool(truncated))
         self._reasons.append(str(reason))
 
-    def end(self) -> Path:
-        """Write the episode file atomically; returns its path."""
+    def end(self, cut_reason: str = "") -> Path:
+        """Write the episode file atomically; returns its path.
+
+        ``cut_reason`` ends an episode cut short from outside (its game was lost): the
+        last logged step is marked truncated with that reason, so the log says why it
+        stopped there.
+        """
         if self._states is None:
             raise TmstateError("EpisodeLogWriter.end without an open episode — call begin(state) first")
+        if cut_reason and self._reasons:
+            self._truncated[-1] = True
+            self._reasons[-1] = cut_reason
         arrays = states_to_arrays(self._states)
         steps = len(self._actions)
         arrays["action.steer"] = np.array([a.steer for a in self._actions], dtype=np.float64)
@@ -214,7 +222,7 @@ class EpisodeLogWriter:
             "steps": steps,
             "return": total,
             "reward_terms": names,
-            "reason": self._reasons[-1] if self._reasons else "",
+            "reason": self._reasons[-1] if self._reasons else cut_reason,
             "created": _utc_now(),
             "tmstate_version": __version__,
         }

@@ -462,7 +462,7 @@ class TMNFVectorEnv(VectorEnv):
         (a fresh sub-env on the same game); a dead or hung game is restarted.
         """
         instance = self.instances[i]
-        self._close_env(i)
+        self._close_env(i, "game_lost")
         reconnect_first = isinstance(exc, DisconnectedError) and instance.game_alive() is True
         last_error: BaseException = exc
         delay = self.config.restart_delay_s
@@ -488,13 +488,21 @@ class TMNFVectorEnv(VectorEnv):
             f"{last_error} — check that game (its log, the plugin) before training on"
         ) from last_error
 
-    def _close_env(self, i: int) -> None:
+    def _close_env(self, i: int, cut_reason: str = "") -> None:
+        """Close sub-env ``i``; with ``cut_reason`` its open episode log records why it ended."""
         env, self.envs[i] = self.envs[i], None
         if env is None:
             return
+        # The game is already gone: both steps are best effort, and the close always runs.
+        abort = getattr(env.unwrapped, "abort_episode", None)
+        if cut_reason and abort is not None:
+            try:
+                abort(cut_reason)
+            except Exception as error:  # noqa: BLE001
+                log.debug("sub-env %d: writing the cut episode's log failed: %s", i, error)
         try:
             env.close()
-        except Exception as error:  # noqa: BLE001 - the game is already gone; closing is best effort
+        except Exception as error:  # noqa: BLE001
             log.debug("sub-env %d: close after loss failed: %s", i, error)
 
     # -- the rest of the VectorEnv contract ---------------------------------------------
