@@ -43,13 +43,13 @@ MAX_QUEUED_STATES = 100_000
 """Observe mode: oldest unread states are dropped beyond this many."""
 
 SavedState = p.SavedState
+"""What :meth:`Bridge.save_state` returns: ``race_time_ms`` and the opaque ``blob``."""
 
 
 def _timeval(seconds: float) -> bytes:
     """A ``struct timeval`` for SO_RCVTIMEO/SO_SNDTIMEO (0 would mean "no timeout")."""
     micros = max(1000, int(seconds * 1_000_000))
     return struct.pack("@ll", micros // 1_000_000, micros % 1_000_000)
-"""What :meth:`Bridge.save_state` returns: ``race_time_ms`` and the opaque ``blob``."""
 
 
 class Bridge:
