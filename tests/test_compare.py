@@ -89,3 +89,21 @@ def test_episode_log_without_a_line_is_refused(tmp_path, capsys):
         from tmstate.compare import load_episodes
 
         load_episodes([str(path)])
+
+
+def test_config_file_errors(tmp_path):
+    from tmstate.compare import load_configs
+    from tmstate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"missing\.toml: config file not found — check the path"):
+        load_configs(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[reward\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_configs(str(bad))
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[reward]\nprogres = 0.02\n")
+    with pytest.raises(ConfigError, match=r"typo\.toml\[reward\]: unknown key\(s\) progres"):
+        load_configs(str(typo))
+    reward, progress = load_configs(None)
+    assert reward.progress == 0.01 and progress.max_jump_m == 50.0

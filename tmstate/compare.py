@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmstate.config import from_dict
+from tmstate.config import from_dict, read_toml
 from tmstate.errors import ConfigError, LogFileError, TmstateError
 from tmstate.progress import Location, ProgressConfig, ProgressTracker
 from tmstate.reference import ReferenceLine
@@ -183,12 +182,7 @@ def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:
     """``[reward]`` and ``[progress]`` tables of a TOML file (each optional)."""
     if not path:
         return RewardConfig(), ProgressConfig()
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found — check the path") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+    data = read_toml(path)
     reward = from_dict(RewardConfig, data.get("reward", {}), where=f"{path}[reward]")
     progress = from_dict(ProgressConfig, data.get("progress", {}), where=f"{path}[progress]")
     return reward, progress
