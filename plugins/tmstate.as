@@ -593,7 +593,7 @@ int Handle(SimulationManager@ sim, int where)
         if (!Expect(4)) return KEEP_WAITING;
         float speed = gClient.ReadFloat();
         if (!(speed > 0.0f) || speed > 1000000.0f) {
-            SendError(ERR_BAD_PAYLOAD, type, "the game speed must be > 0 (1 = real time), got " + speed);
+            SendError(ERR_BAD_PAYLOAD, type, "the game speed must be > 0 and <= 1000000 (1 = real time), got " + speed);
             return KEEP_WAITING;
         }
         gSpeed = speed;

@@ -450,6 +450,10 @@ def test_commands_answered_inside_the_wait_and_refusals(bridge):
     with pytest.raises(PluginError) as info:
         bridge.rewind(b"\x00" * 100)  # too short to be a save state
     assert info.value.code == p.ErrorCode.REWIND_FAILED
+    with pytest.raises(PluginError) as info:  # above the plugin's bound: the refusal names it
+        bridge.set_speed(2_000_000.0)
+    assert info.value.code == p.ErrorCode.BAD_PAYLOAD
+    assert "1000000" in str(info.value)
     # The step cycle goes on where it was.
     assert bridge.act(Action()).race_time_ms == here.race_time_ms + PERIOD_MS
 
