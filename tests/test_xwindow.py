@@ -152,3 +152,35 @@ def test_x11_frame_source_feeds_frame_observations(game_window, xvfb, monkeypatc
             assert np.all(obs[:, i * 10 + 2:i * 10 + 8] == np.array(colour, dtype=np.uint8))
     finally:
         frames.close()
+
+
+def test_window_of_an_undecodable_layout_is_refused_and_its_connection_closed(xvfb, monkeypatch):
+    """An InputOnly window has depth 0: refused, and the display opened for it is closed."""
+    from Xlib import X, display
+    from Xlib.error import ConnectionClosedError
+
+    import tmstate.xwindow as xwindow
+    from tmstate.errors import WindowError
+
+    owner = display.Display(xvfb)
+    window = owner.screen().root.create_window(0, 0, 10, 10, 0, 0, X.InputOnly, X.CopyFromParent)
+    owner.sync()
+    opened = []
+
+    def recording_open(name=None):
+        dpy = xwindow.open_display.__wrapped__(name)
+        opened.append(dpy)
+        return dpy
+
+    recording_open.__wrapped__ = xwindow.open_display
+    monkeypatch.setattr(xwindow, "open_display", recording_open)
+    try:
+        with pytest.raises(WindowError, match="not the 24-bit"):
+            xwindow.WindowCapture(window.id, display=xvfb)
+        assert len(opened) == 1
+        with pytest.raises(ConnectionClosedError):  # a closed connection refuses requests
+            opened[0].screen().root.get_geometry()
+    finally:
+        window.destroy()
+        owner.close()
+

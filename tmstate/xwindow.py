@@ -217,7 +217,11 @@ class WindowCapture:
         except xerror.BadDrawable:
             self.dpy.close()
             raise WindowError(f"no X window with id {window_id:#x} on {self.dpy.get_display_name()}") from None
-        self._check_visual()
+        try:
+            self._check_visual()
+        except WindowError:
+            self.dpy.close()  # do not leave the connection behind
+            raise
 
     @classmethod
     def find(cls, title: str | None = None, pid: int | None = None, display: str | None = None,
