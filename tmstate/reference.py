@@ -214,8 +214,7 @@ class ReferenceLine:
                                      "the file is corrupt or of another format") from None
         if isinstance(loaded, np.lib.npyio.NpzFile):
             return cls._from_npz(path, loaded)
-        metadata = LineMetadata(map_name=path.stem, source="npy", spacing_m=0.0)
-        line = cls(validate_points(loaded, str(path)), metadata, str(path))
+        line = cls(loaded, LineMetadata(map_name=path.stem, source="npy"), str(path))
         line.metadata.spacing_m = float(np.mean(line.segment_lengths))
         return line
 
@@ -238,7 +237,7 @@ class ReferenceLine:
             metadata = LineMetadata.from_json(metadata_text)
         except (ValueError, TypeError) as exc:
             raise ReferenceLineError(path, f"metadata is not valid JSON ({exc})", "rebuild the line") from None
-        return cls(validate_points(points, str(path)), metadata, str(path))
+        return cls(points, metadata, str(path))
 
     def save(self, path: str | Path) -> Path:
         """Write the line as ``.npz`` atomically (temp file + rename); returns the path."""
