@@ -184,3 +184,11 @@ def test_window_of_an_undecodable_layout_is_refused_and_its_connection_closed(xv
         window.destroy()
         owner.close()
 
+
+def test_not_found_by_pid_only_does_not_name_a_title(xvfb):
+    from tmstate.errors import WindowError
+    from tmstate.xwindow import WindowCapture
+
+    with pytest.raises(WindowError, match=r"^no window with _NET_WM_PID 999999 on display") as caught:
+        WindowCapture.find(pid=999999, display=xvfb)
+    assert "None" not in str(caught.value)

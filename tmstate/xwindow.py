@@ -235,9 +235,11 @@ class WindowCapture:
         finally:
             dpy.close()
         if not found:
+            wanted = " and ".join(([f"title containing {title!r}"] if title else [])
+                                  + ([f"_NET_WM_PID {pid}"] if pid else []))
             raise WindowError(
-                f"no window with title containing {title!r}" + (f" and _NET_WM_PID {pid}" if pid else "")
-                + f" on display {display or os.environ.get('DISPLAY', '')} — is the game running and its window mapped?"
+                f"no window with {wanted} on display {display or os.environ.get('DISPLAY', '')}"
+                " — is the game running and its window mapped?"
             )
         return cls(found[0].id, display, use_shm)
 
