@@ -365,8 +365,8 @@ class Instance:
 class Launcher:
     """Starts, watches, restarts and stops ``count`` game instances.
 
-    ``probe(port, timeout_s) -> bool`` decides when an instance is ready; the default does
-    the protocol handshake through :mod:`tmstate.bridge`.
+    ``probe(port, timeout_s) -> bool`` decides when an instance is ready; the default,
+    :func:`default_probe`, does the protocol handshake (HELLO, the plugin's HELLO, BYE).
     """
 
     def __init__(
