@@ -118,7 +118,6 @@ def plot(result: dict, output: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     penalties = result["penalties"]
     for row in result["episodes"]:

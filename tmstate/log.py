@@ -127,7 +127,6 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> Pat
     buffer = io.BytesIO()
     np.savez_compressed(buffer, format_version=np.array(FORMAT_VERSION, dtype=np.int64),
                         metadata=np.array(_encode_metadata(metadata)), **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 

@@ -22,7 +22,6 @@ from tmstate.reference import ReferenceLine
 def save_figure(fig, path: str | Path) -> Path:
     """Save a matplotlib figure as PNG atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())

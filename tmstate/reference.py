@@ -242,7 +242,6 @@ class ReferenceLine:
     def save(self, path: str | Path) -> Path:
         """Write the line as ``.npz`` atomically (temp file + rename); returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
