@@ -36,6 +36,7 @@ from tmstate import __version__
 from tmstate.backend import Action
 from tmstate.errors import LogFileError, TmstateError
 from tmstate.files import atomic_write_bytes
+from tmstate.reference import utc_now_iso
 from tmstate.state import GameState
 
 FORMAT_VERSION = 1
@@ -131,10 +132,6 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> Pat
     return path
 
 
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
 class EpisodeLogWriter:
     """Collects one episode at a time and writes it as one file when it ends.
 
@@ -222,7 +219,7 @@ class EpisodeLogWriter:
             "return": total,
             "reward_terms": names,
             "reason": self._reasons[-1] if self._reasons else cut_reason,
-            "created": _utc_now(),
+            "created": utc_now_iso(),
             "tmstate_version": __version__,
         }
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -237,7 +234,7 @@ def write_states_log(states: Sequence[GameState], path: str | Path, metadata: di
     """A states-only log (no actions, rewards or flags), e.g. a ghost; written atomically."""
     if not states:
         raise TmstateError("write_states_log needs at least one state")
-    meta = {"kind": "ghost", **metadata, "steps": len(states) - 1, "created": _utc_now(),
+    meta = {"kind": "ghost", **metadata, "steps": len(states) - 1, "created": utc_now_iso(),
             "tmstate_version": __version__}
     return _write_npz(Path(path), states_to_arrays(states), meta)
 
