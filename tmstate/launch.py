@@ -559,17 +559,14 @@ class Launcher:
             path.unlink(missing_ok=True)
             return
         records = [self.instances[i].record() for i in sorted(self.instances)]
-        write_json_atomic(path, {"version": PID_FILE_VERSION, "run_id": self.run_id, "instances": records})
+        atomic_write_text(path, json.dumps({"version": PID_FILE_VERSION, "run_id": self.run_id,
+                                            "instances": records}, indent=2))
 
     def __enter__(self) -> Launcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def read_pid_file(path: Path) -> list[dict]:
