@@ -79,3 +79,15 @@ def test_table_marks_every_line(quick, capsys):
     code, out = run(capsys, as_json=False)
     rows = [l for l in out.splitlines() if l and not l.startswith(("ready", "required"))]
     assert rows and all(l.split()[0] in ("OK", "MISSING", "INFO") for l in rows)
+
+
+def test_broken_launch_config_is_a_line_and_the_environment_still_counts(quick, capsys, tmp_path):
+    broken = tmp_path / "launch.toml"
+    broken.write_text("this is = = not toml\n")
+    quick.setenv("TMSTATE_LAUNCH_CONFIG", str(broken))
+    quick.setenv("TMSTATE_TMLOADER", str(tmp_path / "absent" / "TMLoader.exe"))
+    code, out = run(capsys, as_json=True)
+    items = items_by_name(out)
+    assert code == 0
+    assert items["launch config"]["status"] == "MISSING" and str(broken) in items["launch config"]["detail"]
+    assert items["TMLoader.exe"]["status"] == "MISSING" and "absent" in items["TMLoader.exe"]["detail"]

@@ -121,23 +121,19 @@ def _path_item(name: str, value: str, what: str, fix: str) -> Item:
 
 def check_game() -> list[Item]:
     """Wine, TMLoader and the TMNF folder, as configured (env vars or the launch config)."""
-    items = []
-    wine = os.environ.get("TMSTATE_WINE", "")
-    tmloader = os.environ.get("TMSTATE_TMLOADER", "")
-    prefix = os.environ.get("TMSTATE_WINE_PREFIX", "")
-    source = "environment"
-    try:
-        from tmstate.launch import load_config
+    from tmstate.launch import load_config
 
+    items = []
+    try:
         config = load_config()
-        wine = config.wine
-        tmloader = config.tmloader
-        prefix = config.wine_prefix
+        wine, tmloader, prefix = config.wine, config.tmloader, config.wine_prefix
         source = "launch config + TMSTATE_* environment"
-    except ImportError:
-        pass
     except Exception as exc:  # a broken launch config is worth a line, not a crash
         items.append(Item("launch config", MISSING, str(exc), "fix the file named in the message"))
+        wine = os.environ.get("TMSTATE_WINE", "")
+        tmloader = os.environ.get("TMSTATE_TMLOADER", "")
+        prefix = os.environ.get("TMSTATE_WINE_PREFIX", "")
+        source = "environment"
     items.append(_path_item("wine", wine, "wine executable",
                             "install wine (docs/wine.md) or set TMSTATE_WINE"))
     items.append(_path_item("TMLoader.exe", tmloader, f"from {source}",
