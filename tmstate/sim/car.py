@@ -156,8 +156,7 @@ class SimCars:
             setattr(self, name, np.zeros(n))
         for name in _INT_FIELDS:
             setattr(self, name, np.zeros(n, dtype=np.int64))
-        self._gear_speeds = np.asarray(self.config.gear_top_speeds_mps, dtype=np.float64)
-        self._gear_list = self._gear_speeds.tolist()
+        self._gear_list = [float(v) for v in self.config.gear_top_speeds_mps]
         self.reset()
 
     # --- episode control ----------------------------------------------------------------
@@ -345,17 +344,9 @@ class SimCars:
         """Speed of every car, m/s."""
         return np.hypot(self.vx, self.vz)
 
-    def gear_rpm(self, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Approximate gear (1..5) and rpm from the speed (display only, not TMNF's gearbox)."""
-        gear = np.minimum(np.searchsorted(self._gear_speeds, speed * 1.02), len(self._gear_speeds) - 1)
-        rpm = self.config.max_rpm * speed / self._gear_speeds[gear]
-        return gear + 1, np.clip(rpm, self.config.idle_rpm, self.config.max_rpm)
-
-    def race_time_ms(self) -> np.ndarray:
-        return self.ticks * TICK_MS
-
     def state(self, i: int = 0) -> GameState:
-        """The :class:`GameState` of car ``i``."""
+        """The :class:`GameState` of car ``i``; gear (1..5) and rpm approximated from the
+        speed (display only, not TMNF's gearbox)."""
         cor = self.corridor
         index = int(self.index[i])
         frac = min(max(float(self.along_m[i]) / cor.length2d_list[index], 0.0), 1.0)
@@ -382,9 +373,6 @@ class SimCars:
             gas=float(self.gas[i]),
             brake=float(self.brake[i]),
         )
-
-    def states(self) -> list[GameState]:
-        return [self.state(i) for i in range(self.n)]
 
     # --- snapshots ----------------------------------------------------------------------
 

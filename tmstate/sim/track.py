@@ -279,14 +279,13 @@ class Corridor:
         self.direction_list = [tuple(d) for d in self.direction.tolist()]
         self._cumulative_list = line.cumulative_m.tolist()
         self._length3d_list = line.segment_lengths.tolist()
-        self._length2d_list = self.length2d_list = length2d.tolist()
+        self.length2d_list = length2d.tolist()
         self.height_list = p[:, 1].tolist()
         self.last_length2d = float(length2d[-1])
         self.cumulative_m = line.cumulative_m
         self.length3d = line.segment_lengths
         self.segments = len(length2d)
         self.length_m = line.length_m
-        self.heights = p[:, 1]
         self.checkpoints_m = np.asarray(sorted(line.metadata.checkpoints_m), dtype=np.float64)
         self.checkpoint_list = self.checkpoints_m.tolist()
 
@@ -352,7 +351,7 @@ class Corridor:
 
     def arc_length_one(self, index: int, along: float) -> float:
         """:meth:`arc_length` for one car."""
-        frac = along / self._length2d_list[index]
+        frac = along / self.length2d_list[index]
         frac = 0.0 if frac < 0.0 else (1.0 if frac > 1.0 else frac)
         return self._cumulative_list[index] + frac * self._length3d_list[index]
 
