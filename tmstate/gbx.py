@@ -37,6 +37,7 @@ STATIONARY_M = 0.01
 """Consecutive ghost positions closer than this are one point of the line (the car sat still)."""
 
 _SPEED_ZERO = -32768
+_SAMPLE_BYTES = 61  # one ghost sample of format version 9 (tmnf-gbx's SAMPLE_SIZE)
 
 
 @dataclass
@@ -194,7 +195,7 @@ def read_ghost(path: str | Path) -> Ghost:
 def _ghost_from_samples(path: Path, data: dict, race_time_ms: int, cp_times: tuple[int, ...], **info) -> Ghost:
     """Arrays from the parser's per-sample fields, cut at the race time."""
     period = int(data.get("samplePeriod", 0))
-    count = int(data.get("sampleDataSize", 0)) // 61
+    count = int(data.get("sampleDataSize", 0)) // _SAMPLE_BYTES
     if period <= 0 or count < 2:
         raise ReplayFileError(path, f"ghost has {count} samples every {period} ms", "the replay holds no usable ghost")
     try:
@@ -216,6 +217,9 @@ def _ghost_from_samples(path: Path, data: dict, race_time_ms: int, cp_times: tup
                               f"(first: sample {int(np.argmax(bad))})", "the file is corrupt")
     speed = np.where(norm == _SPEED_ZERO, 0.0, np.exp(norm / 1000.0))
     vel = speed[:, None] * direction
+    steer = np.clip((127.0 - steer_raw) / 127.0, -1.0, 1.0)
+    gas = gas_raw / 255.0
+    brake = (brake_raw > 0).astype(np.float64)
     times = np.arange(count, dtype=np.int64) * period
     if race_time_ms <= 0 or race_time_ms > times[-1] + period:
         raise ReplayFileError(path, f"race time {race_time_ms} ms is outside the samples (0..{times[-1]} ms)",
@@ -247,9 +251,9 @@ def _ghost_from_samples(path: Path, data: dict, race_time_ms: int, cp_times: tup
         positions=cut(pos, end_pos),
         velocities=cut(vel, vel[i] + frac * (vel[j] - vel[i])),
         quaternions=cut(quat, q_end),
-        steer=cut(np.clip((127.0 - steer_raw) / 127.0, -1.0, 1.0), np.clip((127.0 - steer_raw[i]) / 127.0, -1.0, 1.0)),
-        gas=cut(gas_raw / 255.0, gas_raw[i] / 255.0),
-        brake=cut((brake_raw > 0).astype(np.float64), float(brake_raw[i] > 0)),
+        steer=cut(steer, steer[i]),
+        gas=cut(gas, gas[i]),
+        brake=cut(brake, brake[i]),
         wheel_material=cut(material, material[i]),
         **info,
     )
