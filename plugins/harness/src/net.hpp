@@ -2,8 +2,9 @@
 //
 // Reads go through a user-space receive buffer, so ReadInt32 and friends cost no syscall;
 // Available() tops the buffer up with one non-blocking recv(). When a script keeps polling
-// an empty socket, the first 30 us answer at once (a quick reply needs no wake-up), then
-// each call may wait in poll() for up to 1 ms, so wait loops do not burn a core.
+// an empty socket, the first 250 us answer at once, yielding the CPU between calls (a quick
+// reply needs no wake-up), then each call may wait in poll() for up to 1 ms, so wait loops
+// do not burn a core (kSpinTime, kPollWaitMs in net.cpp).
 // Write() sends at once (the plugin turns TCP_NODELAY on).
 #pragma once
 
