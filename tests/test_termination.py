@@ -56,3 +56,19 @@ def test_time_limit_truncates_and_zero_switches_rules_off():
 def test_bad_config():
     with pytest.raises(ConfigError, match="no_progress_s"):
         TerminationConfig(no_progress_s=-1)
+
+
+def test_zero_min_progress_counts_standing_still_as_moving_on():
+    term = Termination(TerminationConfig(no_progress_s=1.0, min_progress_m=0.0))
+    term.reset(at(0), 5.0)
+    for t in range(500, 5000, 500):
+        assert term.check(at(t), 5.0, ON) == (False, False, "")
+    assert term.check(at(5500), 4.0, ON) == (False, False, "")  # a loss: the clock runs from 4.5 s
+    assert term.check(at(6000), 4.5, ON) == (True, False, "no_progress")
+
+
+def test_config_error_says_which_values_switch_a_rule_off():
+    with pytest.raises(ConfigError, match=r"max_distance_m must be a number >= 0 \(0 = off\), got -1"):
+        TerminationConfig(max_distance_m=-1)
+    with pytest.raises(ConfigError, match=r"min_progress_m must be a number >= 0, got -1"):
+        TerminationConfig(min_progress_m=-1)

@@ -1,6 +1,7 @@
 """When an episode ends: finished, stuck, lost, or out of time.
 
-Rules, checked in this order each step (any threshold set to 0 is switched off):
+Rules, checked in this order each step (``max_distance_m``, ``no_progress_s`` or
+``time_limit_s`` set to 0 switches its rule off):
 
 1. ``finished`` — the car crossed the finish (``state.finished``): terminated.
 2. ``off_line`` — the car is farther than ``max_distance_m`` (3D) from the reference line:
@@ -28,7 +29,7 @@ TIME_LIMIT = "time_limit"
 
 @dataclass
 class TerminationConfig:
-    """Thresholds of the termination rules; 0 switches a rule off."""
+    """Thresholds of the termination rules; 0 switches a rule off (except ``min_progress_m``)."""
 
     no_progress_s: float = 5.0  # race time allowed without min_progress_m of progress
     min_progress_m: float = 2.0  # progress that counts as "moving on"
@@ -39,7 +40,8 @@ class TerminationConfig:
         for name in ("no_progress_s", "min_progress_m", "max_distance_m", "time_limit_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"TerminationConfig.{name} must be a number >= 0 (0 = off), got {value!r}")
+                off = "" if name == "min_progress_m" else " (0 = off)"
+                raise ConfigError(f"TerminationConfig.{name} must be a number >= 0{off}, got {value!r}")
 
 
 class Termination:
