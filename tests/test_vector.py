@@ -158,6 +158,7 @@ def test_a_lost_game_during_reset_is_restarted_too():
     games[0].alive = False
     obs, info = env.reset()
     assert info["game_lost"][0] and obs[0].tolist() == [0, 1]
+    assert info["game_error"][0].startswith("DisconnectedError: ")  # as a loss during a step says it
     env.close()
 
 

@@ -77,6 +77,11 @@ def is_game_lost(exc: BaseException) -> bool:
     return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
 
 
+def lost_info(exc: BaseException) -> dict[str, Any]:
+    """The info keys of a step or reset whose game was lost to ``exc``."""
+    return {"game_lost": True, "game_error": f"{type(exc).__name__}: {exc}"}
+
+
 # --- what sits behind one sub-env ------------------------------------------------------
 
 
@@ -393,7 +398,7 @@ class TMNFVectorEnv(VectorEnv):
             if not is_game_lost(exc):
                 raise
             obs, info = self._recover(i, exc, seed=seed, options=options)
-            return obs, {**info, "game_lost": True, "game_error": str(exc)}
+            return obs, {**info, **lost_info(exc)}
 
     # -- step ---------------------------------------------------------------------------
 
@@ -444,14 +449,14 @@ class TMNFVectorEnv(VectorEnv):
     def _lost_during_step(self, i: int, exc: BaseException) -> StepResult:
         """End sub-env ``i``'s episode truncated, restart its game, keep the reset for later."""
         last = self._last_obs[i]
-        lost_info = {"game_lost": True, "game_error": f"{type(exc).__name__}: {exc}"}
+        lost = lost_info(exc)
         log.warning("sub-env %d (%s): game lost (%s); restarting it", i, self.instances[i].describe(), exc)
         new_obs, new_info = self._recover(i, exc)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            info = {**new_info, **lost_info, "final_obs": last, "final_info": dict(lost_info)}
+            info = {**new_info, **lost, "final_obs": last, "final_info": dict(lost)}
             return new_obs, 0.0, False, True, info
         self._pending_reset[i] = (new_obs, new_info)
-        return last, 0.0, False, True, lost_info
+        return last, 0.0, False, True, lost
 
     # -- recovery -----------------------------------------------------------------------
 
