@@ -694,8 +694,7 @@ def _sb3_class() -> type:
             self._actions: Any = None
 
         def reset(self) -> Any:
-            seeds = [s if s is not None else None for s in self._seeds]
-            options = self._options
+            seeds, options = self._seeds, self._options
             results = self.vector_env._map(
                 lambda i: self.vector_env._reset_one(i, seeds[i], options[i] or None), range(self.num_envs)
             )
