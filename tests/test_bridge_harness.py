@@ -140,6 +140,21 @@ def test_unknown_message_type_from_plugin_raises_protocol_error():
     fake.close()
 
 
+def test_frame_with_the_wrong_pixel_count_raises_protocol_error():
+    def body(conn, recv):
+        assert isinstance(recv(), p.RequestFrame)
+        conn.sendall(struct.pack("<IIII", p.PluginMsg.FRAME, 8 + 15, 2, 2) + b"\x00" * 15)
+        drain(conn, recv)
+
+    fake = FakePlugin(hello_then(body))
+    bridge = Bridge(port=fake.port, timeout_s=2)
+    bridge.connect()
+    with pytest.raises(ProtocolError, match="FRAME of 2x2 must carry 16 bytes"):
+        bridge.request_frame(2, 2)
+    bridge.close()
+    fake.close()
+
+
 def test_plugin_error_answer_raises_plugin_error_with_code():
     def body(conn, recv):
         conn.sendall(state_msg(0))

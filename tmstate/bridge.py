@@ -374,10 +374,7 @@ class Bridge:
             self._start = self._end = 0
         if msg_type == p.PluginMsg.FRAME and length >= 8:
             width, height = p.HEADER.unpack_from(payload, 0)  # two uint32, same layout
-            if length - 8 != width * height * 4:
-                raise ProtocolError(
-                    f"FRAME of {width}x{height} must carry {width * height * 4} bytes, got {length - 8}"
-                )
+            p.check_frame_size(width, height, length - 8)
             pixels = np.frombuffer(payload, dtype=np.uint8, offset=8).reshape(height, width, 4)
             return p.Frame(width, height, pixels.copy() if length <= len(self._buf) else pixels)
         return p.decode_payload(msg_type, bytes(payload))

@@ -437,11 +437,7 @@ def encode_payload(msg: Message) -> bytes:
     if t == PluginMsg.SAVED_STATE:
         return _I32.pack(msg.race_time_ms) + bytes(msg.blob)
     if t == PluginMsg.FRAME:
-        if len(msg.pixels) != msg.width * msg.height * 4:
-            raise ProtocolError(
-                f"FRAME of {msg.width}x{msg.height} needs {msg.width * msg.height * 4} bytes "
-                f"of pixels, got {len(msg.pixels)}"
-            )
+        check_frame_size(msg.width, msg.height, len(msg.pixels))
         return _U32x2.pack(msg.width, msg.height) + bytes(msg.pixels)
     if t == PluginMsg.OK:
         return _U32.pack(msg.request)
@@ -500,6 +496,18 @@ def check_header(msg_type: int, length: int) -> None:
         raise ProtocolError(
             f"unknown message type {msg_type} (expected 1..15 or 64..69) — the peer is not "
             f"speaking tmstate protocol {PROTOCOL_VERSION}"
+        )
+
+
+def check_frame_size(width: int, height: int, pixel_bytes: int) -> None:
+    """Raise :class:`ProtocolError` unless ``pixel_bytes`` is ``width * height * 4`` (BGRA).
+
+    One rule for the three places that meet a FRAME: encoding, decoding, and the bridge,
+    which reads the pixels straight into an array."""
+    if pixel_bytes != width * height * 4:
+        raise ProtocolError(
+            f"FRAME of {width}x{height} must carry {width * height * 4} bytes of pixels (BGRA), "
+            f"got {pixel_bytes} — truncated or malformed message"
         )
 
 
@@ -600,11 +608,7 @@ def decode_payload(msg_type: int, payload) -> Message:
         return SavedState(_I32.unpack_from(payload)[0], bytes(payload[4:]))
     if t == PluginMsg.FRAME:
         width, height = _U32x2.unpack_from(payload)
-        if len(payload) - 8 != width * height * 4:
-            raise ProtocolError(
-                f"FRAME of {width}x{height} must carry {width * height * 4} bytes of pixels, "
-                f"got {len(payload) - 8}"
-            )
+        check_frame_size(width, height, len(payload) - 8)
         return Frame(width, height, bytes(payload[8:]))
     if t == PluginMsg.OK:
         return Ok(_U32.unpack_from(payload)[0])
