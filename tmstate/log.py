@@ -261,10 +261,6 @@ class EpisodeLog:
         return len(self.states) - 1
 
     @property
-    def has_actions(self) -> bool:
-        return bool(self.actions) or self.metadata.get("kind") == "episode"
-
-    @property
     def total_return(self) -> float:
         """Sum of every logged reward term over the episode (0 for a states-only log)."""
         return float(sum(float(v.sum()) for v in self.reward_terms.values()))
