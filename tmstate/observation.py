@@ -159,7 +159,8 @@ class TelemetryObservation(ObservationType):
             location.arc_length_m / self._length,
         ]
         out = np.empty(self.size, dtype=np.float64)
-        out[:17] = features
+        fixed = len(TELEMETRY_FEATURES)
+        out[:fixed] = features
         if self.points:
             k = (self._steps + (location.arc_length_m / TABLE_STEP_M + 0.5)).astype(np.intp)
             np.minimum(k, self._table_last, out=k)
@@ -169,7 +170,7 @@ class TelemetryObservation(ObservationType):
             r[0, 0] = r[1, 1] = c / 50.0
             r[0, 1] = s / 50.0
             r[1, 0] = -s / 50.0
-            np.matmul(xz, r, out=out[17:].reshape(-1, 2))
+            np.matmul(xz, r, out=out[fixed:].reshape(-1, 2))
         np.minimum(out, TELEMETRY_BOUND, out=out)
         np.maximum(out, -TELEMETRY_BOUND, out=out)
         return out.astype(np.float32)
