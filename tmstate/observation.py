@@ -315,11 +315,10 @@ def frame_source(config: ObservationConfig, backend: Backend, line: ReferenceLin
 
 def observation_type(config: ObservationConfig, backend: Backend, line: ReferenceLine) -> ObservationType:
     """The observation type the config names, wired to ``backend`` and ``line``."""
-    telemetry = TelemetryObservation(line, config.lookahead_points, config.lookahead_spacing_m)
     if config.type == "telemetry":
-        return telemetry
+        return TelemetryObservation(line, config.lookahead_points, config.lookahead_spacing_m)
     frames = FramesObservation(frame_source(config, backend, line), config.width, config.height,
                                config.grayscale, config.stack)
     if config.type == "frames":
         return frames
-    return DictObservation(frames, telemetry)
+    return DictObservation(frames, TelemetryObservation(line, config.lookahead_points, config.lookahead_spacing_m))
