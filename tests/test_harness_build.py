@@ -193,3 +193,17 @@ def test_the_harness_runs_the_plugin_over_tcp(harness: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_changed_makefile_rebuilds_the_binary(harness: Path, tmp_path: Path) -> None:
+    """Flags live in the Makefile: editing it must rebuild, or tmstate.harness.build_harness
+    (which counts the Makefile as a source) would find the binary stale and run make on every
+    call. Checked with ``make -n`` on a copy whose Makefile is newer than its build."""
+    copy = tmp_path / "harness"
+    shutil.copytree(HARNESS_DIR, copy, ignore=shutil.ignore_patterns(".build.lock"))  # keeps mtimes
+    up_to_date = subprocess.run(["make", "-n", "-C", str(copy)], capture_output=True, text=True, timeout=60)
+    assert "tmstate-harness" not in up_to_date.stdout, up_to_date.stdout  # the copy is current
+    (copy / "Makefile").touch()
+    dry = subprocess.run(["make", "-n", "-C", str(copy)], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "-o build/tmstate-harness" in dry.stdout, dry.stdout
