@@ -163,10 +163,11 @@ def write_summary(result: DemoResult, line: ReferenceLine, width_m: float, path:
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
+    from tmstate.plot import save_figure
     from tmstate.sim.track import Corridor
 
     left, right = Corridor(line, width_m).edges()
-    fig, (ax_map, ax_terms) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1.1, 1]})
+    fig, (ax_map, ax_terms) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, gridspec_kw={"width_ratios": [1.1, 1]})
     ax_map.fill(np.concatenate([left[:, 0], right[::-1, 0]]), np.concatenate([left[:, 1], right[::-1, 1]]),
                 color="0.85", zorder=0)
     ax_map.plot(left[:, 0], left[:, 1], color="0.4", lw=0.8)
@@ -202,10 +203,8 @@ def write_summary(result: DemoResult, line: ReferenceLine, width_m: float, path:
     ax_terms.set_title("reward terms over the episode")
     ax_terms.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from tmstate.env import EnvConfig, TMNFEnv, make_config
 from tmstate.errors import ConfigError, TmstateError
-from tmstate.files import atomic_write_bytes, atomic_write_text
+from tmstate.files import atomic_write_text
 
 DEFAULT_TRACK = "sim_easy"
 
@@ -265,7 +265,9 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    from tmstate.plot import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     steps = [p.timesteps for p in curve]
     ax.plot(steps, [p.mean_return for p in curve], "o-", label="eval return")
     ax.set_xlabel("timesteps")
@@ -278,19 +280,9 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], loc="center right")
     fig.tight_layout()
-    _save_figure(fig, path)
-    return path
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 # --- the time-penalty experiment --------------------------------------------------------
@@ -325,10 +317,12 @@ def plot_experiment(results: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tmstate.plot import save_figure
+
     runs = results["runs"]
     weights = [r["weight"] for r in runs]
     finals = [r["summary"]["final"] or {} for r in runs]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), dpi=110)
     labels = [f"{w:g}" for w in weights]
     axes[0].bar(labels, [f.get("finish_rate", 0.0) for f in finals], color="tab:green")
     axes[0].set_ylim(0, 1.05)
@@ -350,7 +344,8 @@ def plot_experiment(results: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"Time-penalty sweep, {results['algo'].upper()} on {results['track']} "
                  f"({results['timesteps']:,} steps each)")
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
+    plt.close(fig)
     return path
 
 
