@@ -159,7 +159,7 @@ def test_window_of_an_undecodable_layout_is_refused_and_its_connection_closed(xv
     from Xlib import X, display
     from Xlib.error import ConnectionClosedError
 
-    import tmstate.xwindow as xwindow
+    from tmstate import xwindow
     from tmstate.errors import WindowError
 
     owner = display.Display(xvfb)
