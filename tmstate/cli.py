@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
     p.add_argument("--track", default=None)
     p.add_argument("--timesteps", type=int, default=200_000)
-    p.add_argument("--envs", type=int, default=2)
+    p.add_argument("--envs", type=int, default=4, help="sub-envs stepped together")
     p.add_argument("--out", default="runs/train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-penalty", type=float, default=None)
