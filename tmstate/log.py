@@ -274,7 +274,8 @@ def read_episode(path: str | Path) -> EpisodeLog:
     if path.stat().st_size == 0:
         raise LogFileError(path, "file is empty", "the episode was not written completely; record it again")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise LogFileError(path, "a plain .npy array, not an episode log archive", "pass a log .npz")
             data = {name: archive[name] for name in archive.files}

@@ -208,7 +208,8 @@ class ReferenceLine:
         if path.stat().st_size == 0:
             raise ReferenceLineError(path, "file is empty", "build or copy the line again")
         try:
-            loaded = np.load(path, allow_pickle=False)
+            # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
+            loaded = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ReferenceLineError(path, f"not a readable .npy/.npz file ({exc})",
                                      "the file is corrupt or of another format") from None
