@@ -7,7 +7,9 @@ search the whole line. The rules (also in docs/reward.md):
    reached (as far ahead as it moved, plus 1 m), then walk point by point (forward, else
    backward) while the distance to the car shrinks, at most ``window_m`` of line; then
    project the car onto the segments around the point found. This is O(1) amortised: the
-   work grows with the metres moved per update, not with the length of the line.
+   work grows with the metres moved per update, not with the length of the line. This
+   step runs in C (``tmstate/_progress_kernel.c``) when the extension was built at install,
+   with results identical to the Python code here, which is the fallback.
 2. **Creditable window.** If the walk is not to be trusted — it ran out of window, ended
    farther than ``fallback_distance_m`` from the car, or the car moved more than
    ``trust_step_m`` since the last update (at speed, a curvy line can make the distance
@@ -40,6 +42,11 @@ import numpy as np
 
 from tmstate.errors import ConfigError
 from tmstate.reference import ReferenceLine
+
+try:  # the local search compiled (tmstate/_progress_kernel.c); absent where no compiler was
+    from tmstate import _progress_kernel  # found at install, and then the Python code runs
+except ImportError:  # pragma: no cover - depends on the install
+    _progress_kernel = None
 
 
 class Location(NamedTuple):
@@ -91,9 +98,15 @@ class ProgressTracker:
         right_x = np.where(horizontal > 1e-12, vec[:, 2] / safe, 0.0)
         right_z = np.where(horizontal > 1e-12, -vec[:, 0] / safe, 0.0)
         # Per segment: start, vector, 1/length^2, arc length at start, length, right (x, z).
-        self._segs = [tuple(row) for row in np.column_stack([
+        table = np.column_stack([
             line.points[:-1], vec, 1.0 / line.segment_lengths ** 2, line.cumulative_m[:-1],
-            line.segment_lengths, right_x, right_z]).tolist()]
+            line.segment_lengths, right_x, right_z])
+        self._segs = [tuple(row) for row in table.tolist()]
+        self._kernel = _progress_kernel.local if _progress_kernel is not None else None
+        # The kernel reads these two arrays by address: they live as long as the tracker.
+        self._c_points = np.ascontiguousarray(line.points, dtype=np.float64)
+        self._c_segs = np.ascontiguousarray(table, dtype=np.float64)
+        self._c_line = (self._c_points.ctypes.data, len(self._c_points), self._c_segs.ctypes.data, len(self._c_segs))
         self._segments = len(self._segs)
         self._np_starts = line.points[:-1]
         self._np_vectors = vec
@@ -180,6 +193,10 @@ class ProgressTracker:
         just walked while the distance falls: on a sharply kinked line (tool-assisted
         ghosts) the distance can rise before it falls, which would stop a pure walk short.
         """
+        if self._kernel is not None:
+            arc, lateral, distance, index, walked_out = self._kernel(
+                *self._c_line, self._index, self._max_walk, self._per_metre, moved_m, x, y, z)
+            return Location(arc, lateral, distance, index), walked_out
         pts = self._points
         last = len(pts) - 1
         start = j = self._index
