@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
 
+from tmstate.env import EnvConfig
 from tmstate.errors import ConfigError
 from tmstate.train import TrainConfig, time_penalty_experiment, train
 
@@ -43,7 +44,8 @@ def test_the_experiment_trains_one_agent_per_weight_and_reports_each(tmp_path: P
         assert 0.0 <= run["summary"]["final"]["finish_rate"] <= 1.0
 
 
-@pytest.mark.parametrize("bad", [{"algo": "dqn"}, {"timesteps": 0}, {"envs": 0}])
+@pytest.mark.parametrize("bad", [{"algo": "dqn"}, {"timesteps": 0}, {"envs": 0},
+                                 {"env": EnvConfig(backend="tminterface")}])
 def test_bad_training_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ConfigError):
         TrainConfig(**bad)

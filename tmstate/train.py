@@ -71,6 +71,13 @@ class TrainConfig:
         for name in ("timesteps", "envs", "eval_every", "eval_episodes", "checkpoint_every", "n_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.env.backend != "sim":
+            # Its evaluation episodes need a game of their own; on the real game, train with
+            # the recovering vector env instead (docs/wine.md, section 6).
+            raise ConfigError(
+                f"tmstate train runs on the simulator, got backend {self.env.backend!r} — for the real game "
+                "use stable_baselines3 with tmstate.vector.to_sb3(make_vector_env(...)) (docs/wine.md)"
+            )
 
     def env_config(self) -> EnvConfig:
         """The env settings of this run: telemetry on the sim unless ``env`` says otherwise."""
