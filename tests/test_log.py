@@ -132,3 +132,15 @@ def test_corrupt_empty_and_nan_logs(tmp_path):
 def test_unserialisable_metadata_is_refused_early(tmp_path):
     with pytest.raises(TmstateError, match="JSON"):
         EpisodeLogWriter(tmp_path, metadata={"bad": object()})
+
+
+def test_files_of_another_kind_say_what_they_are_not(tmp_path):
+    png = tmp_path / "picture.npz"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(LogFileError, match=r"picture\.npz: not an \.npz archive") as info:
+        read_episode(png)
+    assert "pickle" not in str(info.value)  # numpy's hint about unpickling does not apply
+    array = tmp_path / "array.npy"
+    np.save(array, np.zeros((4, 3)))
+    with pytest.raises(LogFileError, match=r"array\.npy: a plain \.npy array, not an episode log"):
+        read_episode(array)

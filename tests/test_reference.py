@@ -126,3 +126,11 @@ def test_linesight_lines_load(realdata):
         assert line.points.shape == (count, 3)
         assert 0.45 < line.metadata.spacing_m < 0.55
     assert ReferenceLine.load(realdata / "linesight" / "map5_0.5m_cl.npy").length_m == pytest.approx(9873, abs=5)
+
+
+def test_a_file_of_another_kind_says_what_it_is_not(tmp_path):
+    png = tmp_path / "line.npz"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(ReferenceLineError, match=r"line\.npz: not a readable \.npy/\.npz file \(it does not start like one\)") as info:
+        ReferenceLine.load(png)
+    assert "pickle" not in str(info.value)

@@ -23,6 +23,12 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+NPY_MAGIC = b"\x93NUMPY"
+"""The first bytes of a numpy ``.npy`` file."""
+ZIP_MAGIC = b"PK"
+"""The first bytes of a zip archive, so of a numpy ``.npz`` file."""
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, creating the parent folder."""
     path = Path(path)

@@ -35,7 +35,7 @@ import numpy as np
 from tmstate import __version__
 from tmstate.backend import Action
 from tmstate.errors import LogFileError, TmstateError
-from tmstate.files import atomic_write_bytes
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes
 from tmstate.reference import utc_now_iso
 from tmstate.state import GameState
 
@@ -274,13 +274,17 @@ def read_episode(path: str | Path) -> EpisodeLog:
     if path.stat().st_size == 0:
         raise LogFileError(path, "file is empty", "the episode was not written completely; record it again")
     try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LogFileError(path, f"cannot be read ({exc.strerror or exc})", "check its permissions") from None
+    if raw.startswith(NPY_MAGIC):
+        raise LogFileError(path, "a plain .npy array, not an episode log archive", "pass a log .npz")
+    if not raw.startswith(ZIP_MAGIC):
+        raise LogFileError(path, "not an .npz archive", "pass an episode log written by tmstate (.npz)")
+    try:
         # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise LogFileError(path, "a plain .npy array, not an episode log archive", "pass a log .npz")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
             data = {name: archive[name] for name in archive.files}
-    except LogFileError:
-        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise LogFileError(path, f"corrupt or not an .npz archive ({exc})", "the file is damaged; record it again") from None
     if "format_version" not in data or "metadata" not in data:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tmstate.errors import ReferenceLineError
-from tmstate.files import atomic_write_bytes
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes
 
 FORMAT_VERSION = 1
 """Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`."""
@@ -208,8 +208,12 @@ class ReferenceLine:
         if path.stat().st_size == 0:
             raise ReferenceLineError(path, "file is empty", "build or copy the line again")
         try:
+            raw = path.read_bytes()
+            if not raw.startswith((NPY_MAGIC, ZIP_MAGIC)):
+                raise ReferenceLineError(path, "not a readable .npy/.npz file (it does not start like one)",
+                                         "give a line saved by tmstate (.npz) or an (N, 3) array (.npy)")
             # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
-            loaded = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+            loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ReferenceLineError(path, f"not a readable .npy/.npz file ({exc})",
                                      "the file is corrupt or of another format") from None
