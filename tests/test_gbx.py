@@ -151,6 +151,8 @@ def test_bad_replays_give_typed_errors_with_the_path(realdata, tmp_path):
         assert str(path) in str(info.value), kind
     with pytest.raises(ReplayFileError, match="NaN"):
         read_ghost(cases["nan"])
+    with pytest.raises(ReplayFileError, match=r"not a Gbx file \(it does not start with GBX\)"):
+        read_ghost(cases["garbage"])
 
 
 def test_ghost_log_and_plot_line(realdata, tmp_path):

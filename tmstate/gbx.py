@@ -147,13 +147,23 @@ def _angular_velocity(rotations, times_ms: np.ndarray) -> np.ndarray:
 # --- reading ----------------------------------------------------------------------------
 
 
-def read_ghost(path: str | Path) -> Ghost:
-    """Read the first ghost of a ``.Replay.Gbx``, cut at its race time. ReplayFileError if unusable."""
+def _checked_gbx(path: str | Path, kind: str) -> Path:
+    """``path`` if it is a non-empty file that starts like a Gbx file; ReplayFileError if not."""
     path = Path(path)
     if not path.is_file():
-        raise ReplayFileError(path, "file not found", "check the path to the .Replay.Gbx")
-    if path.stat().st_size == 0:
-        raise ReplayFileError(path, "file is empty", "copy the replay again")
+        raise ReplayFileError(path, "file not found", f"check the path to the {kind}")
+    with path.open("rb") as f:
+        head = f.read(3)
+    if not head:
+        raise ReplayFileError(path, "file is empty", "copy it again")
+    if head != b"GBX":
+        raise ReplayFileError(path, "not a Gbx file (it does not start with GBX)", f"give a TMNF {kind}")
+    return path
+
+
+def read_ghost(path: str | Path) -> Ghost:
+    """Read the first ghost of a ``.Replay.Gbx``, cut at its race time. ReplayFileError if unusable."""
+    path = _checked_gbx(path, ".Replay.Gbx")
     import gbx
     from gbx.GameIDs import ChunkId
 
@@ -377,11 +387,7 @@ class MapMarker:
 
 def read_challenge_markers(path: str | Path) -> tuple[str, list[MapMarker]]:
     """(map name, start/checkpoint/finish blocks) of a ``.Challenge.Gbx`` (chunk CGameCtnChallenge 01F)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ReplayFileError(path, "file not found", "check the path to the .Challenge.Gbx")
-    if path.stat().st_size == 0:
-        raise ReplayFileError(path, "file is empty", "copy the map again")
+    path = _checked_gbx(path, ".Challenge.Gbx")
     import gbx
     from gbx.GameIDs import ChunkId
 
