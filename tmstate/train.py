@@ -174,9 +174,9 @@ def _callbacks(config: TrainConfig, env_config: EnvConfig, out: Path, curve: lis
                 self.bar = tqdm(total=config.timesteps, unit="step", desc=f"{config.algo} {config.track}")
 
         def _on_step(self) -> bool:
-            if self.bar is not None:
+            if self.bar is not None and self.n_calls % 50 == 0:
                 self.bar.n = min(self.num_timesteps, config.timesteps)
-                self.bar.refresh() if self.n_calls % 50 == 0 else None
+                self.bar.refresh()
             if self.num_timesteps >= self.next_eval:
                 self.next_eval += config.eval_every
                 point = self._evaluate()
