@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from tmstate.errors import FileFormatError
+
 
 @functools.cache
 def _file_mode() -> int:
@@ -27,6 +29,19 @@ NPY_MAGIC = b"\x93NUMPY"
 """The first bytes of a numpy ``.npy`` file."""
 ZIP_MAGIC = b"PK"
 """The first bytes of a zip archive, so of a numpy ``.npz`` file."""
+
+
+def read_data_file(path: Path, error: type[FileFormatError], missing_hint: str, empty_hint: str) -> bytes:
+    """The bytes of a data file; ``error`` naming the path if it is missing, empty or unreadable."""
+    if not path.is_file():
+        raise error(path, "file not found", missing_hint)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(path, f"cannot be read ({exc.strerror or exc})", "check its permissions") from None
+    if not raw:
+        raise error(path, "file is empty", empty_hint)
+    return raw
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

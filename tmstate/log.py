@@ -35,7 +35,7 @@ import numpy as np
 from tmstate import __version__
 from tmstate.backend import Action
 from tmstate.errors import LogFileError, TmstateError
-from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, read_data_file
 from tmstate.reference import utc_now_iso
 from tmstate.state import GameState
 
@@ -269,14 +269,8 @@ class EpisodeLog:
 def read_episode(path: str | Path) -> EpisodeLog:
     """Read an episode log; :class:`~tmstate.errors.LogFileError` naming the file if it is unusable."""
     path = Path(path)
-    if not path.is_file():
-        raise LogFileError(path, "file not found", "check the path to the episode log")
-    if path.stat().st_size == 0:
-        raise LogFileError(path, "file is empty", "the episode was not written completely; record it again")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LogFileError(path, f"cannot be read ({exc.strerror or exc})", "check its permissions") from None
+    raw = read_data_file(path, LogFileError, "check the path to the episode log",
+                         "the episode was not written completely; record it again")
     if raw.startswith(NPY_MAGIC):
         raise LogFileError(path, "a plain .npy array, not an episode log archive", "pass a log .npz")
     if not raw.startswith(ZIP_MAGIC):

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tmstate.errors import ReferenceLineError
-from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, read_data_file
 
 FORMAT_VERSION = 1
 """Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`."""
@@ -202,16 +202,12 @@ class ReferenceLine:
 
     @classmethod
     def _load(cls, path: Path) -> ReferenceLine:
-        if not path.is_file():
-            raise ReferenceLineError(path, "file not found", "check the path, or build the line with "
-                                     "`tmstate line-from-replay` / `tmstate record-line`")
-        if path.stat().st_size == 0:
-            raise ReferenceLineError(path, "file is empty", "build or copy the line again")
+        raw = read_data_file(path, ReferenceLineError, "check the path, or build the line with "
+                             "`tmstate line-from-replay` / `tmstate record-line`", "build or copy the line again")
+        if not raw.startswith((NPY_MAGIC, ZIP_MAGIC)):
+            raise ReferenceLineError(path, "not a readable .npy/.npz file (it does not start like one)",
+                                     "give a line saved by tmstate (.npz) or an (N, 3) array (.npy)")
         try:
-            raw = path.read_bytes()
-            if not raw.startswith((NPY_MAGIC, ZIP_MAGIC)):
-                raise ReferenceLineError(path, "not a readable .npy/.npz file (it does not start like one)",
-                                         "give a line saved by tmstate (.npz) or an (N, 3) array (.npy)")
             # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
             loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
