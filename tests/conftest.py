@@ -29,7 +29,7 @@ def replays(realdata: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def harness():
     """The real plugin in the AngelScript harness, one per test module (each test connects its own client)."""
-    from tmstate.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess, angelscript_header
 
     if angelscript_header() is None:
         pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tmstate import protocol as p
-from tmstate.backend import Action
-from tmstate.bridge import Bridge
+from tmstate.link import protocol as p
+from tmstate.backends.base import Action
+from tmstate.link.bridge import Bridge
 from tmstate.errors import (
     BridgeError,
     BridgeTimeoutError,
@@ -26,7 +26,7 @@ from tmstate.errors import (
     ProtocolError,
     VersionMismatchError,
 )
-from tmstate.state import GameState
+from tmstate.core.state import GameState
 
 # --- a scripted fake plugin ------------------------------------------------------------
 
@@ -243,7 +243,7 @@ def bridge(harness):
 
 def along(state: GameState, start: GameState) -> float:
     """Distance driven along the start direction (the harness puts checkpoints on it)."""
-    from tmstate.state import forward_vector
+    from tmstate.core.state import forward_vector
 
     return float(np.dot(state.position - start.position, forward_vector(start.yaw)))
 
@@ -273,7 +273,7 @@ def test_inputs_arrive_and_race_time_advances_by_the_period(bridge):
     # The inputs in force are the ones we sent.
     assert (states[1].steer, states[1].gas, states[1].brake) == (-1.0, 1.0, 0.0)
     assert (states[700].steer, states[700].gas) == (-1.0, 0.0)
-    # Gas makes the car go faster; steering left turns it left (yaw shrinks: see tmstate.state).
+    # Gas makes the car go faster; steering left turns it left (yaw shrinks: see tmstate.core.state).
     speeds = [s.speed for s in states]
     assert speeds[0] < 0.5 and speeds[40] > speeds[10] > speeds[1] > 0
     yaw = np.unwrap([s.yaw for s in states])
@@ -321,7 +321,7 @@ def test_save_state_blob_decodes_with_tminterface(bridge):
     for _ in range(8):
         state = bridge.act(Action(gas=1.0))
     saved = bridge.save_state()
-    from tmstate.state import decode_sim_state
+    from tmstate.core.state import decode_sim_state
 
     sim = decode_sim_state(saved.blob)
     assert sim.player_info.race_time == saved.race_time_ms == state.race_time_ms
@@ -476,7 +476,7 @@ def test_commands_answered_inside_the_wait_and_refusals(bridge):
 @harness_only
 def test_game_killed_then_back_on_the_same_port_reconnects():
     """A crash looks like DisconnectedError; reconnect() finds the restarted game."""
-    from tmstate.harness import HarnessProcess
+    from tmstate.link.harness import HarnessProcess
 
     with HarnessProcess() as first:
         port = first.port
@@ -502,7 +502,7 @@ def test_game_killed_then_back_on_the_same_port_reconnects():
 def test_harness_demo_prints_a_table(capsys):
     import argparse
 
-    from tmstate.harness import demo_main
+    from tmstate.link.harness import demo_main
 
     assert demo_main(argparse.Namespace(steps=30)) == 0
     out = capsys.readouterr().out
@@ -514,7 +514,7 @@ def test_harness_demo_prints_a_table(capsys):
 @harness_only
 def test_harness_process_reports_a_plugin_that_does_not_compile(tmp_path):
     from tmstate.errors import BridgeError, ConfigError
-    from tmstate.harness import PLUGIN_PATH, HarnessProcess
+    from tmstate.link.harness import PLUGIN_PATH, HarnessProcess
 
     with pytest.raises(ConfigError, match="plugin file not found"):
         HarnessProcess(plugin=tmp_path / "absent.as").start()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tmstate import check
+from tmstate.ops import check
 
 FAST_DEPS = (
     ("json", "json-stdlib-not-a-dist", True, "stdlib stand-in"),

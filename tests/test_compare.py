@@ -8,9 +8,9 @@ import pytest
 
 from tmstate import cli
 from tmstate.errors import LogFileError
-from tmstate.gbx import ghost_metadata, read_ghost
-from tmstate.log import EpisodeLogWriter, write_states_log
-from tmstate.state import GameState
+from tmstate.formats.gbx import ghost_metadata, read_ghost
+from tmstate.formats.log import EpisodeLogWriter, write_states_log
+from tmstate.core.state import GameState
 
 NAMES = ("A04-Acrobatic_TAS_00_05_73", "A10-Acrobatic_TAS_00_08_71", "B04-Acrobatic_TAS_00_05_50")
 PENALTIES = [0.0, 0.0005, 0.001, 0.002]
@@ -86,13 +86,13 @@ def test_episode_log_without_a_line_is_refused(tmp_path, capsys):
     assert cli.main(["rewards", "compare", str(path), "-o", str(tmp_path / "x.png")]) == 2
     assert "pass --line" in capsys.readouterr().err
     with pytest.raises(LogFileError):
-        from tmstate.compare import load_episodes
+        from tmstate.tools.compare import load_episodes
 
         load_episodes([str(path)])
 
 
 def test_config_file_errors(tmp_path):
-    from tmstate.compare import load_configs
+    from tmstate.tools.compare import load_configs
     from tmstate.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"missing\.toml: config file not found — check the path"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tmstate.demo import run_demo
-from tmstate.sim.track import load_track, track_names
+from tmstate.tools.demo import run_demo
+from tmstate.backends.sim.track import load_track, track_names
 
 
 @pytest.mark.parametrize("track", track_names())
@@ -26,7 +26,7 @@ def test_demo_command_writes_log_summary_and_gif(tmp_path, capsys):
     import imageio.v3 as iio
 
     from tmstate.cli import main
-    from tmstate.log import read_episode
+    from tmstate.formats.log import read_episode
 
     out = tmp_path / "demo"
     assert main(["demo", "--track", "sim_easy", "--out", str(out), "--seed", "1"]) == 0

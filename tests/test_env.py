@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tmstate.env import ENV_ID, EnvConfig, TMNFEnv, load_config, make_config
+from tmstate.env.env import ENV_ID, EnvConfig, TMNFEnv, load_config, make_config
 from tmstate.errors import ActionError, ConfigError, TmstateError
 
 OBS_TYPES = ["telemetry", "frames", "dict"]
@@ -49,11 +49,11 @@ def test_gymnasium_make_after_import_and_through_the_entry_point():
     assert env.render().shape == (240, 320, 3)
     env.close()
     (point,) = [e for e in entry_points(group="gymnasium.envs") if e.name == "tmstate"]
-    assert point.value == "tmstate.env:register_envs"
+    assert point.value == "tmstate.env.env:register_envs"
     del gym.registry[ENV_ID]
     point.load()()
     assert ENV_ID in gym.registry
-    gym.make("tmstate.env:" + ENV_ID).close()
+    gym.make("tmstate.env.env:" + ENV_ID).close()
 
 
 def test_config_from_toml_with_nested_tables(tmp_path):
@@ -133,7 +133,7 @@ def test_stuck_car_terminates_for_no_progress():
 
 
 def test_controller_finishes_through_the_env():
-    from tmstate.demo import LineFollower
+    from tmstate.tools.demo import LineFollower
 
     env = TMNFEnv(backend="sim", map="sim_easy")
     env.reset(seed=0)
@@ -153,8 +153,8 @@ def test_controller_finishes_through_the_env():
 
 
 def test_injected_backend_and_line():
-    from tmstate.sim.backend import SimBackend
-    from tmstate.sim.track import load_track
+    from tmstate.backends.sim.backend import SimBackend
+    from tmstate.backends.sim.track import load_track
 
     line = load_track("sim_esses")
     backend = SimBackend(line, action_period_ms=20)
@@ -171,7 +171,7 @@ def test_injected_backend_and_line():
 @pytest.fixture(scope="module")
 def driven_log(tmp_path_factory):
     """One finished sim episode on sim_easy, logged; with the rewards the env returned."""
-    from tmstate.demo import LineFollower
+    from tmstate.tools.demo import LineFollower
 
     log_dir = tmp_path_factory.mktemp("logs")
     env = TMNFEnv(backend="sim", map="sim_easy", log_dir=str(log_dir))
@@ -189,7 +189,7 @@ def driven_log(tmp_path_factory):
 
 
 def test_every_episode_is_logged(driven_log):
-    from tmstate.log import read_episode
+    from tmstate.formats.log import read_episode
 
     path, rewards, infos = driven_log
     log = read_episode(path)
@@ -240,10 +240,10 @@ def test_replay_needs_a_log_path():
 def test_tminterface_backend_runs_whole_episodes_with_frames(tmp_path):
     """The real plugin (plugins/tmstate.as) in the harness: its point-mass car has
     checkpoints at 50 and 100 m and the finish at 150 m straight ahead of the start."""
-    from tmstate.game import GameBackend
-    from tmstate.harness import HarnessProcess, angelscript_header
-    from tmstate.reference import ReferenceLine
-    from tmstate.state import forward_vector
+    from tmstate.backends.tminterface import GameBackend
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.core.state import forward_vector
 
     if angelscript_header() is None:
         pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tmstate.backend import Action, backend_class
+from tmstate.backends.base import Action, backend_class
 from tmstate.cli import build_parser, main
 from tmstate.config import from_dict, load_toml
 from tmstate.errors import ActionError, ConfigError, ProtocolError
-from tmstate.state import GameState, decode_sim_state, forward_vector
+from tmstate.core.state import GameState, decode_sim_state, forward_vector
 
 
 @dataclass

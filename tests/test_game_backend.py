@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tmstate import protocol as p
-from tmstate.backend import Action, backend_class
+from tmstate.link import protocol as p
+from tmstate.backends.base import Action, backend_class
 from tmstate.errors import ConfigError
-from tmstate.game import GameBackend, GameConfig
+from tmstate.backends.tminterface import GameBackend, GameConfig
 
 pytestmark = pytest.mark.harness
 

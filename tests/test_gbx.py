@@ -14,9 +14,9 @@ import pytest
 
 from tmstate import cli
 from tmstate.errors import ReplayFileError
-from tmstate.gbx import check_line, read_challenge_markers, read_ghost
-from tmstate.reference import ReferenceLine
-from tmstate.state import forward_vector
+from tmstate.formats.gbx import check_line, read_challenge_markers, read_ghost
+from tmstate.core.reference import ReferenceLine
+from tmstate.core.state import forward_vector
 
 
 def time_in_name(path: Path) -> int:
@@ -157,7 +157,7 @@ def test_bad_replays_give_typed_errors_with_the_path(realdata, tmp_path):
 
 def test_ghost_log_and_plot_line(realdata, tmp_path):
     """--log writes a states-only log naming the line; plot-line draws line, ghost and map."""
-    from tmstate.log import read_episode
+    from tmstate.formats.log import read_episode
 
     replay = realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx"
     line_path, log_path = tmp_path / "A01.npz", tmp_path / "ghost.npz"

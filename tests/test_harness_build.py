@@ -196,7 +196,7 @@ def test_the_harness_runs_the_plugin_over_tcp(harness: Path) -> None:
 
 
 def test_a_changed_makefile_rebuilds_the_binary(harness: Path, tmp_path: Path) -> None:
-    """Flags live in the Makefile: editing it must rebuild, or tmstate.harness.build_harness
+    """Flags live in the Makefile: editing it must rebuild, or tmstate.link.harness.build_harness
     (which counts the Makefile as a source) would find the binary stale and run make on every
     call. Checked with ``make -n`` on a copy whose Makefile is newer than its build."""
     copy = tmp_path / "harness"

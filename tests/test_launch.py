@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tmstate import cli, launch
+from tmstate import cli
+
+from tmstate.ops import launch
 from tmstate.errors import ConfigError, GameLostError
 
 FAKE_WINE = textwrap.dedent(
@@ -41,7 +43,7 @@ FAKE_WINE = textwrap.dedent(
     if mode == "silent":
         time.sleep(600)
         sys.exit(0)
-    from tmstate import protocol
+    from tmstate.link import protocol
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", port))

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from tmstate.backend import Action
+from tmstate.backends.base import Action
 from tmstate.errors import LogFileError, TmstateError
-from tmstate.log import STATE_FIELDS, EpisodeLogWriter, read_episode, write_states_log
-from tmstate.reward import RewardConfig
-from tmstate.state import GameState
+from tmstate.formats.log import STATE_FIELDS, EpisodeLogWriter, read_episode, write_states_log
+from tmstate.core.reward import RewardConfig
+from tmstate.core.state import GameState
 
 
 def make_state(i: int, finished: bool = False) -> GameState:

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from tmstate.action import DISCRETE_ACTIONS, ContinuousAction, DiscreteAction, action_type
-from tmstate.backend import Action, Backend
+from tmstate.env.action import DISCRETE_ACTIONS, ContinuousAction, DiscreteAction, action_type
+from tmstate.backends.base import Action, Backend
 from tmstate.errors import ActionError, ConfigError
-from tmstate.observation import (
+from tmstate.env.observation import (
     TELEMETRY_FEATURES,
     BackendFrames,
     DictObservation,
@@ -20,9 +20,9 @@ from tmstate.observation import (
     TelemetryObservation,
     observation_type,
 )
-from tmstate.progress import ProgressTracker
-from tmstate.reference import ReferenceLine
-from tmstate.state import GameState
+from tmstate.core.progress import ProgressTracker
+from tmstate.core.reference import ReferenceLine
+from tmstate.core.state import GameState
 
 F = len(TELEMETRY_FEATURES)
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from tmstate.errors import ConfigError
-from tmstate.progress import ProgressConfig, ProgressTracker
-from tmstate.reference import ReferenceLine
+from tmstate.core.progress import ProgressConfig, ProgressTracker
+from tmstate.core.reference import ReferenceLine
 
 
 def straight(length: float = 100.0) -> ReferenceLine:
@@ -171,7 +171,7 @@ def test_linesight_offsets_locate_within_half_a_metre(realdata, name):
 
 def test_bench_progress_reports_its_figures(realdata):
     """The benchmark runs on map5 and agrees with the global search (timings are not asserted)."""
-    from tmstate.bench.progress import run
+    from tmstate.tools.bench.progress import run
 
     figures = run(200)
     assert figures["line_points"] == 19503 and figures["positions"] == 200
@@ -195,7 +195,7 @@ def wandering_drive(line: ReferenceLine, rng: np.random.Generator, steps: int) -
 
 
 def lines_for_kernel_test() -> list[ReferenceLine]:
-    from tmstate.sim.track import load_track
+    from tmstate.backends.sim.track import load_track
 
     realdata = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
@@ -207,10 +207,10 @@ def lines_for_kernel_test() -> list[ReferenceLine]:
 
 
 def test_the_compiled_local_search_is_built_and_gives_exactly_what_the_python_code_gives():
-    from tmstate import progress
+    from tmstate.core import progress
 
     assert progress._progress_kernel is not None, (
-        "tmstate._progress_kernel was not built: `pip install -e .` needs a C compiler and the Python headers")
+        "tmstate.core._progress_kernel was not built: `pip install -e .` needs a C compiler and the Python headers")
     rng = np.random.default_rng(7)
     for line in lines_for_kernel_test():
         fast, slow = ProgressTracker(line), ProgressTracker(line)

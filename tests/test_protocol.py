@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tmstate import protocol as p
+from tmstate.link import protocol as p
 from tmstate.errors import ProtocolError, VersionMismatchError
-from tmstate.state import GameState
+from tmstate.core.state import GameState
 
 
 def sample_state() -> GameState:

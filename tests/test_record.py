@@ -7,10 +7,10 @@ import pytest
 
 from tmstate import cli
 from tmstate.errors import TmstateError
-from tmstate.progress import ProgressTracker
-from tmstate.record import LineRecorder
-from tmstate.reference import ReferenceLine
-from tmstate.state import GameState
+from tmstate.core.progress import ProgressTracker
+from tmstate.tools.record import LineRecorder
+from tmstate.core.reference import ReferenceLine
+from tmstate.core.state import GameState
 
 
 def at(t: int, z: float, *, cp: int = 0, respawns: int = 0, finished: bool = False) -> GameState:
@@ -61,8 +61,8 @@ def write_states_csv(states: list[GameState], path) -> None:
 @pytest.mark.harness
 def test_record_line_through_the_harness(realdata, tmp_path, capsys):
     """A real ghost played back by the harness, recorded in observe mode, matches the ghost."""
-    from tmstate.gbx import read_ghost
-    from tmstate.harness import HarnessProcess, angelscript_header
+    from tmstate.formats.gbx import read_ghost
+    from tmstate.link.harness import HarnessProcess, angelscript_header
 
     if angelscript_header() is None:
         pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")

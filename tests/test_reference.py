@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tmstate.errors import ReferenceLineError
-from tmstate.reference import LineMetadata, ReferenceLine
+from tmstate.core.reference import LineMetadata, ReferenceLine
 
 
 def arc_points(radius: float = 50.0, angle: float = np.pi, count: int = 40) -> np.ndarray:

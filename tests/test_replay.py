@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tmstate.backend import Action, backend_class
+from tmstate.backends.base import Action, backend_class
 from tmstate.errors import LogFileError
-from tmstate.log import EpisodeLogWriter
-from tmstate.progress import ProgressTracker
-from tmstate.replay import ReplayBackend
-from tmstate.reward import Reward, RewardConfig, total
-from tmstate.state import GameState
-from tmstate.termination import Termination, TerminationConfig
+from tmstate.formats.log import EpisodeLogWriter
+from tmstate.core.progress import ProgressTracker
+from tmstate.backends.replay import ReplayBackend
+from tmstate.core.reward import Reward, RewardConfig, total
+from tmstate.core.state import GameState
+from tmstate.core.termination import Termination, TerminationConfig
 
 
 def logged_episode(directory, steps: int = 5, finish_ms: int | None = 230):
@@ -56,7 +56,7 @@ def test_interpolates_between_logged_states_and_restores(tmp_path):
 def test_a_ghost_through_reward_and_termination(realdata):
     """A01 ghost at 50 ms steps: finishes at 17.61 s; the time term totals exactly -w * 17610."""
     backend = ReplayBackend(realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx", action_period_ms=50)
-    from tmstate.gbx import read_ghost
+    from tmstate.formats.gbx import read_ghost
 
     line = read_ghost(backend.path).line()
     tracker, reward = ProgressTracker(line), Reward(RewardConfig(time=0.001))

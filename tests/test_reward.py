@@ -9,9 +9,9 @@ import pytest
 
 from tmstate.config import load_toml
 from tmstate.errors import ConfigError
-from tmstate.progress import Location
-from tmstate.reward import TERMS, Reward, RewardConfig, total
-from tmstate.state import GameState
+from tmstate.core.progress import Location
+from tmstate.core.reward import TERMS, Reward, RewardConfig, total
+from tmstate.core.state import GameState
 
 HERE = Location(arc_length_m=10.0, lateral_m=-2.0, distance_m=2.0, index=20)
 

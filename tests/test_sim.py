@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from tmstate.backend import Action
+from tmstate.backends.base import Action
 from tmstate.errors import ConfigError, TmstateError
-from tmstate.reference import ReferenceLine
-from tmstate.sim.backend import SimBackend
-from tmstate.sim.car import TICK_MS, CarConfig, SimCars
-from tmstate.sim.render import ASPHALT, GRASS, SKY, TrackRenderer
-from tmstate.sim.track import (
+from tmstate.core.reference import ReferenceLine
+from tmstate.backends.sim.backend import SimBackend
+from tmstate.backends.sim.car import TICK_MS, CarConfig, SimCars
+from tmstate.backends.sim.render import ASPHALT, GRASS, SKY, TrackRenderer
+from tmstate.backends.sim.track import (
     REFERENCE_DIR,
     SHIPPED_TRACKS,
     Corridor,
@@ -316,8 +316,8 @@ def test_single_car_fast_path_matches_the_vector_path():
 @pytest.mark.realdata
 def test_sim_drives_a_real_map_line(realdata):
     """The simulator runs on any reference line: here a Linesight line of a real TMNF map (3D)."""
-    from tmstate.demo import LineFollower
-    from tmstate.env import TMNFEnv
+    from tmstate.tools.demo import LineFollower
+    from tmstate.env.env import TMNFEnv
 
     path = realdata / "linesight" / "ESL-Hockolicious_0.5m_cl2.npy"
     if not path.is_file():

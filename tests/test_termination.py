@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tmstate.errors import ConfigError
-from tmstate.progress import Location
-from tmstate.state import GameState
-from tmstate.termination import Termination, TerminationConfig
+from tmstate.core.progress import Location
+from tmstate.core.state import GameState
+from tmstate.core.termination import Termination, TerminationConfig
 
 ON = Location(0.0, 0.0, 1.0, 0)
 

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
 
-from tmstate.env import EnvConfig
+from tmstate.env.env import EnvConfig
 from tmstate.errors import ConfigError
-from tmstate.train import TrainConfig, time_penalty_experiment, train
+from tmstate.tools.train import TrainConfig, time_penalty_experiment, train
 
 SMALL = dict(timesteps=256, envs=2, n_steps=64, batch_size=64, eval_every=128, eval_episodes=1,
              checkpoint_every=128, progress_bar=False)

@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tmstate import vector
+from tmstate.vector import env as vector
 from tmstate.errors import BridgeTimeoutError, ConfigError, DisconnectedError, GameLostError, PluginError
-from tmstate.vector import FunctionInstance, TMNFVectorEnv, VectorConfig
+from tmstate.vector.env import FunctionInstance, TMNFVectorEnv, VectorConfig
 
 # --- fake games -------------------------------------------------------------------------
 
@@ -257,7 +257,7 @@ def test_sim_vector_env_spreads_maps_and_log_dirs(tmp_path):
 
 
 def _need_harness() -> None:
-    from tmstate.harness import PLUGIN_PATH, angelscript_header
+    from tmstate.link.harness import PLUGIN_PATH, angelscript_header
 
     if angelscript_header() is None:
         pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
@@ -335,7 +335,7 @@ def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path):
     finally:
         env.close()
     # Every episode log is intact and readable, including the ones cut short by a loss.
-    from tmstate.log import find_logs, read_episode
+    from tmstate.formats.log import find_logs, read_episode
 
     for i in range(n):
         logs = [read_episode(path) for path in find_logs([tmp_path / "logs" / f"env{i}"])]
@@ -378,8 +378,8 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
     import signal
     import sys
 
-    from tmstate import launch
-    from tmstate.harness import PLUGIN_PATH, build_harness
+    from tmstate.ops import launch
+    from tmstate.link.harness import PLUGIN_PATH, build_harness
 
     _need_harness()
     wine = tmp_path / "wine"

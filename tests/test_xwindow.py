@@ -86,7 +86,7 @@ def check_bands(image: np.ndarray, width: int, height: int) -> None:
 
 @pytest.mark.parametrize("use_shm", [True, False], ids=["mit-shm", "getimage"])
 def test_capture_returns_the_known_pixels(game_window, xvfb, use_shm):
-    from tmstate.xwindow import WindowCapture
+    from tmstate.env.xwindow import WindowCapture
 
     with WindowCapture.find(title="trackmania", display=xvfb, use_shm=use_shm) as capture:
         check_bands(capture.capture(), 200, 100)
@@ -97,7 +97,7 @@ def test_capture_returns_the_known_pixels(game_window, xvfb, use_shm):
 
 
 def test_find_by_title_and_pid(game_window, xvfb):
-    from tmstate.xwindow import find_windows, open_display
+    from tmstate.env.xwindow import find_windows, open_display
 
     dpy = open_display(xvfb)
     try:
@@ -113,7 +113,7 @@ def test_find_by_title_and_pid(game_window, xvfb):
 
 
 def test_move_resize_focus_then_capture_again(game_window, xvfb):
-    from tmstate.xwindow import WindowCapture
+    from tmstate.env.xwindow import WindowCapture
 
     with WindowCapture.find(pid=4242, display=xvfb) as capture:
         capture.move_resize(30, 40, 320, 240)
@@ -126,7 +126,7 @@ def test_move_resize_focus_then_capture_again(game_window, xvfb):
 
 def test_missing_window_and_display_are_clear_errors(xvfb):
     from tmstate.errors import WindowError
-    from tmstate.xwindow import WindowCapture
+    from tmstate.env.xwindow import WindowCapture
 
     with pytest.raises(WindowError, match="no window with title"):
         WindowCapture.find(title="TrackMania Nowhere", display=xvfb)
@@ -135,10 +135,10 @@ def test_missing_window_and_display_are_clear_errors(xvfb):
 
 
 def test_x11_frame_source_feeds_frame_observations(game_window, xvfb, monkeypatch):
-    from tmstate.observation import ObservationConfig, observation_type
-    from tmstate.progress import Location
-    from tmstate.reference import ReferenceLine
-    from tmstate.state import GameState
+    from tmstate.env.observation import ObservationConfig, observation_type
+    from tmstate.core.progress import Location
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.core.state import GameState
 
     monkeypatch.setenv("DISPLAY", xvfb)
     line = ReferenceLine.from_points([[0.0, 0.0, 0.0], [0.0, 0.0, 100.0]])
@@ -159,7 +159,7 @@ def test_window_of_an_undecodable_layout_is_refused_and_its_connection_closed(xv
     from Xlib import X, display
     from Xlib.error import ConnectionClosedError
 
-    from tmstate import xwindow
+    from tmstate.env import xwindow
     from tmstate.errors import WindowError
 
     owner = display.Display(xvfb)
@@ -187,7 +187,7 @@ def test_window_of_an_undecodable_layout_is_refused_and_its_connection_closed(xv
 
 def test_not_found_by_pid_only_does_not_name_a_title(xvfb):
     from tmstate.errors import WindowError
-    from tmstate.xwindow import WindowCapture
+    from tmstate.env.xwindow import WindowCapture
 
     with pytest.raises(WindowError, match=r"^no window with _NET_WM_PID 999999 on display") as caught:
         WindowCapture.find(pid=999999, display=xvfb)

@@ -48,24 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="what is installed and ready, and what to do if not")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=_handler("tmstate.check:main"))
+    p.set_defaults(run=_handler("tmstate.ops.check:main"))
 
     p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
     p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")
     p.add_argument("--out", default="out/demo", help="folder for the log, PNG summary and GIF")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-video", action="store_true", help="skip the GIF")
-    p.set_defaults(run=_handler("tmstate.demo:main"))
+    p.set_defaults(run=_handler("tmstate.tools.demo:main"))
 
     p = sub.add_parser("harness-demo", help="run the plugin in the AngelScript harness and drive it")
     p.add_argument("--steps", type=int, default=200)
-    p.set_defaults(run=_handler("tmstate.harness:demo_main"))
+    p.set_defaults(run=_handler("tmstate.link.harness:demo_main"))
 
     p = sub.add_parser("bench", help="benchmarks (bridge, progress, env, vector)")
     p.add_argument("name", choices=["bridge", "progress", "env", "vector"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    p.set_defaults(run=_handler("tmstate.bench:main"))
+    p.set_defaults(run=_handler("tmstate.tools.bench:main"))
 
     p = sub.add_parser("line-from-replay", help="build a reference line from a .Replay.Gbx ghost")
     p.add_argument("replay", help="path to a .Replay.Gbx file")
@@ -75,14 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="replay the ghost through the reward")
     p.add_argument("--json", action="store_true", help="with --check: print one JSON object")
     p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
-    p.set_defaults(run=_handler("tmstate.gbx:line_from_replay_main"))
+    p.set_defaults(run=_handler("tmstate.formats.gbx:line_from_replay_main"))
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--map", default="", help="map name for the metadata")
     p.add_argument("--spacing", type=float, default=0.5)
-    p.set_defaults(run=_handler("tmstate.record:main"))
+    p.set_defaults(run=_handler("tmstate.tools.record:main"))
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")
     p.add_argument("line", help="a .npz or .npy reference line")
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ghost", default=None, help="overlay a .Replay.Gbx ghost")
     p.add_argument("--episode", default=None, help="overlay an episode log")
     p.add_argument("--challenge", default=None, help="mark checkpoints from a .Challenge.Gbx")
-    p.set_defaults(run=_handler("tmstate.plot:plot_line_main"))
+    p.set_defaults(run=_handler("tmstate.tools.plot:plot_line_main"))
 
     p = sub.add_parser("rewards", help="reward experiments on logged episodes")
     rsub = p.add_subparsers(dest="rewards_command", metavar="SUBCOMMAND", required=True)
@@ -101,14 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--line", default=None, help="reference line (default: from the log)")
     c.add_argument("-o", "--output", default="out/rewards_compare.png")
     c.add_argument("--json", action="store_true")
-    c.set_defaults(run=_handler("tmstate.compare:main"))
+    c.set_defaults(run=_handler("tmstate.tools.compare:main"))
 
     p = sub.add_parser("launch", help="start TMNF instances under Wine with the plugin")
     p.add_argument("-n", "--instances", type=int, default=1)
     p.add_argument("--config", default=None, help="launch TOML (paths, profile, ports)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands only")
     p.add_argument("--stop", action="store_true", help="stop the instances in the pid file")
-    p.set_defaults(run=_handler("tmstate.launch:main"))
+    p.set_defaults(run=_handler("tmstate.ops.launch:main"))
 
     p = sub.add_parser("train", help="train PPO/SAC with stable-baselines3 (extra: [train])")
     p.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-penalty", type=float, default=None)
-    p.set_defaults(run=_handler("tmstate.train:main"))
+    p.set_defaults(run=_handler("tmstate.tools.train:main"))
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")
     esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--track", default=None)
     e.add_argument("--timesteps", type=int, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
-    e.set_defaults(run=_handler("tmstate.train:experiment_main"))
+    e.set_defaults(run=_handler("tmstate.tools.train:experiment_main"))
 
     return parser
 

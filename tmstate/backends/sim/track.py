@@ -1,0 +1,361 @@
+"""Simulator tracks: pieces in 32 m blocks, the shipped tracks, and the corridor around a line.
+
+A track is a list of :class:`Piece` — straights and arcs whose sizes are counted in TMNF
+blocks (32 m) — laid end to end on flat ground from the origin, heading +z. Its centre
+line becomes a :class:`~tmstate.core.reference.ReferenceLine` (0.5 m spacing) with metadata
+``source="sim-generator"``, ``track_width_m`` and ``checkpoints_m``; the simulator drives a
+corridor of that width around it. These are simulator tracks, not TMNF maps.
+
+Coordinates follow TMNF: metres, y up, heading ``yaw`` with forward ``(sin yaw, cos yaw)``
+in the (x, z) plane; the right-hand side of the direction of travel is
+``(cos yaw, -sin yaw)``, so steering right increases yaw.
+
+:class:`Corridor` answers "where along the line is each of N cars, and how far to the
+side" for the car model and the renderer, with a windowed search from each car's
+previous segment (a car moves at most a few 0.5 m segments per 10 ms tick).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tmstate.errors import ConfigError, ReferenceLineError
+from tmstate.core.reference import LineMetadata, ReferenceLine
+
+BLOCK_M = 32.0
+"""One TMNF block, horizontally."""
+
+SPACING_M = 0.5
+"""Point spacing of generated centre lines."""
+
+DEFAULT_WIDTH_M = 16.0
+"""Corridor width used for a line that does not say its own (``track_width_m == 0``)."""
+
+REFERENCE_DIR = Path(__file__).resolve().parents[3] / "reference_lines"
+"""The repository's ``reference_lines/`` folder (shipped sim tracks live there)."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of track.
+
+    kind: ``"straight"`` (``blocks`` = length in blocks), ``"left"`` or ``"right"`` (an arc
+    of radius ``blocks`` blocks turning ``angle_deg`` degrees).
+    """
+
+    kind: str
+    blocks: float
+    angle_deg: float = 90.0
+
+    def length_m(self) -> float:
+        if self.kind == "straight":
+            return self.blocks * BLOCK_M
+        return self.blocks * BLOCK_M * math.radians(self.angle_deg)
+
+
+def straight(blocks: float) -> Piece:
+    return Piece("straight", blocks)
+
+
+def left(radius_blocks: float, angle_deg: float = 90.0) -> Piece:
+    return Piece("left", radius_blocks, angle_deg)
+
+
+def right(radius_blocks: float, angle_deg: float = 90.0) -> Piece:
+    return Piece("right", radius_blocks, angle_deg)
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    """A simulator track: its pieces, corridor width and checkpoints.
+
+    ``checkpoints_after`` lists piece indices; a checkpoint stands at the end of each.
+    The finish is the end of the last piece.
+    """
+
+    name: str
+    pieces: tuple[Piece, ...]
+    width_m: float = DEFAULT_WIDTH_M
+    checkpoints_after: tuple[int, ...] = ()
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+SHIPPED_TRACKS: dict[str, TrackSpec] = {
+    spec.name: spec
+    for spec in (
+        TrackSpec(
+            "sim_easy",
+            (straight(2), right(3, 90), straight(3)),
+            width_m=24.0,
+            checkpoints_after=(1,),
+            description="short and gentle: a straight, one wide right-hander, a straight (~311 m)",
+        ),
+        TrackSpec(
+            "sim_esses",
+            (straight(2), left(2, 90), straight(1), right(2, 90), right(2, 90), straight(1),
+             left(1.5, 90), straight(2)),
+            width_m=18.0,
+            checkpoints_after=(2, 5),
+            description="left and right bends of 48-64 m radius (~569 m)",
+        ),
+        TrackSpec(
+            "sim_hairpins",
+            (straight(3), right(1, 180), straight(2), left(1, 180), straight(2), right(1.5, 90),
+             straight(2)),
+            width_m=16.0,
+            checkpoints_after=(2, 4),
+            description="two 32 m radius hairpins, then a 48 m radius bend (~565 m)",
+        ),
+    )
+}
+"""The tracks shipped in ``reference_lines/``, easiest first."""
+
+
+def track_names() -> list[str]:
+    """Names of the shipped simulator tracks, easiest first."""
+    return list(SHIPPED_TRACKS)
+
+
+def centre_line(spec: TrackSpec, spacing_m: float = SPACING_M) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, 3) centre line of ``spec`` and the point index where each piece ends.
+
+    Evaluated analytically piece by piece (exact arcs), starting at the origin heading +z;
+    each piece is cut into equal steps of at most ``spacing_m``, so every piece's end is a
+    point of the line.
+    """
+    if not spec.pieces:
+        raise ConfigError(f"track {spec.name!r} has no pieces; give it at least one straight")
+    chunks = [np.zeros((1, 3))]
+    ends = []
+    x, z, yaw = 0.0, 0.0, 0.0
+    for piece in spec.pieces:
+        length = _checked(piece, spec.name).length_m()
+        u = np.linspace(0.0, length, max(1, math.ceil(length / spacing_m - 1e-9)) + 1)[1:]
+        out = np.zeros((len(u), 3))
+        fx, fz = math.sin(yaw), math.cos(yaw)
+        rx, rz = math.cos(yaw), -math.sin(yaw)
+        if piece.kind == "straight":
+            out[:, 0] = x + u * fx
+            out[:, 2] = z + u * fz
+        else:
+            radius = piece.blocks * BLOCK_M
+            sign = 1.0 if piece.kind == "right" else -1.0
+            cx, cz = x + sign * radius * rx, z + sign * radius * rz
+            phi = yaw + sign * u / radius
+            out[:, 0] = cx - sign * radius * np.cos(phi)
+            out[:, 2] = cz + sign * radius * np.sin(phi)
+            yaw += sign * math.radians(piece.angle_deg)
+        x, z = float(out[-1, 0]), float(out[-1, 2])
+        chunks.append(out)
+        ends.append(sum(len(c) for c in chunks) - 1)
+    return np.vstack(chunks), np.asarray(ends)
+
+
+def _checked(piece: Piece, track: str) -> Piece:
+    if piece.kind not in ("straight", "left", "right"):
+        raise ConfigError(f"track {track!r}: piece kind must be straight, left or right, got {piece.kind!r}")
+    if not piece.blocks > 0 or (piece.kind != "straight" and not 0 < piece.angle_deg <= 360):
+        raise ConfigError(f"track {track!r}: piece {piece} needs blocks > 0 and 0 < angle <= 360")
+    return piece
+
+
+def check_clearance(points: np.ndarray, width_m: float, name: str = "<track>") -> None:
+    """Refuse a centre line whose corridor would overlap itself.
+
+    Two points farther apart along the line than ``2 * width_m`` must be at least
+    ``width_m`` apart in the (x, z) plane (scipy cKDTree pair query).
+    """
+    from scipy.spatial import cKDTree
+
+    flat = points[:, [0, 2]]
+    cumulative = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
+    pairs = cKDTree(flat).query_pairs(r=width_m, output_type="ndarray")
+    if len(pairs):
+        apart = np.abs(cumulative[pairs[:, 0]] - cumulative[pairs[:, 1]])
+        bad = apart > 2.0 * width_m
+        if bad.any():
+            i = pairs[bad][0, 0]
+            raise ConfigError(
+                f"track {name!r}: the corridor overlaps itself near arc length {cumulative[i]:.0f} m; "
+                "make a piece longer or a bend wider"
+            )
+
+
+def build_line(spec: TrackSpec) -> ReferenceLine:
+    """The reference line of a simulator track, with its metadata."""
+    points, ends = centre_line(spec)
+    check_clearance(points, spec.width_m, spec.name)
+    cumulative = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
+    for i in spec.checkpoints_after:
+        if not 0 <= i < len(spec.pieces) - 1:
+            raise ConfigError(f"track {spec.name!r}: checkpoint after piece {i} must be before the last piece")
+    metadata = LineMetadata(
+        map_name=spec.name,
+        source="sim-generator",
+        spacing_m=SPACING_M,
+        checkpoints_m=tuple(float(cumulative[ends[i]]) for i in spec.checkpoints_after),
+        track_width_m=float(spec.width_m),
+        extra={"description": spec.description,
+               "pieces": [[p.kind, p.blocks, p.angle_deg] for p in spec.pieces]},
+    )
+    return ReferenceLine.from_points(points, spacing_m=None, metadata=metadata, name=spec.name)
+
+
+def write_shipped_tracks(directory: str | Path = REFERENCE_DIR) -> list[Path]:
+    """Generate every shipped track into ``directory`` as ``<name>.npz``; returns the paths."""
+    directory = Path(directory)
+    return [build_line(spec).save(directory / f"{name}.npz") for name, spec in SHIPPED_TRACKS.items()]
+
+
+def load_track(name: str) -> ReferenceLine:
+    """A shipped simulator track by name: ``reference_lines/<name>.npz``, or generated if absent."""
+    if name not in SHIPPED_TRACKS:
+        raise ConfigError(f"unknown simulator track {name!r}; shipped tracks: {', '.join(track_names())}")
+    path = REFERENCE_DIR / f"{name}.npz"
+    if path.is_file():
+        return ReferenceLine.load(path)
+    return build_line(SHIPPED_TRACKS[name])
+
+
+def resolve_line(map_or_path: str) -> ReferenceLine:
+    """A reference line from a shipped track name, or a ``.npz``/``.npy`` path, or a name in reference_lines/."""
+    if map_or_path in SHIPPED_TRACKS:
+        return load_track(map_or_path)
+    path = Path(map_or_path)
+    if path.suffix in (".npz", ".npy"):
+        return ReferenceLine.load(path)
+    for suffix in (".npz", ".npy"):
+        candidate = REFERENCE_DIR / f"{map_or_path}{suffix}"
+        if candidate.is_file():
+            return ReferenceLine.load(candidate)
+    raise ReferenceLineError(
+        path, "no such reference line",
+        f"give a .npz/.npy path, a name in {REFERENCE_DIR}, or a sim track ({', '.join(track_names())})",
+    )
+
+
+def track_width(line: ReferenceLine, default_m: float = DEFAULT_WIDTH_M) -> float:
+    """The corridor width of a line: its metadata's ``track_width_m``, else ``default_m``."""
+    width = float(line.metadata.track_width_m or 0.0)
+    return width if width > 0 else default_m
+
+
+class Corridor:
+    """A corridor of constant width around a reference line, seen from above (x, z).
+
+    Precomputes the 2D segment arrays once; :meth:`project` locates N cars at a time with a
+    windowed search around each car's previous segment index.
+    """
+
+    WINDOW = np.arange(-4, 9)
+    """Segments searched around the previous one (0.5 m segments: -2 m .. +4.5 m)."""
+    WINDOW_LIST = WINDOW.tolist()
+
+    def __init__(self, line: ReferenceLine, width_m: float | None = None) -> None:
+        self.line = line
+        self.width_m = float(width_m) if width_m else track_width(line)
+        self.half_width_m = 0.5 * self.width_m
+        p = line.points
+        self.start = p[:-1, [0, 2]].copy()
+        vec = np.diff(p[:, [0, 2]], axis=0)
+        length2d = np.linalg.norm(vec, axis=1)
+        if (length2d < 1e-9).any():
+            raise ReferenceLineError(line.name, "a segment is vertical (no horizontal direction)",
+                                     "the simulator needs a line that always moves horizontally")
+        self.direction = vec / length2d[:, None]
+        self.length2d = length2d
+        self.normal = np.stack([self.direction[:, 1], -self.direction[:, 0]], axis=1)  # right-hand side
+        self._sx, self._sz = self.start[:, 0].copy(), self.start[:, 1].copy()
+        self._dx, self._dz = self.direction[:, 0].copy(), self.direction[:, 1].copy()
+        # Python lists for the single-car path (project_one), where numpy calls cost more than they save.
+        self._segment_list = list(zip(self._sx.tolist(), self._sz.tolist(), self._dx.tolist(), self._dz.tolist(),
+                                      length2d.tolist()))
+        self.normal_list = [tuple(n) for n in self.normal.tolist()]
+        self.direction_list = [tuple(d) for d in self.direction.tolist()]
+        self._cumulative_list = line.cumulative_m.tolist()
+        self._length3d_list = line.segment_lengths.tolist()
+        self.length2d_list = length2d.tolist()
+        self.height_list = p[:, 1].tolist()
+        self.last_length2d = float(length2d[-1])
+        self.cumulative_m = line.cumulative_m
+        self.length3d = line.segment_lengths
+        self.segments = len(length2d)
+        self.length_m = line.length_m
+        self.checkpoints_m = np.asarray(sorted(line.metadata.checkpoints_m), dtype=np.float64)
+        self.checkpoint_list = self.checkpoints_m.tolist()
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Left and right corridor edges, (N, 2) each in (x, z), offset along point normals."""
+        t = self.line.tangents[:, [0, 2]]
+        t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+        n = np.stack([t[:, 1], -t[:, 0]], axis=1)
+        c = self.line.points[:, [0, 2]]
+        return c - self.half_width_m * n, c + self.half_width_m * n
+
+    def start_pose(self) -> tuple[float, float, float]:
+        """(x, z, yaw) at the start of the line, heading along it."""
+        d = self.direction[0]
+        return float(self.start[0, 0]), float(self.start[0, 1]), math.atan2(d[0], d[1])
+
+    def project(self, x: np.ndarray, z: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest segment for each car, searched around ``index``.
+
+        Returns (segment index, along_m, lateral_m): ``along_m`` is the distance along that
+        segment from its start (not clamped: < 0 before the line's start, > the segment
+        length past its end); ``lateral_m`` the signed offset, + = right of the direction of travel.
+        """
+        cand = np.minimum(np.maximum(index[:, None] + self.WINDOW, 0), self.segments - 1)
+        dx = self._dx[cand]
+        dz = self._dz[cand]
+        px = x[:, None] - self._sx[cand]
+        pz = z[:, None] - self._sz[cand]
+        along = px * dx + pz * dz
+        t = np.minimum(np.maximum(along, 0.0), self.length2d[cand])
+        ex = px - t * dx
+        ez = pz - t * dz
+        j = np.argmin(ex * ex + ez * ez, axis=1)
+        if len(x) == 1:  # plain indexing is cheaper than fancy indexing for one car
+            k = int(j[0])
+            best = cand[:, k]
+            lateral = px[:, k] * dz[:, k] - pz[:, k] * dx[:, k]
+            return best, along[:, k], lateral
+        rows = np.arange(len(x))
+        best = cand[rows, j]
+        lateral = px[rows, j] * dz[rows, j] - pz[rows, j] * dx[rows, j]
+        return best, along[rows, j], lateral
+
+    def project_one(self, x: float, z: float, index: int) -> tuple[int, float, float]:
+        """:meth:`project` for one car in plain Python (same candidates, same tie-breaking)."""
+        last = self.segments - 1
+        segments = self._segment_list
+        best_d2 = math.inf
+        best = (0, 0.0, 0.0)
+        for k in self.WINDOW_LIST:
+            j = index + k
+            j = 0 if j < 0 else (last if j > last else j)
+            sx, sz, dx, dz, length = segments[j]
+            px, pz = x - sx, z - sz
+            along = px * dx + pz * dz
+            t = 0.0 if along < 0.0 else (length if along > length else along)
+            ex, ez = px - t * dx, pz - t * dz
+            d2 = ex * ex + ez * ez
+            if d2 < best_d2:
+                best_d2 = d2
+                best = (j, along, px * dz - pz * dx)
+        return best
+
+    def arc_length_one(self, index: int, along: float) -> float:
+        """:meth:`arc_length` for one car."""
+        frac = along / self.length2d_list[index]
+        frac = 0.0 if frac < 0.0 else (1.0 if frac > 1.0 else frac)
+        return self._cumulative_list[index] + frac * self._length3d_list[index]
+
+    def arc_length(self, index: np.ndarray, along: np.ndarray) -> np.ndarray:
+        """Arc length (of the 3D line) at ``along`` metres into segment ``index``, clamped to the line."""
+        frac = np.clip(along / self.length2d[index], 0.0, 1.0)
+        return self.cumulative_m[index] + frac * self.length3d[index]

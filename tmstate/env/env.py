@@ -1,0 +1,328 @@
+"""The Gymnasium environment: ``TMNFEnv``, registered as ``tmstate/TMNF-v0``.
+
+One env drives one car through a :class:`~tmstate.backends.base.Backend` picked by name:
+``"tminterface"`` (TMNF through the plugin), ``"sim"`` (the embedded simulator, a
+simplified car — not TMNF physics) or ``"replay"`` (a logged episode played back). Each
+step::
+
+    inputs = action_type.to_input(action)        # tmstate.env.action
+    state = backend.step(inputs)                 # one action period of race time
+    loc = tracker.update(state.position)         # tmstate.core.progress
+    terms = reward.terms(prev, state, Δprogress, loc)   # tmstate.core.reward; reward = sum
+    terminated, truncated, reason = termination.check(state, progress, loc)
+    obs = observation.observe(state, loc)        # tmstate.env.observation
+
+``info`` carries ``reward_terms``, ``race_time_ms``, ``progress_m``, ``lateral_m``,
+``termination_reason`` ("" while the episode goes on) and ``finished``; the full
+:class:`~tmstate.core.state.GameState` is ``env.unwrapped.state``. ``reset`` puts the car back at race time 0 (the game backend rewinds to the start
+state it saved on its first restart). With ``log_dir`` set, every episode is written there
+by :class:`tmstate.formats.log.EpisodeLogWriter`.
+
+Make it with ``TMNFEnv(EnvConfig(...))``, ``TMNFEnv(map="sim_easy", backend="sim")``, or
+``gymnasium.make("tmstate/TMNF-v0", map=..., backend=...)`` after ``import tmstate.env.env``
+(``gymnasium.make("tmstate.env.env:tmstate/TMNF-v0", ...)`` imports it for you). Settings are
+an :class:`EnvConfig`, loadable from TOML with :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tmstate.env.action import ActionType, action_type
+from tmstate.backends.base import Backend, backend_class
+from tmstate.config import from_dict, load_toml
+from tmstate.errors import ConfigError, TmstateError
+from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
+from tmstate.core.progress import Location, ProgressConfig, ProgressTracker
+from tmstate.core.reference import ReferenceLine
+from tmstate.core.reward import Reward, RewardConfig
+from tmstate.core.state import GameState
+from tmstate.core.termination import Termination, TerminationConfig
+
+ENV_ID = "tmstate/TMNF-v0"
+
+
+@dataclass
+class EnvConfig:
+    """Everything an env needs; every field has a default. Loadable from TOML (:func:`load_config`)."""
+
+    backend: str = "sim"  # tminterface | sim | replay
+    map: str = "sim_easy"  # sim track name, a name in reference_lines/, or a .npz/.npy line path
+    # ("" with backend "replay": the line named in the log's metadata)
+    action_period_ms: int = 50  # race time per step (a multiple of 10 ms)
+    game_speed: float = 10.0  # tminterface: game speed while stepping (1 = real time)
+    action: str = "continuous"  # continuous | discrete
+    brake_threshold: float = 0.5  # continuous: gas-brake at or below -this presses the brake
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    progress: ProgressConfig = field(default_factory=ProgressConfig)
+    log_dir: str = ""  # write every episode here ("" = no logs)
+    render_width: int = 320
+    render_height: int = 240
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the backend: tminterface: GameConfig fields (host, port,
+    timeout_s, frame_size, ...); sim: car (CarConfig fields), seed, width_m, camera_name;
+    replay: log_path (required)."""
+
+    def __post_init__(self) -> None:
+        if self.action_period_ms < 10 or self.action_period_ms % 10:
+            raise ConfigError(f"action_period_ms must be a positive multiple of 10, got {self.action_period_ms}")
+        if self.render_width < 1 or self.render_height < 1:
+            raise ConfigError(f"render size must be positive, got {self.render_width}x{self.render_height}")
+
+
+def load_config(path: str | Path, table: str | None = "env") -> EnvConfig:
+    """An :class:`EnvConfig` from a TOML file (its ``[env]`` table by default; None = the whole file)."""
+    return load_toml(EnvConfig, path, table)
+
+
+def make_config(config: EnvConfig | dict | None = None, **overrides: Any) -> EnvConfig:
+    """``config`` (or the defaults) with ``overrides`` applied; nested tables merge key by key."""
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, EnvConfig):
+        base = _as_dict(config)
+    elif isinstance(config, dict):
+        base = dict(config)
+    else:
+        raise ConfigError(f"config must be an EnvConfig or a dict, got {type(config).__name__}")
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            base[key] = _as_dict(value)
+        else:
+            base[key] = value
+    return from_dict(EnvConfig, base, where="EnvConfig")
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a dict, one level of nesting kept as dicts (shallow copies of values)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = _as_dict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def resolve_line(name_or_path: str) -> ReferenceLine:
+    """The reference line a config's ``map`` names (see :func:`tmstate.backends.sim.track.resolve_line`)."""
+    from tmstate.backends.sim.track import resolve_line as resolve
+
+    return resolve(name_or_path)
+
+
+def _logged_line(backend: Any) -> ReferenceLine:
+    """The reference line named in a replayed log's metadata (``line``, else ``map``)."""
+    metadata = getattr(backend, "metadata", {}) or {}
+    for key in ("line", "map"):
+        value = metadata.get(key)
+        if value:
+            try:
+                return resolve_line(str(value))
+            except TmstateError:
+                continue
+    raise ConfigError("map is empty and the replayed log names no reference line that can be found; "
+                      "set map to the line the episode was driven on")
+
+
+def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
+    """The backend ``config.backend`` names, built with the config's settings."""
+    cls = backend_class(config.backend)
+    options = dict(config.backend_options)
+    try:
+        if config.backend == "sim":
+            return cls(line, action_period_ms=config.action_period_ms, **options)
+        if config.backend == "tminterface":
+            options.setdefault("game_speed", config.game_speed)
+            return cls(action_period_ms=config.action_period_ms, **options)
+        if config.backend == "replay":
+            if "log_path" not in options:
+                raise ConfigError("the replay backend needs backend_options={'log_path': <episode log>}")
+            return cls(options.pop("log_path"), action_period_ms=config.action_period_ms, **options)
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"backend {config.backend!r}: bad backend_options ({exc})") from None
+
+
+class TMNFEnv(gym.Env):
+    """TrackMania Nations Forever (or the simulator, or a replay) as a Gymnasium env.
+
+    ``TMNFEnv(config=None, *, render_mode=None, backend=None, line=None, **overrides)``:
+    ``config`` an :class:`EnvConfig` or dict, ``overrides`` any of its fields (nested
+    tables as dicts: ``reward={"time": 0.001}``). ``backend`` is a backend name, or a ready
+    :class:`~tmstate.backends.base.Backend` to drive (the env then owns and closes it); ``line``
+    a ready :class:`~tmstate.core.reference.ReferenceLine` instead of ``config.map``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, config: EnvConfig | dict | None = None, *, render_mode: str | None = None,
+                 backend: Backend | str | None = None, line: ReferenceLine | None = None,
+                 **overrides: Any) -> None:
+        if isinstance(backend, str):
+            overrides["backend"] = backend
+            backend = None
+        self.config = make_config(config, **overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        c = self.config
+        self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
+        if line is None and not c.map and c.backend == "replay" and backend is None:
+            backend = make_backend(c, None)  # the line the log was driven on, from its metadata
+            line = _logged_line(backend)
+        self.line = line if line is not None else resolve_line(c.map)
+        self.backend: Backend = backend if backend is not None else make_backend(c, self.line)
+        try:
+            self.actions: ActionType = (action_type(c.action, brake_threshold=c.brake_threshold)
+                                        if c.action == "continuous" else action_type(c.action))
+            self.action_space = self.actions.space()
+            self.observation = observation_type(c.observation, self.backend, self.line)
+            self.observation_space = self.observation.space()
+        except BaseException:
+            self.backend.close()  # do not leave a game connection or window behind
+            raise
+        self.tracker = ProgressTracker(self.line, c.progress)
+        self.reward = Reward(c.reward)
+        self.termination = Termination(c.termination)
+        self.state: GameState | None = None
+        self.location: Location | None = None
+        self._progress_m = 0.0
+        self._respawns = 0
+        self._done = True
+        self._log = None
+        self._log_open = False
+        self.last_log_path: Path | None = None
+        self._render_source: RenderedFrames | None = None
+
+    # --- Gymnasium API ------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self._close_log()
+        state = self.backend.reset(seed)
+        location = self.tracker.reset(state.position)
+        self._progress_m = self.tracker.progress_m
+        self._respawns = state.respawn_count
+        self.termination.reset(state, self._progress_m)
+        self.state, self.location = state, location
+        self._done = False
+        obs = self.observation.reset(state, location)
+        if self.config.log_dir:
+            self._open_log(state)
+        return obs, self._info(state, location, {}, "")
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self.state is None or self._done:
+            raise TmstateError("step() called before reset() or after the episode ended; call reset() first")
+        inputs = self.actions.to_input(action)
+        prev = self.state
+        state = self.backend.step(inputs)
+        if state.respawn_count != self._respawns:  # a respawn teleports: locate globally, credit it
+            self._respawns = state.respawn_count
+            location = self.tracker.reset(state.position)
+        else:
+            location = self.tracker.update(state.position)
+        progress = self.tracker.progress_m
+        terms = self.reward.terms(prev, state, progress - self._progress_m, location)
+        self._progress_m = progress
+        reward = sum(terms.values())
+        terminated, truncated, reason = self.termination.check(state, progress, location)
+        self.state, self.location = state, location
+        obs = self.observation.observe(state, location)
+        info = self._info(state, location, terms, reason)
+        if self._log_open:
+            self._log.add(inputs, state, terms, terminated, truncated, reason)
+        if terminated or truncated:
+            self._done = True
+            path = self._close_log()
+            if path is not None:
+                info["log_path"] = str(path)
+        return obs, float(reward), terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        """The current frame as (render_height, render_width, 3) uint8 (``render_mode="rgb_array"``)."""
+        if self.render_mode != "rgb_array":
+            return None
+        w, h = self.config.render_width, self.config.render_height
+        frame = self.backend.frame(w, h) if self.state is not None else None
+        if frame is None:
+            if self._render_source is None:
+                self._render_source = RenderedFrames(self.line, w, h, self.config.observation.camera)
+            state = self.state if self.state is not None else GameState()
+            frame = self._render_source(state)
+        return frame
+
+    def close(self) -> None:
+        self._close_log()
+        self.observation.close()
+        self.backend.close()
+        super().close()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _info(self, state: GameState, location: Location, terms: dict[str, float], reason: str) -> dict[str, Any]:
+        return {
+            "reward_terms": terms,
+            "race_time_ms": state.race_time_ms,
+            "progress_m": self._progress_m,
+            "lateral_m": location.lateral_m,
+            "termination_reason": reason,
+            "finished": state.finished,
+        }
+
+    def log_metadata(self) -> dict[str, Any]:
+        """What each episode log records about this env."""
+        c = self.config
+        meta = {
+            "map": self.line.metadata.map_name or c.map,
+            "line": self.line.name,
+            "line_length_m": self.line.length_m,
+            "backend": c.backend,
+            "action_period_ms": c.action_period_ms,
+            "action": c.action,
+            "reward": dataclasses.asdict(c.reward),
+            "termination": dataclasses.asdict(c.termination),
+        }
+        describe = getattr(self.backend, "describe", None)
+        if callable(describe):
+            meta["backend_details"] = describe()
+        return meta
+
+    def _open_log(self, state: GameState) -> None:
+        from tmstate.formats.log import EpisodeLogWriter
+
+        if self._log is None:
+            self._log = EpisodeLogWriter(self.config.log_dir, metadata=self.log_metadata())
+        self._log.begin(state)
+        self._log_open = True
+
+    def abort_episode(self, reason: str) -> Path | None:
+        """End the episode from outside (e.g. its game was lost); its log, if any, is written
+        with the last step truncated for ``reason``. Returns the log's path."""
+        self._done = True
+        return self._close_log(reason)
+
+    def _close_log(self, cut_reason: str = "") -> Path | None:
+        if not self._log_open:
+            return None
+        self._log_open = False
+        self.last_log_path = Path(self._log.end(cut_reason))
+        return self.last_log_path
+
+
+def register_envs() -> None:
+    """Register ``tmstate/TMNF-v0`` with Gymnasium (idempotent; the ``gymnasium.envs`` entry point)."""
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="tmstate.env.env:TMNFEnv")
+
+
+register_envs()

@@ -1,0 +1,1 @@
+"""File formats: episode logs and Gbx (replays and maps)."""

@@ -1,0 +1,300 @@
+"""Run the plugin without the game: the AngelScript harness as a child process.
+
+``plugins/harness/`` is a small C++ host (Debian's AngelScript 2.35) that loads
+``plugins/tmstate.as`` unmodified, registers the TMInterface API the plugin uses, and
+drives it with a point-mass car — a stand-in that proves the plugin compiles and talks
+the protocol, NOT the game. :class:`HarnessProcess` starts it on a free port and waits for
+its ``READY port=<port>`` line; tests, benchmarks, the harness demo and the vector env use
+it wherever they would otherwise need TMNF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import fcntl
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tmstate.errors import BridgeError, ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HARNESS_DIR = REPO_ROOT / "plugins" / "harness"
+HARNESS_BINARY = HARNESS_DIR / "build" / "tmstate-harness"
+PLUGIN_PATH = REPO_ROOT / "plugins" / "tmstate.as"
+ANGELSCRIPT_HEADERS = (Path("/usr/include/angelscript.h"),)
+READY_PREFIX = "READY port="
+
+
+def angelscript_header() -> Path | None:
+    """Where AngelScript's header is (Debian package angelscript-dev), or None."""
+    for path in ANGELSCRIPT_HEADERS:
+        if path.is_file():
+            return path
+    return None
+
+
+def _sources_newer_than(binary: Path) -> bool:
+    """True if any harness source or the Makefile changed after ``binary`` was built."""
+    built = binary.stat().st_mtime
+    for path in HARNESS_DIR.rglob("*"):
+        if "build" in path.relative_to(HARNESS_DIR).parts:
+            continue
+        if path.suffix in (".cpp", ".cc", ".h", ".hpp") or path.name == "Makefile":
+            if path.stat().st_mtime > built:
+                return True
+    return False
+
+
+def build_harness(force: bool = False) -> Path:
+    """Build ``plugins/harness`` with make when the binary is missing or stale; return its path.
+
+    Several processes (pytest workers, vector envs) may ask at once, so the build runs
+    under a file lock.
+    """
+    if not force and HARNESS_BINARY.is_file() and not _sources_newer_than(HARNESS_BINARY):
+        return HARNESS_BINARY
+    if not (HARNESS_DIR / "Makefile").is_file():
+        raise ConfigError(
+            f"{HARNESS_DIR / 'Makefile'} not found — the plugin harness sources are missing "
+            "from this checkout"
+        )
+    if angelscript_header() is None:
+        raise ConfigError(
+            "AngelScript headers not found (/usr/include/angelscript.h) — install them with "
+            "`apt-get install angelscript-dev` (scripts/test.sh does it) to build the harness"
+        )
+    if shutil.which("make") is None or shutil.which("g++") is None:
+        raise ConfigError("make and g++ are needed to build the harness — `apt-get install make g++`")
+    HARNESS_BINARY.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = HARNESS_BINARY.parent / ".build.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            result = subprocess.run(
+                ["make", "-s", "-C", str(HARNESS_DIR)], capture_output=True, text=True, check=False
+            )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if result.returncode != 0 or not HARNESS_BINARY.is_file():
+        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise ConfigError(
+            f"building the harness with `make -C {HARNESS_DIR}` failed (exit {result.returncode}): "
+            + " | ".join(tail)
+        )
+    return HARNESS_BINARY
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class HarnessProcess:
+    """The plugin harness running in a child process, listening on :attr:`port`.
+
+    Use as a context manager (``with HarnessProcess() as h: Bridge(port=h.port)``) or call
+    :meth:`start` / :meth:`stop`. ``extra_config`` are more TMInterface console lines
+    applied after ``set tmstate_port``; ``extra_args`` go to the binary as they are.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        plugin: str | Path | None = None,
+        realtime: bool = False,
+        states: str | Path | None = None,
+        extra_config: Sequence[str] = (),
+        extra_args: Sequence[str] = (),
+        ready_timeout_s: float = 20.0,
+        binary: str | Path | None = None,
+    ) -> None:
+        self.requested_port = port
+        self.plugin = Path(plugin) if plugin is not None else PLUGIN_PATH
+        self.realtime = realtime
+        self.states = Path(states) if states is not None else None
+        self.extra_config = list(extra_config)
+        self.extra_args = list(extra_args)
+        self.ready_timeout_s = ready_timeout_s
+        self.binary = Path(binary) if binary is not None else None
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+        self.output: collections.deque[str] = collections.deque(maxlen=200)
+        """The last lines the harness printed (stdout and stderr), for error messages."""
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._waiting_ready = False
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BridgeError("the harness is not running — call start() first")
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command(self, port: int) -> list[str]:
+        """The exact command line for a harness on ``port``."""
+        binary = self.binary or build_harness()
+        cmd = [str(binary), "--plugin", str(self.plugin), "--config", f"set tmstate_port {port}"]
+        for line in self.extra_config:
+            cmd += ["--config", line]
+        if self.realtime:
+            cmd.append("--realtime")
+        if self.states is not None:
+            cmd += ["--states", str(self.states)]
+        return cmd + self.extra_args
+
+    def start(self) -> HarnessProcess:
+        """Start the harness and wait for READY; a busy port is retried on another one."""
+        if self.alive:
+            return self
+        if not self.plugin.is_file():
+            raise ConfigError(f"{self.plugin}: plugin file not found — pass plugin= or check the checkout")
+        attempts = 1 if self.requested_port else 3
+        last_error: BridgeError | None = None
+        for _ in range(attempts):
+            port = self.requested_port or free_port()
+            try:
+                self._launch(port)
+                return self
+            except BridgeError as exc:
+                last_error = exc
+                self.kill()
+                if "in use" not in str(exc):  # only a port taken in between is worth a retry
+                    break
+        raise last_error  # type: ignore[misc]
+
+    def _launch(self, port: int) -> None:
+        cmd = self.command(port)
+        self.output.clear()
+        self._lines = queue.Queue()
+        self._waiting_ready = True
+        self.process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # a Ctrl-C in the terminal stops us, not the harness first
+        )
+        # Both pipes are drained for the whole life of the process, so a chatty harness
+        # never blocks on a full pipe.
+        for stream in (self.process.stdout, self.process.stderr):
+            threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BridgeError(
+                    f"the harness printed no READY line within {self.ready_timeout_s:g} s "
+                    f"({' '.join(cmd)}); last output: {self._tail()}"
+                )
+            try:
+                line = self._lines.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                if self.process.poll() is not None and self._lines.empty():
+                    raise BridgeError(
+                        f"the harness exited with status {self.process.returncode} before READY "
+                        f"({' '.join(cmd)}); last output: {self._tail()}"
+                    ) from None
+                continue
+            if "Listen(" in line and "failed" in line:  # e.g. the port was taken meanwhile
+                raise BridgeError(f"the harness cannot listen on port {port}: {line}")
+            if line.startswith(READY_PREFIX):
+                self.port = int(line[len(READY_PREFIX) :].split()[0])
+                self._waiting_ready = False
+                return
+
+    def _drain(self, stream) -> None:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            self.output.append(line)
+            if self._waiting_ready:  # only lines before READY matter; the deque keeps the rest
+                self._lines.put(line)
+
+    def _tail(self, lines: int = 8) -> str:
+        time.sleep(0.05)  # let the drain threads catch the last words
+        return " | ".join(list(self.output)[-lines:]) or "(nothing)"
+
+    def kill(self) -> None:
+        """SIGKILL the harness (what a crashed game looks like to the bridge)."""
+        if self.alive:
+            self.process.kill()  # type: ignore[union-attr]
+        self._reap()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``. Safe to call twice."""
+        if self.alive:
+            self.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+            try:
+                self.process.wait(timeout_s)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                self.process.kill()  # type: ignore[union-attr]
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+            for stream in (self.process.stdout, self.process.stderr):
+                with contextlib.suppress(Exception):
+                    if stream is not None:
+                        stream.close()
+
+    def __enter__(self) -> HarnessProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.alive:
+                self.process.kill()  # type: ignore[union-attr]
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    """``tmstate harness-demo``: run the plugin in the harness and drive it for N steps."""
+    from tmstate.backends.base import Action
+    from tmstate.link.bridge import Bridge
+
+    steps = int(args.steps)
+    if steps <= 0:
+        raise ConfigError(f"--steps must be > 0, got {steps}")
+    every = max(1, steps // 10)
+    with HarnessProcess() as harness:
+        print(f"harness pid {harness.pid} listening on 127.0.0.1:{harness.port} "
+              "(a point-mass stand-in for the game, not TMNF physics)")
+        with Bridge(port=harness.port) as bridge:
+            print(f"connected: plugin {bridge.plugin_version!r}")
+            state = bridge.next_state()
+            print(f"{'step':>6} {'race_ms':>8} {'x_m':>8} {'z_m':>8} {'yaw':>7} {'km/h':>6} {'cp':>5} fin")
+            for step in range(1, steps + 1):
+                steer = -0.3 if (step // 40) % 2 else 0.3
+                state = bridge.act(Action(steer=steer, gas=1.0))
+                if step % every == 0 or step == steps or state.finished:
+                    x, _, z = state.position
+                    print(
+                        f"{step:>6} {state.race_time_ms:>8} {x:>8.2f} {z:>8.2f} {state.yaw:>7.3f} "
+                        f"{state.speed * 3.6:>6.1f} {state.checkpoint_count:>2}/{state.checkpoint_target:<2} "
+                        f"{'yes' if state.finished else 'no'}"
+                    )
+                if state.finished:
+                    print(f"finished at race time {state.race_time_ms} ms")
+                    break
+    return 0
+

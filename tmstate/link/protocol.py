@@ -1,0 +1,688 @@
+"""The wire protocol between the plugin and Python: bytes <-> messages (docs/protocol.md).
+
+Every message is ``uint32 type, uint32 length, payload`` little-endian. This module knows
+the layout of every payload and nothing about sockets: :mod:`tmstate.link.bridge` moves the
+bytes, tests and fake plugins use :func:`encode` and :class:`MessageReader` directly.
+
+The STATE record is on the hot path (one per action step), so it is read with one
+precompiled :class:`struct.Struct` straight out of the receive buffer
+(:func:`read_state`), without building an intermediate message object.
+
+``struct`` is used rather than a declarative library (construct, kaitai) because the
+formats are fixed, tiny and speed-critical: precompiled ``Struct.unpack_from`` is the
+fastest way Python has to read them.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tmstate.errors import ProtocolError, VersionMismatchError
+from tmstate.core.state import ANALOG_MAX, GameState
+
+PROTOCOL_VERSION = 1
+"""The protocol version this side speaks; the handshake refuses any other."""
+
+MAX_PAYLOAD = 64 * 1024 * 1024
+"""Largest payload accepted (bytes); a header announcing more is refused unread."""
+
+HEADER = struct.Struct("<II")
+HEADER_SIZE = HEADER.size
+
+STATE_SIZE = 112
+"""Bytes of the STATE record."""
+
+# seq, race_time_ms, flags, position×3, velocity×3, display_speed_kmh, yaw, pitch, roll,
+# angular_velocity×3, checkpoint_count, checkpoint_target, lap_count, respawn_count, gear,
+# rpm_milli, input_steer, input_gas, input_brake, wheel_contact×4, wheel_material×4, reserved
+STATE_RECORD = struct.Struct("<IiI3i3ii3i3i9i4B4BI")
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+# Fixed-point scales of the STATE record (integer units per SI unit).
+MM_PER_M = 1000.0
+MICRORAD_PER_RAD = 1_000_000.0
+RPM_MILLI = 1000.0
+
+
+class ClientMsg(enum.IntEnum):
+    """Message types the client (Python) sends to the plugin."""
+
+    HELLO = 1
+    ACTION = 2
+    SET_ACTION_PERIOD = 3
+    SET_SPEED = 4
+    SAVE_STATE = 5
+    REWIND = 6
+    RESPAWN = 7
+    RESTART = 8
+    PREVENT_FINISH = 9
+    REQUEST_FRAME = 10
+    EXECUTE_COMMAND = 11
+    SET_TIMEOUT = 12
+    SET_MODE = 13
+    SET_AUTO_FRAME = 14
+    BYE = 15
+
+
+class PluginMsg(enum.IntEnum):
+    """Message types the plugin sends to the client."""
+
+    HELLO = 64
+    STATE = 65
+    SAVED_STATE = 66
+    FRAME = 67
+    OK = 68
+    ERROR = 69
+
+
+class ErrorCode(enum.IntEnum):
+    """Codes of the plugin's ERROR message."""
+
+    VERSION_MISMATCH = 1
+    UNKNOWN_TYPE = 2
+    BAD_PAYLOAD = 3
+    NOT_IN_RACE = 4
+    REWIND_FAILED = 5
+    FRAME_FAILED = 6
+
+
+class StateFlag(enum.IntFlag):
+    """Bits of the STATE record's ``flags``."""
+
+    FINISHED = 1
+    IN_RACE = 2
+    OBSERVED = 4
+    AFTER_REWIND = 8
+
+
+BUTTON_UP = 1
+BUTTON_DOWN = 2
+
+MESSAGE_NAMES: dict[int, str] = {
+    **{m.value: m.name for m in ClientMsg},
+    **{m.value: m.name for m in PluginMsg},
+}
+
+
+def message_name(msg_type: int) -> str:
+    """A readable name for a type number (``HELLO``, ``STATE``, or ``type 99``)."""
+    return MESSAGE_NAMES.get(msg_type, f"type {msg_type}")
+
+
+# --- message dataclasses ---------------------------------------------------------------
+# One class per message; the class attribute ``TYPE`` is its type number.
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Client HELLO: the protocol version it speaks and a name for the plugin's log."""
+
+    version: int = PROTOCOL_VERSION
+    name: str = "tmstate"
+    TYPE = ClientMsg.HELLO
+
+
+@dataclass(frozen=True, slots=True)
+class ActionMsg:
+    """Inputs from the next tick on: analog steer -65536..65536, gas 0..65536, buttons."""
+
+    steer: int = 0
+    gas: int = 0
+    buttons: int = 0
+    TYPE = ClientMsg.ACTION
+
+
+@dataclass(frozen=True, slots=True)
+class SetActionPeriod:
+    ms: int = 50
+    TYPE = ClientMsg.SET_ACTION_PERIOD
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpeed:
+    speed: float = 1.0
+    TYPE = ClientMsg.SET_SPEED
+
+
+@dataclass(frozen=True, slots=True)
+class SaveState:
+    TYPE = ClientMsg.SAVE_STATE
+
+
+@dataclass(frozen=True, slots=True)
+class Rewind:
+    blob: bytes = b""
+    TYPE = ClientMsg.REWIND
+
+
+@dataclass(frozen=True, slots=True)
+class Respawn:
+    TYPE = ClientMsg.RESPAWN
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    TYPE = ClientMsg.RESTART
+
+
+@dataclass(frozen=True, slots=True)
+class PreventFinish:
+    enabled: bool = True
+    TYPE = ClientMsg.PREVENT_FINISH
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFrame:
+    width: int = 0
+    height: int = 0
+    TYPE = ClientMsg.REQUEST_FRAME
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteCommand:
+    command: str = ""
+    TYPE = ClientMsg.EXECUTE_COMMAND
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimeout:
+    ms: int = 2000
+    TYPE = ClientMsg.SET_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class SetMode:
+    observe: bool = False
+    TYPE = ClientMsg.SET_MODE
+
+
+@dataclass(frozen=True, slots=True)
+class SetAutoFrame:
+    width: int = 0
+    height: int = 0
+    TYPE = ClientMsg.SET_AUTO_FRAME
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    TYPE = ClientMsg.BYE
+
+
+@dataclass(frozen=True, slots=True)
+class PluginHello:
+    """Plugin HELLO: its protocol version and the plugin's own version string."""
+
+    version: int = PROTOCOL_VERSION
+    plugin_version: str = ""
+    TYPE = PluginMsg.HELLO
+
+
+@dataclass(slots=True)
+class State:
+    """A STATE record: the counter, the raw flags and the decoded :class:`GameState`."""
+
+    seq: int = 0
+    flags: int = 0
+    state: GameState = field(default_factory=GameState)
+    TYPE = PluginMsg.STATE
+
+    @property
+    def observed(self) -> bool:
+        return bool(self.flags & 4)  # StateFlag.OBSERVED; plain int: IntFlag.__and__ is slow
+
+    @property
+    def after_rewind(self) -> bool:
+        return bool(self.flags & 8)  # StateFlag.AFTER_REWIND
+
+
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    """A save state: the race time it was taken at and TMInterface's opaque blob."""
+
+    race_time_ms: int = 0
+    blob: bytes = b""
+    TYPE = PluginMsg.SAVED_STATE
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An image, BGRA, top row first: ``width * height * 4`` bytes."""
+
+    width: int = 0
+    height: int = 0
+    pixels: bytes = b""
+    TYPE = PluginMsg.FRAME
+
+    def to_array(self) -> np.ndarray:
+        """The pixels as a (height, width, 4) uint8 BGRA array (no copy when possible)."""
+        return np.frombuffer(self.pixels, dtype=np.uint8).reshape(self.height, self.width, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """The plugin accepted the request of type ``request``."""
+
+    request: int = 0
+    TYPE = PluginMsg.OK
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """The plugin refused the request of type ``request`` (0 if none) with ``code``."""
+
+    code: int = 0
+    request: int = 0
+    message: str = ""
+    TYPE = PluginMsg.ERROR
+
+
+Message = (
+    Hello | ActionMsg | SetActionPeriod | SetSpeed | SaveState | Rewind | Respawn | Restart
+    | PreventFinish | RequestFrame | ExecuteCommand | SetTimeout | SetMode | SetAutoFrame
+    | Bye | PluginHello | State | SavedState | Frame | Ok | Error
+)
+
+# --- fixed point -----------------------------------------------------------------------
+
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+_F32 = struct.Struct("<f")
+_U32x2 = struct.Struct("<II")
+_U32x3 = struct.Struct("<III")
+_ACTION = struct.Struct("<iiI")
+_I32_U32 = struct.Struct("<iI")
+
+
+def to_fixed(value: float, scale: float) -> int:
+    """``value * scale`` rounded half away from zero and clamped to int32 (the spec's rule)."""
+    scaled = float(value) * scale
+    if math.isnan(scaled):
+        return 0
+    if scaled >= INT32_MAX:
+        return INT32_MAX
+    if scaled <= INT32_MIN:
+        return INT32_MIN
+    return int(math.copysign(math.floor(abs(scaled) + 0.5), scaled))
+
+
+def _clamp_i32(value: int) -> int:
+    return max(INT32_MIN, min(INT32_MAX, int(value)))
+
+
+def encode_state_record(state: GameState, seq: int = 1, flags: int | None = None) -> bytes:
+    """Pack a :class:`GameState` as the 112-byte STATE record (what the plugin sends).
+
+    ``flags`` defaults to the state's own ``finished``/``in_race``; pass it to set
+    OBSERVED or AFTER_REWIND as well. Used by fake plugins and tests, not on a hot path.
+    """
+    if flags is None:
+        flags = (StateFlag.FINISHED if state.finished else 0) | (
+            StateFlag.IN_RACE if state.in_race else 0
+        )
+    pos = [to_fixed(v, MM_PER_M) for v in state.position]
+    vel = [to_fixed(v, MM_PER_M) for v in state.velocity]
+    ang = [to_fixed(v, MICRORAD_PER_RAD) for v in state.angular_velocity]
+    return STATE_RECORD.pack(
+        seq & 0xFFFFFFFF,
+        _clamp_i32(state.race_time_ms),
+        int(flags) & 0xFFFFFFFF,
+        *pos,
+        *vel,
+        _clamp_i32(state.display_speed_kmh),
+        to_fixed(state.yaw, MICRORAD_PER_RAD),
+        to_fixed(state.pitch, MICRORAD_PER_RAD),
+        to_fixed(state.roll, MICRORAD_PER_RAD),
+        *ang,
+        _clamp_i32(state.checkpoint_count),
+        _clamp_i32(state.checkpoint_target),
+        _clamp_i32(state.lap_count),
+        _clamp_i32(state.respawn_count),
+        _clamp_i32(state.gear),
+        to_fixed(state.rpm, RPM_MILLI),
+        to_fixed(state.steer, ANALOG_MAX),
+        to_fixed(state.gas, ANALOG_MAX),
+        to_fixed(state.brake, ANALOG_MAX),
+        *(1 if c else 0 for c in state.wheel_contact),
+        *(int(m) & 0xFF for m in state.wheel_material),
+        0,
+    )
+
+
+_unpack_state = STATE_RECORD.unpack_from
+_frombuffer = np.frombuffer
+_I32_DTYPE = np.dtype("<i4")
+_F64 = np.float64
+_VECTOR_SCALES = np.array([MM_PER_M] * 6 + [1.0] + [MICRORAD_PER_RAD] * 6)
+"""Divisors of the 13 int32 from offset 12: position, velocity, speed, yaw/pitch/roll, angular velocity."""
+
+
+def read_state(buffer, offset: int = 0) -> State:
+    """Decode the 112-byte STATE record at ``offset`` of ``buffer`` (the hot path).
+
+    The caller guarantees at least :data:`STATE_SIZE` bytes from ``offset``. The three
+    vectors are converted in one numpy operation; divisions (not multiplications by
+    0.001) so that values on the fixed-point grid round-trip exactly.
+    """
+    v = _unpack_state(buffer, offset)
+    flags = v[2]
+    vectors = _frombuffer(buffer, _I32_DTYPE, 13, offset + 12).astype(_F64)
+    vectors /= _VECTOR_SCALES
+    state = GameState(
+        race_time_ms=v[1],
+        position=vectors[0:3],
+        velocity=vectors[3:6],
+        display_speed_kmh=v[9],
+        yaw=v[10] / MICRORAD_PER_RAD,
+        pitch=v[11] / MICRORAD_PER_RAD,
+        roll=v[12] / MICRORAD_PER_RAD,
+        angular_velocity=vectors[10:13],
+        checkpoint_count=v[16],
+        checkpoint_target=v[17],
+        lap_count=v[18],
+        respawn_count=v[19],
+        gear=v[20],
+        rpm=v[21] / RPM_MILLI,
+        steer=v[22] / ANALOG_MAX,
+        gas=v[23] / ANALOG_MAX,
+        brake=v[24] / ANALOG_MAX,
+        wheel_contact=(v[25] != 0, v[26] != 0, v[27] != 0, v[28] != 0),
+        wheel_material=v[29:33],
+        finished=bool(flags & 1),
+        in_race=bool(flags & 2),
+    )
+    return State(v[0], flags, state)
+
+
+# --- encoding --------------------------------------------------------------------------
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def encode_payload(msg: Message) -> bytes:
+    """The payload bytes of ``msg`` (without the 8-byte header)."""
+    t = msg.TYPE
+    if t == ClientMsg.ACTION:
+        return _ACTION.pack(msg.steer, msg.gas, msg.buttons)
+    if t in (ClientMsg.HELLO, PluginMsg.HELLO):
+        name = msg.name if t == ClientMsg.HELLO else msg.plugin_version
+        return _U32.pack(msg.version) + _utf8(name)
+    if t in (ClientMsg.SET_ACTION_PERIOD, ClientMsg.SET_TIMEOUT):
+        return _U32.pack(msg.ms)
+    if t == ClientMsg.SET_SPEED:
+        return _F32.pack(msg.speed)
+    if t in (ClientMsg.SAVE_STATE, ClientMsg.RESPAWN, ClientMsg.RESTART, ClientMsg.BYE):
+        return b""
+    if t == ClientMsg.REWIND:
+        return bytes(msg.blob)
+    if t == ClientMsg.PREVENT_FINISH:
+        return _U32.pack(1 if msg.enabled else 0)
+    if t == ClientMsg.SET_MODE:
+        return _U32.pack(1 if msg.observe else 0)
+    if t in (ClientMsg.REQUEST_FRAME, ClientMsg.SET_AUTO_FRAME):
+        return _U32x2.pack(msg.width, msg.height)
+    if t == ClientMsg.EXECUTE_COMMAND:
+        return _utf8(msg.command)
+    if t == PluginMsg.STATE:
+        return encode_state_record(msg.state, msg.seq, msg.flags)
+    if t == PluginMsg.SAVED_STATE:
+        return _I32.pack(msg.race_time_ms) + bytes(msg.blob)
+    if t == PluginMsg.FRAME:
+        check_frame_size(msg.width, msg.height, len(msg.pixels))
+        return _U32x2.pack(msg.width, msg.height) + bytes(msg.pixels)
+    if t == PluginMsg.OK:
+        return _U32.pack(msg.request)
+    if t == PluginMsg.ERROR:
+        return _U32x2.pack(msg.code, msg.request) + _utf8(msg.message)
+    raise ProtocolError(f"cannot encode {msg!r}: not a protocol message")
+
+
+def encode(msg: Message) -> bytes:
+    """The whole message: header (type, length) and payload."""
+    payload = encode_payload(msg)
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(
+            f"{message_name(msg.TYPE)} payload of {len(payload)} bytes exceeds MAX_PAYLOAD "
+            f"({MAX_PAYLOAD}) — send less"
+        )
+    return HEADER.pack(int(msg.TYPE), len(payload)) + payload
+
+
+_ACTION_MESSAGE = struct.Struct("<IIiiI")
+
+
+def encode_action(steer: int, gas: int, buttons: int) -> bytes:
+    """A whole ACTION message in one pack (the hot path of :meth:`Bridge.act`)."""
+    return _ACTION_MESSAGE.pack(ClientMsg.ACTION, 12, steer, gas, buttons)
+
+
+# --- decoding --------------------------------------------------------------------------
+
+
+def decode_header(data) -> tuple[int, int]:
+    """(type, length) from the first 8 bytes; refuses unknown types and oversized lengths.
+
+    Checking here, before any payload byte is read, is what lets a reader drop a
+    connection that announces 4 GiB without trying to receive it.
+    """
+    if len(data) < HEADER_SIZE:
+        raise ProtocolError(
+            f"truncated header: expected {HEADER_SIZE} bytes, got {len(data)} — "
+            "the peer closed mid-message"
+        )
+    msg_type, length = HEADER.unpack_from(data, 0)
+    check_header(msg_type, length)
+    return msg_type, length
+
+
+def check_header(msg_type: int, length: int) -> None:
+    """Raise :class:`ProtocolError` for an unknown type or a length above MAX_PAYLOAD."""
+    if length > MAX_PAYLOAD:
+        raise ProtocolError(
+            f"{message_name(msg_type)} announces a payload of {length} bytes, more than "
+            f"MAX_PAYLOAD ({MAX_PAYLOAD}) — the peer is not speaking tmstate protocol "
+            f"{PROTOCOL_VERSION}"
+        )
+    if msg_type not in MESSAGE_NAMES:
+        raise ProtocolError(
+            f"unknown message type {msg_type} (expected 1..15 or 64..69) — the peer is not "
+            f"speaking tmstate protocol {PROTOCOL_VERSION}"
+        )
+
+
+def check_frame_size(width: int, height: int, pixel_bytes: int) -> None:
+    """Raise :class:`ProtocolError` unless ``pixel_bytes`` is ``width * height * 4`` (BGRA).
+
+    One rule for the three places that meet a FRAME: encoding, decoding, and the bridge,
+    which reads the pixels straight into an array."""
+    if pixel_bytes != width * height * 4:
+        raise ProtocolError(
+            f"FRAME of {width}x{height} must carry {width * height * 4} bytes of pixels (BGRA), "
+            f"got {pixel_bytes} — truncated or malformed message"
+        )
+
+
+def _need(msg_type: int, payload, size: int, exact: bool) -> None:
+    n = len(payload)
+    if n < size or (exact and n != size):
+        what = "exactly" if exact else "at least"
+        raise ProtocolError(
+            f"{message_name(msg_type)} payload must be {what} {size} bytes, got {n} — "
+            "truncated or malformed message"
+        )
+
+
+def _text(msg_type: int, data) -> str:
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            f"{message_name(msg_type)} carries a string that is not UTF-8 ({exc.reason} at "
+            f"byte {exc.start})"
+        ) from None
+
+
+_FIXED_SIZES: dict[int, int] = {
+    ClientMsg.ACTION: 12,
+    ClientMsg.SET_ACTION_PERIOD: 4,
+    ClientMsg.SET_SPEED: 4,
+    ClientMsg.SAVE_STATE: 0,
+    ClientMsg.RESPAWN: 0,
+    ClientMsg.RESTART: 0,
+    ClientMsg.PREVENT_FINISH: 4,
+    ClientMsg.REQUEST_FRAME: 8,
+    ClientMsg.SET_TIMEOUT: 4,
+    ClientMsg.SET_MODE: 4,
+    ClientMsg.SET_AUTO_FRAME: 8,
+    ClientMsg.BYE: 0,
+    PluginMsg.STATE: STATE_SIZE,
+    PluginMsg.OK: 4,
+}
+"""Payload sizes of the messages without a variable tail."""
+
+_MIN_SIZES: dict[int, int] = {
+    ClientMsg.HELLO: 4,
+    ClientMsg.REWIND: 0,
+    ClientMsg.EXECUTE_COMMAND: 0,
+    PluginMsg.HELLO: 4,
+    PluginMsg.SAVED_STATE: 4,
+    PluginMsg.FRAME: 8,
+    PluginMsg.ERROR: 8,
+}
+"""Fixed parts of the messages with a variable tail (string or blob)."""
+
+
+def decode_payload(msg_type: int, payload) -> Message:
+    """The message of type ``msg_type`` carried by ``payload`` (bytes-like, whole)."""
+    check_header(msg_type, len(payload))
+    if msg_type in _FIXED_SIZES:
+        _need(msg_type, payload, _FIXED_SIZES[msg_type], exact=True)
+    else:
+        _need(msg_type, payload, _MIN_SIZES[msg_type], exact=False)
+    t = msg_type
+    if t == PluginMsg.STATE:
+        return read_state(payload)
+    if t == ClientMsg.ACTION:
+        return ActionMsg(*_ACTION.unpack_from(payload))
+    if t == ClientMsg.HELLO:
+        return Hello(_U32.unpack_from(payload)[0], _text(t, payload[4:]))
+    if t == PluginMsg.HELLO:
+        return PluginHello(_U32.unpack_from(payload)[0], _text(t, payload[4:]))
+    if t == ClientMsg.SET_ACTION_PERIOD:
+        return SetActionPeriod(_U32.unpack_from(payload)[0])
+    if t == ClientMsg.SET_TIMEOUT:
+        return SetTimeout(_U32.unpack_from(payload)[0])
+    if t == ClientMsg.SET_SPEED:
+        return SetSpeed(_F32.unpack_from(payload)[0])
+    if t == ClientMsg.SAVE_STATE:
+        return SaveState()
+    if t == ClientMsg.RESPAWN:
+        return Respawn()
+    if t == ClientMsg.RESTART:
+        return Restart()
+    if t == ClientMsg.BYE:
+        return Bye()
+    if t == ClientMsg.REWIND:
+        return Rewind(bytes(payload))
+    if t in (ClientMsg.PREVENT_FINISH, ClientMsg.SET_MODE):
+        flag = _U32.unpack_from(payload)[0]
+        if flag > 1:
+            raise ProtocolError(f"{message_name(t)} takes 0 or 1, got {flag}")
+        return PreventFinish(flag == 1) if t == ClientMsg.PREVENT_FINISH else SetMode(flag == 1)
+    if t == ClientMsg.REQUEST_FRAME:
+        return RequestFrame(*_U32x2.unpack_from(payload))
+    if t == ClientMsg.SET_AUTO_FRAME:
+        return SetAutoFrame(*_U32x2.unpack_from(payload))
+    if t == ClientMsg.EXECUTE_COMMAND:
+        return ExecuteCommand(_text(t, payload))
+    if t == PluginMsg.SAVED_STATE:
+        return SavedState(_I32.unpack_from(payload)[0], bytes(payload[4:]))
+    if t == PluginMsg.FRAME:
+        width, height = _U32x2.unpack_from(payload)
+        check_frame_size(width, height, len(payload) - 8)
+        return Frame(width, height, bytes(payload[8:]))
+    if t == PluginMsg.OK:
+        return Ok(_U32.unpack_from(payload)[0])
+    if t == PluginMsg.ERROR:
+        code, request = _U32x2.unpack_from(payload)
+        return Error(code, request, _text(t, payload[8:]))
+    raise ProtocolError(f"no decoder for {message_name(t)}")  # unreachable: types checked
+
+
+def check_version(hello: Hello | PluginHello, ours: int = PROTOCOL_VERSION) -> None:
+    """Raise :class:`VersionMismatchError` naming both versions when they differ."""
+    if hello.version != ours:
+        peer = "plugin" if isinstance(hello, PluginHello) else "client"
+        raise VersionMismatchError(
+            f"protocol version mismatch: this side speaks version {ours}, the {peer} "
+            f"speaks version {hello.version} — install the plugin (plugins/tmstate.as) "
+            "from the same tmstate release as the Python package"
+        )
+
+
+class MessageReader:
+    """Incremental decoder: feed it bytes as they arrive, get whole messages out.
+
+    The header is checked as soon as its 8 bytes are in, so an oversized length or an
+    unknown type raise before any payload byte is waited for. :meth:`close` reports a
+    stream that ended inside a message.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._header: tuple[int, int] | None = None
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Append ``data`` and return the messages now complete (possibly none)."""
+        self._buffer += data
+        return list(self._drain())
+
+    def _drain(self) -> Iterator[Message]:
+        buf = self._buffer
+        start = 0
+        try:
+            while True:
+                if self._header is None:
+                    if len(buf) - start < HEADER_SIZE:
+                        return
+                    self._header = decode_header(memoryview(buf)[start : start + HEADER_SIZE])
+                    start += HEADER_SIZE
+                msg_type, length = self._header
+                if len(buf) - start < length:
+                    return
+                payload = bytes(buf[start : start + length])
+                start += length
+                self._header = None
+                yield decode_payload(msg_type, payload)
+        finally:
+            del buf[:start]
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole message."""
+        return len(self._buffer) + (HEADER_SIZE if self._header is not None else 0)
+
+    def close(self) -> None:
+        """Declare the stream ended; raise :class:`ProtocolError` if it ended mid-message."""
+        if self.pending:
+            raise ProtocolError(
+                f"stream ended inside a message ({self.pending} bytes of an incomplete "
+                "message) — the peer closed mid-message"
+            )
+
+
+def decode(data: bytes) -> list[Message]:
+    """Every message in ``data``, which must end on a message boundary."""
+    reader = MessageReader()
+    messages = reader.feed(data)
+    reader.close()
+    return messages

@@ -1,0 +1,1 @@
+"""Operations: launching game instances under Wine and checking a set-up."""

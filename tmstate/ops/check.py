@@ -1,0 +1,191 @@
+"""``tmstate check``: what is installed and ready, and what to do about what is not.
+
+Each line is one thing — a Python dependency, the plugin harness, Wine and the game
+paths, Xvfb — marked OK, MISSING or INFO (optional, nothing configured), with the fix.
+The command exits 1 only when a required Python dependency is missing: everything else is
+optional for some use (the simulator needs neither Wine nor the harness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+OK = "OK"
+MISSING = "MISSING"
+INFO = "INFO"
+
+# (import name, distribution name, required, what it is for)
+PYTHON_DEPS: tuple[tuple[str, str, bool, str], ...] = (
+    ("numpy", "numpy", True, "arrays"),
+    ("scipy", "scipy", True, "reference-line search"),
+    ("gymnasium", "gymnasium", True, "the env API"),
+    ("cv2", "opencv-python-headless", True, "frames"),
+    ("Xlib", "python-xlib", True, "X11 window capture"),
+    ("tminterface", "tminterface", True, "save-state decoding"),
+    ("gbx", "tmnf-gbx", True, "replays and maps"),
+    ("matplotlib", "matplotlib", True, "plots"),
+    ("tqdm", "tqdm", True, "progress bars"),
+    ("imageio", "imageio", True, "GIF/MP4 output"),
+    ("stable_baselines3", "stable-baselines3", False, "training (extra [train])"),
+    ("torch", "torch", False, "training (extra [train])"),
+    ("tensorboard", "tensorboard", False, "training logs (extra [train])"),
+    ("pytest", "pytest", False, "tests (extra [test])"),
+    ("hypothesis", "hypothesis", False, "tests (extra [test])"),
+)
+
+
+@dataclass
+class Item:
+    """One line of the report."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+    required: bool = False
+
+
+def check_python() -> list[Item]:
+    items = []
+    for module, dist, required, purpose in PYTHON_DEPS:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any import failure means "not usable"
+            fix = f"pip install {dist}" if required else f"pip install {dist} (for {purpose})"
+            status = MISSING if required else INFO
+            items.append(Item(f"python: {dist}", status, f"import {module} failed: {exc}", fix, required))
+            continue
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown version"
+        items.append(Item(f"python: {dist}", OK, f"{version} ({purpose})", required=required))
+    return items + [check_progress_kernel()]
+
+
+def check_progress_kernel() -> Item:
+    """The compiled local search of the progress tracker (optional: Python is the fallback)."""
+    from tmstate.core import progress
+
+    if progress._progress_kernel is not None:
+        return Item("progress kernel", OK, "compiled (tmstate.core._progress_kernel)")
+    return Item("progress kernel", INFO, "not built: progress tracking runs in Python (about 4-6 µs per step instead of 1-2 µs)",
+                "install gcc and the Python headers, then pip install -e . again")
+
+
+def check_harness() -> list[Item]:
+    from tmstate.link import harness
+
+    items = []
+    plugin = harness.PLUGIN_PATH
+    items.append(
+        Item("plugin source", OK, str(plugin))
+        if plugin.is_file()
+        else Item("plugin source", MISSING, f"{plugin} not found", "use a complete checkout of tmstate")
+    )
+    header = harness.angelscript_header()
+    items.append(
+        Item("angelscript headers", OK, str(header))
+        if header
+        else Item("angelscript headers", MISSING, "/usr/include/angelscript.h not found",
+                  "apt-get install angelscript-dev (needed to build the harness)")
+    )
+    for tool in ("make", "g++"):
+        found = shutil.which(tool)
+        items.append(
+            Item(f"build tool: {tool}", OK, found)
+            if found
+            else Item(f"build tool: {tool}", MISSING, "not on PATH", f"apt-get install {tool}")
+        )
+    binary = harness.HARNESS_BINARY
+    items.append(
+        Item("harness binary", OK, str(binary))
+        if binary.is_file()
+        else Item("harness binary", MISSING, f"{binary} not built",
+                  f"make -C {harness.HARNESS_DIR} (scripts/test.sh does it)")
+    )
+    return items
+
+
+def _path_item(name: str, value: str, what: str, fix: str) -> Item:
+    """A configured path or executable name: OK if it exists, MISSING if not."""
+    if not value:
+        return Item(name, INFO, "not configured", fix)
+    if os.sep not in value and not value.startswith("~"):
+        found = shutil.which(value)
+        if found:
+            return Item(name, OK, found)
+        return Item(name, MISSING, f"{value!r} ({what}) not found on PATH", fix)
+    path = Path(value).expanduser()
+    if path.exists():
+        return Item(name, OK, str(path))
+    return Item(name, MISSING, f"{path} ({what}) does not exist", fix)
+
+
+def check_game() -> list[Item]:
+    """Wine, TMLoader and the TMNF folder, as configured (env vars or the launch config)."""
+    from tmstate.ops.launch import load_config
+
+    items = []
+    try:
+        config = load_config()
+        wine, tmloader, prefix = config.wine, config.tmloader, config.wine_prefix
+        source = "launch config + TMSTATE_* environment"
+    except Exception as exc:  # a broken launch config is worth a line, not a crash
+        items.append(Item("launch config", MISSING, str(exc), "fix the file named in the message"))
+        wine = os.environ.get("TMSTATE_WINE", "")
+        tmloader = os.environ.get("TMSTATE_TMLOADER", "")
+        prefix = os.environ.get("TMSTATE_WINE_PREFIX", "")
+        source = "environment"
+    items.append(_path_item("wine", wine, "wine executable",
+                            "install wine (docs/wine.md) or set TMSTATE_WINE"))
+    items.append(_path_item("TMLoader.exe", tmloader, f"from {source}",
+                            "set TMSTATE_TMLOADER or `tmloader` in the launch config (docs/wine.md)"))
+    if prefix:
+        items.append(_path_item("wine prefix", prefix, "WINEPREFIX", "create it (docs/wine.md)"))
+    tmnf_dir = os.environ.get("TMSTATE_TMNF_DIR", "")
+    items.append(_path_item("TMNF folder", tmnf_dir, "TMSTATE_TMNF_DIR",
+                            "set TMSTATE_TMNF_DIR to the TmForever install folder (optional)"))
+    return items
+
+
+def check_display() -> list[Item]:
+    xvfb = shutil.which("Xvfb")
+    return [
+        Item("Xvfb", OK, xvfb)
+        if xvfb
+        else Item("Xvfb", MISSING, "not on PATH", "apt-get install xvfb (headless game instances, tests)")
+    ]
+
+
+def collect() -> list[Item]:
+    return check_python() + check_harness() + check_game() + check_display()
+
+
+def format_table(items: list[Item]) -> str:
+    width = max(len(i.name) for i in items)
+    lines = []
+    for item in items:
+        line = f"{item.status:<7}  {item.name:<{width}}  {item.detail}"
+        if item.status != OK and item.fix:
+            line += f"  -> {item.fix}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    items = collect()
+    failed = any(i.required and i.status != OK for i in items)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": not failed, "items": [asdict(i) for i in items]}))
+    else:
+        print(format_table(items))
+        print("\nrequired Python dependencies missing — see above" if failed else "\nready (MISSING lines are optional parts)")
+    return 1 if failed else 0

@@ -1,0 +1,640 @@
+"""Start, watch and stop TMNF instances under Wine, each with the tmstate plugin on its own port.
+
+One instance is one ``wine TMLoader.exe run TmForever "<profile>"
+/configstring="set tmstate_port <port>"`` process tree (TMLoader starts the game with
+TMInterface 2 from a TMLoader profile), optionally on its own Xvfb display. Instance ``i``
+listens on ``base_port + i``. The launcher waits until every plugin answers the protocol
+handshake, writes a pid file, and ``tmstate launch --stop`` ends exactly the processes it
+started.
+
+How the processes are found again: TMLoader may exit after starting the game and Wine
+starts Windows processes as its own children, so the pid of ``wine`` alone is not enough.
+Every process of an instance carries the environment variable ``TMSTATE_INSTANCE=<id>``
+(inherited by all its descendants); stopping an instance signals exactly the processes
+that carry its id, never processes found by name.
+
+Configuration: a :class:`LaunchConfig` from a TOML file (``--config``, or the path in
+``TMSTATE_LAUNCH_CONFIG``), then any ``TMSTATE_<FIELD>`` environment variable on top
+(``TMSTATE_TMLOADER``, ``TMSTATE_WINE_PREFIX``, ``TMSTATE_BASE_PORT``, ``TMSTATE_XVFB`` ...).
+Set-up steps and pitfalls: docs/wine.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tmstate.config import from_dict, read_toml
+from tmstate.errors import ConfigError, GameLostError, TmstateError
+from tmstate.files import atomic_write_bytes, atomic_write_text
+
+ENV_PREFIX = "TMSTATE_"
+MARKER_VARIABLE = "TMSTATE_INSTANCE"
+CONFIG_VARIABLE = "TMSTATE_LAUNCH_CONFIG"
+PID_FILE_VERSION = 1
+
+
+@dataclass
+class LaunchConfig:
+    """Where the game is and how to start it. Every field can be overridden by ``TMSTATE_<FIELD>``."""
+
+    wine: str = "wine"
+    """The wine executable (a name on PATH or a path)."""
+    wine_prefix: str = ""
+    """WINEPREFIX for the game; empty = inherit WINEPREFIX or wine's default ``~/.wine``."""
+    tmloader: str = ""
+    """Path of TMLoader.exe (a Linux path inside or outside the prefix)."""
+    profile: str = "default"
+    """TMLoader profile whose mods include TMInterface 2."""
+    game: str = "TmForever"
+    """The game name TMLoader knows (``run <game> <profile>``)."""
+    base_port: int = 8477
+    """Instance i listens on base_port + i."""
+    port_variable: str = "tmstate_port"
+    """The TMInterface variable the plugin reads its port from."""
+    plugin: str = ""
+    """If set: a plugin file copied into the prefix's Documents/TMInterface/Plugins/ before launch."""
+    xvfb: bool = False
+    """Run each instance on its own virtual X display (Xvfb)."""
+    xvfb_executable: str = "Xvfb"
+    display_base: int = 90
+    """Instance i gets display ``:display_base + i`` when xvfb is on."""
+    xvfb_screen: str = "800x600x24"
+    handshake_timeout_s: float = 180.0
+    """How long to wait for a plugin to answer after its game was started."""
+    stop_grace_s: float = 5.0
+    """After SIGTERM, how long to wait before SIGKILL."""
+    run_dir: str = "out/launch"
+    """Folder for the pid file and one log per instance."""
+    wine_debug: str = "-all"
+    """WINEDEBUG for the game ("-all" keeps the logs small)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More environment variables for the game (e.g. DXVK_HUD, WINEFSYNC)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.base_port <= 65535:
+            raise ConfigError(f"base_port must be in 1..65535, got {self.base_port}")
+        if self.handshake_timeout_s <= 0 or self.stop_grace_s < 0:
+            raise ConfigError(
+                f"handshake_timeout_s must be > 0 and stop_grace_s >= 0, got "
+                f"{self.handshake_timeout_s} and {self.stop_grace_s}"
+            )
+        if not self.port_variable.isidentifier():
+            raise ConfigError(f"port_variable must be a plain name, got {self.port_variable!r}")
+
+    @property
+    def pid_file(self) -> Path:
+        return Path(self.run_dir) / "instances.json"
+
+
+def _parse_env_value(name: str, kind: type, text: str) -> object:
+    """Convert an environment variable's text to the type of the config field it sets."""
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
+        if kind is dict:
+            # KEY=VALUE pairs separated by spaces, as a shell would write them.
+            return dict(item.split("=", 1) for item in shlex.split(text))
+        return kind(text)
+    except ValueError:
+        raise ConfigError(
+            f"environment variable {ENV_PREFIX}{name.upper()}={text!r} is not a valid {kind.__name__}"
+        ) from None
+
+
+def apply_environment(config: LaunchConfig, environ: Mapping[str, str]) -> LaunchConfig:
+    """``config`` with every ``TMSTATE_<FIELD>`` variable of ``environ`` applied on top."""
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(config):
+        text = environ.get(f"{ENV_PREFIX}{f.name.upper()}")
+        if text is None:
+            continue
+        kind = type(getattr(config, f.name))
+        changes[f.name] = _parse_env_value(f.name, kind, text)
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> LaunchConfig:
+    """The launch configuration: defaults, then the TOML file, then ``TMSTATE_*`` variables.
+
+    The TOML file may hold the fields at top level or in a ``[launch]`` table.
+    """
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_VARIABLE) or None
+    config = LaunchConfig()
+    if path is not None:
+        path = Path(path)
+        data = read_toml(path, "launch config")
+        where = f"{path}[launch]" if "launch" in data else str(path)
+        config = from_dict(LaunchConfig, data.get("launch", data), where=where)
+    return apply_environment(config, environ)
+
+
+# --- the plan: exact commands, no side effects -------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """Everything needed to start instance ``index``: its port, display and commands."""
+
+    index: int
+    port: int
+    command: tuple[str, ...]
+    env: dict[str, str]
+    """Variables set on top of the inherited environment."""
+    display: str | None
+    xvfb_command: tuple[str, ...] | None
+    log_path: Path
+
+    def shell_lines(self) -> list[str]:
+        """The commands as a person would type them in a shell (what ``--dry-run`` prints)."""
+        lines = []
+        if self.xvfb_command:
+            lines.append(shlex.join(self.xvfb_command) + " &")
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        lines.append(f"{assignments} {shlex.join(self.command)}".strip())
+        return lines
+
+
+def configstring(config: LaunchConfig, port: int) -> str:
+    """The TMInterface console command run at start-up: tells the plugin its port."""
+    return f"set {config.port_variable} {port}"
+
+
+def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
+    """The exact commands for ``count`` instances (ports base_port .. base_port+count-1)."""
+    if count < 1:
+        raise ConfigError(f"--instances must be at least 1, got {count}")
+    last_port = config.base_port + count - 1
+    if last_port > 65535:
+        raise ConfigError(f"ports {config.base_port}..{last_port} go past 65535 — lower base_port")
+    plans = []
+    for index in range(count):
+        port = config.base_port + index
+        env = {"WINEDEBUG": config.wine_debug}
+        if config.wine_prefix:
+            env["WINEPREFIX"] = str(Path(config.wine_prefix).expanduser())
+        display = None
+        xvfb_command = None
+        if config.xvfb:
+            display = f":{config.display_base + index}"
+            env["DISPLAY"] = display
+            xvfb_command = (
+                config.xvfb_executable, display, "-screen", "0", config.xvfb_screen, "-nolisten", "tcp",
+            )
+        env.update(config.extra_env)
+        command = (
+            config.wine,
+            str(Path(config.tmloader).expanduser()) if config.tmloader else "TMLoader.exe",
+            "run",
+            config.game,
+            config.profile,
+            f"/configstring={configstring(config, port)}",
+        )
+        log_path = Path(config.run_dir) / f"instance_{index}.log"
+        plans.append(InstancePlan(index, port, command, env, display, xvfb_command, log_path))
+    return plans
+
+
+def prefix_path(config: LaunchConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """The Wine prefix the game runs in (config, else WINEPREFIX, else ~/.wine)."""
+    environ = os.environ if environ is None else environ
+    text = config.wine_prefix or environ.get("WINEPREFIX") or "~/.wine"
+    return Path(text).expanduser()
+
+
+def plugins_folder(prefix: Path, user: str | None = None) -> Path:
+    """TMInterface's plugin folder inside a Wine prefix (Wine maps Documents per Unix user)."""
+    return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface" / "Plugins"
+
+
+def install_plugin(source: str | Path, prefix: Path) -> Path:
+    """Copy the plugin file into the prefix's Plugins folder (atomically); return its new path."""
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise ConfigError(f"{source}: plugin file not found — set 'plugin' to plugins/tmstate.as")
+    return atomic_write_bytes(plugins_folder(prefix) / source.name, source.read_bytes())
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def pids_with_marker(marker: str) -> list[int]:
+    """Pids of this user's processes whose environment holds ``TMSTATE_INSTANCE=<marker>``.
+
+    Read from /proc/<pid>/environ (Linux). Processes of other users are unreadable and
+    skipped, so only processes we could have started are ever found.
+    """
+    needle = f"{MARKER_VARIABLE}={marker}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                variables = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in variables and not _is_zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            # The state letter follows the ")" that ends the command name.
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def signal_marked(marker: str, grace_s: float) -> int:
+    """SIGTERM every process carrying ``marker``, SIGKILL what is left after ``grace_s``.
+
+    Returns how many processes were signalled.
+    """
+    pids = pids_with_marker(marker)
+    for pid in pids:
+        _kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and pids_with_marker(marker):
+        time.sleep(0.05)
+    for pid in pids_with_marker(marker):
+        _kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and pids_with_marker(marker):
+        time.sleep(0.02)
+    return len(pids)
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    # A stopped process (SIGSTOP) does not act on SIGTERM until continued.
+    if sig == signal.SIGTERM:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def default_probe(port: int, timeout_s: float) -> bool:
+    """True when a plugin on 127.0.0.1:``port`` answers the protocol handshake within ``timeout_s``.
+
+    HELLO, the plugin's HELLO, BYE (docs/protocol.md): a plugin that listens but speaks
+    another protocol version raises :class:`VersionMismatchError` instead of being waited for.
+    """
+    from tmstate.link import protocol
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            sock.sendall(protocol.encode(protocol.Hello(name="tmstate launch")))
+            reader = protocol.MessageReader()
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    return False
+                for message in reader.feed(data):
+                    if isinstance(message, protocol.PluginHello):
+                        protocol.check_version(message)
+                        sock.sendall(protocol.encode(protocol.Bye()))
+                        return True
+                    return False  # ERROR or anything else: not ready (yet)
+    except OSError:  # refused, reset, timed out
+        return False
+
+
+@dataclass
+class Instance:
+    """A started instance: its plan, the id its processes carry, and its launcher process."""
+
+    plan: InstancePlan
+    marker: str
+    process: subprocess.Popen | None = None
+    xvfb_process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    pid: int | None = None
+    xvfb_pid: int | None = None
+
+    @property
+    def port(self) -> int:
+        return self.plan.port
+
+    def alive(self) -> bool:
+        """Some process of the game is still running (TMLoader itself may have exited)."""
+        if self.process is not None and self.process.poll() is None:
+            return True
+        return bool(pids_with_marker(self.marker + ".game"))
+
+    def record(self) -> dict:
+        return {
+            "index": self.plan.index,
+            "port": self.plan.port,
+            "marker": self.marker,
+            "pid": self.process.pid if self.process else self.pid,
+            "xvfb_pid": self.xvfb_process.pid if self.xvfb_process else self.xvfb_pid,
+            "display": self.plan.display,
+            "command": list(self.plan.command),
+            "log": str(self.plan.log_path),
+            "started_at": self.started_at,
+        }
+
+
+class Launcher:
+    """Starts, watches, restarts and stops ``count`` game instances.
+
+    ``probe(port, timeout_s) -> bool`` decides when an instance is ready; the default,
+    :func:`default_probe`, does the protocol handshake (HELLO, the plugin's HELLO, BYE).
+    """
+
+    def __init__(
+        self,
+        config: LaunchConfig,
+        count: int,
+        probe: Callable[[int, float], bool] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.plans = plan_instances(config, count)
+        self.probe = probe or default_probe
+        self.environ = dict(os.environ if environ is None else environ)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.instances: dict[int, Instance] = {}
+
+    @classmethod
+    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
+        """A launcher for the instances in ``config``'s pid file (started by ``tmstate launch``).
+
+        It can restart them (the pid file is updated) but was not their starter: use
+        :meth:`stop_all` only if you mean to end them.
+        """
+        records = read_pid_file(config.pid_file)
+        if not records:
+            raise ConfigError(f"{config.pid_file}: lists no instance — run `tmstate launch` first")
+        launcher = cls(config, max(int(r["index"]) for r in records) + 1, probe=probe)
+        for record in records:
+            plan = launcher.plans[int(record["index"])]
+            if plan.port != record["port"]:
+                raise ConfigError(
+                    f"{config.pid_file}: instance {record['index']} runs on port {record['port']}, this config "
+                    f"says {plan.port} — use the launch config the instances were started with"
+                )
+            launcher.instances[plan.index] = Instance(
+                plan=plan, marker=record["marker"], started_at=float(record.get("started_at", 0.0)),
+                pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"),
+            )
+        return launcher
+
+    @property
+    def ports(self) -> list[int]:
+        return [plan.port for plan in self.plans]
+
+    # -- starting ---------------------------------------------------------------------
+
+    def check_ready_to_start(self) -> None:
+        """Refuse early, with the fix, when wine, TMLoader or Xvfb cannot be found."""
+        if shutil.which(self.config.wine) is None:
+            raise ConfigError(
+                f"wine executable {self.config.wine!r} not found — install wine (docs/wine.md) "
+                f"or set 'wine' / {ENV_PREFIX}WINE"
+            )
+        if not self.config.tmloader or not Path(self.config.tmloader).expanduser().is_file():
+            raise ConfigError(
+                f"TMLoader.exe not found at {self.config.tmloader!r} — set 'tmloader' in the launch "
+                f"config or {ENV_PREFIX}TMLOADER (docs/wine.md)"
+            )
+        if self.config.xvfb and shutil.which(self.config.xvfb_executable) is None:
+            raise ConfigError(
+                f"{self.config.xvfb_executable!r} not found — apt-get install xvfb, or set xvfb = false"
+            )
+
+    def start(self, index: int) -> Instance:
+        """Start instance ``index`` (its Xvfb first, if any). Does not wait for the plugin."""
+        plan = self.plans[index]
+        marker = f"{self.run_id}.{index}.{uuid.uuid4().hex[:6]}"
+        plan.log_path.parent.mkdir(parents=True, exist_ok=True)
+        instance = Instance(plan=plan, marker=marker, started_at=time.time())
+        env = {**self.environ, **plan.env}
+        if plan.xvfb_command:
+            instance.xvfb_process = self._start_xvfb(plan, {**env, MARKER_VARIABLE: marker + ".xvfb"})
+        with open(plan.log_path, "ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(plan.command)}\n".encode())
+            log.flush()
+            # Own session: Ctrl-C in the terminal that ran `tmstate launch` must not kill the games.
+            instance.process = subprocess.Popen(
+                plan.command,
+                env={**env, MARKER_VARIABLE: marker + ".game"},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.instances[index] = instance
+        return instance
+
+    def _start_xvfb(self, plan: InstancePlan, env: dict[str, str]) -> subprocess.Popen:
+        number = str(plan.display).lstrip(":")
+        if Path(f"/tmp/.X{number}-lock").exists():
+            raise ConfigError(
+                f"display {plan.display} is already in use (/tmp/.X{number}-lock) — "
+                f"choose another display_base"
+            )
+        command = list(plan.xvfb_command or ())
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        socket_path = Path(f"/tmp/.X11-unix/X{number}")
+        deadline = time.monotonic() + 10.0
+        while not socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise TmstateError(
+                    f"Xvfb on display {plan.display} did not start (exit code {process.returncode}) — "
+                    f"run `{shlex.join(command)}` by hand to see why"
+                )
+            time.sleep(0.05)
+        return process
+
+    def wait_ready(
+        self, indices: Iterable[int] | None = None, timeout_s: float | None = None, progress: bool = True
+    ) -> None:
+        """Wait until every plugin answers its handshake; raise naming the instance's log if not."""
+        from tqdm import tqdm
+
+        waiting = sorted(self.instances if indices is None else indices)
+        timeout_s = self.config.handshake_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        with tqdm(total=len(waiting), desc="plugin handshakes", unit="game", disable=not progress) as bar:
+            while waiting:
+                for index in list(waiting):
+                    instance = self.instances[index]
+                    if self.probe(instance.port, 0.5):
+                        waiting.remove(index)
+                        bar.update(1)
+                        continue
+                    if not instance.alive():
+                        raise GameLostError(
+                            f"instance {index} (port {instance.port}) exited before its plugin answered "
+                            f"— see {instance.plan.log_path} and docs/wine.md (pitfalls)"
+                        )
+                if waiting and time.monotonic() > deadline:
+                    first = self.instances[waiting[0]]
+                    raise GameLostError(
+                        f"no plugin handshake from instance(s) {waiting} within {timeout_s:.0f} s "
+                        f"(ports {[self.instances[i].port for i in waiting]}) — is the plugin loaded and "
+                        f"the game past its login prompt? See {first.plan.log_path} and docs/wine.md"
+                    )
+                if waiting:
+                    time.sleep(0.1)
+
+    def start_all(self, progress: bool = True) -> None:
+        """Start every instance, wait for every handshake, write the pid file.
+
+        On failure the instances already started are stopped again (nothing is left behind).
+        """
+        try:
+            for index in range(len(self.plans)):
+                self.start(index)
+                self.write_pid_file()
+            self.wait_ready(progress=progress)
+        except BaseException:
+            self.stop_all()
+            raise
+        self.write_pid_file()
+
+    def restart(self, index: int, timeout_s: float | None = None) -> Instance:
+        """Stop instance ``index`` whatever its state, start it again and wait for its plugin."""
+        self.stop(index)
+        instance = self.start(index)
+        self.write_pid_file()
+        self.wait_ready([index], timeout_s=timeout_s, progress=False)
+        return instance
+
+    # -- stopping ---------------------------------------------------------------------
+
+    def stop(self, index: int) -> None:
+        """Stop instance ``index`` (game first, then its Xvfb); safe if it already died."""
+        instance = self.instances.pop(index, None)
+        if instance is None:
+            return
+        stop_record(instance.record(), self.config.stop_grace_s)
+        for process in (instance.process, instance.xvfb_process):
+            if process is not None:
+                process.wait()  # reap; signal_marked already made sure it exited
+        self.write_pid_file()
+
+    def stop_all(self) -> None:
+        for index in list(self.instances):
+            self.stop(index)
+        self.write_pid_file()
+
+    def write_pid_file(self) -> None:
+        """The running instances as JSON (atomically); removed when none is left."""
+        path = self.config.pid_file
+        if not self.instances:
+            path.unlink(missing_ok=True)
+            return
+        records = [self.instances[i].record() for i in sorted(self.instances)]
+        atomic_write_text(path, json.dumps({"version": PID_FILE_VERSION, "run_id": self.run_id,
+                                            "instances": records}, indent=2))
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+def read_pid_file(path: Path) -> list[dict]:
+    """The instance records of a pid file written by :class:`Launcher`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no pid file — nothing was launched with this run_dir") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: pid file is not valid JSON ({exc}) — delete it by hand") from None
+    if not isinstance(data, dict) or data.get("version") != PID_FILE_VERSION:
+        raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION} — delete it by hand")
+    return list(data.get("instances", []))
+
+
+def stop_record(record: Mapping, grace_s: float) -> int:
+    """Stop the processes of one pid-file record (game, then Xvfb). Returns processes signalled."""
+    count = signal_marked(f"{record['marker']}.game", grace_s)
+    count += signal_marked(f"{record['marker']}.xvfb", grace_s)
+    return count
+
+
+def stop_from_pid_file(path: Path, grace_s: float = 5.0) -> int:
+    """``tmstate launch --stop``: stop every instance in the pid file, then remove it."""
+    records = read_pid_file(path)
+    total = 0
+    for record in records:
+        total += stop_record(record, grace_s)
+    path.unlink(missing_ok=True)
+    return total
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def main(args: argparse.Namespace) -> int:
+    """``tmstate launch``: start N instances (or print their commands, or stop them)."""
+    config = load_config(args.config)
+    if args.stop:
+        count = stop_from_pid_file(config.pid_file, config.stop_grace_s)
+        print(f"stopped {count} process(es) listed in {config.pid_file}")
+        return 0
+    plans = plan_instances(config, args.instances)
+    if args.dry_run:
+        if config.plugin:
+            target = plugins_folder(prefix_path(config)) / Path(config.plugin).name
+            print(f"# copy {shlex.quote(config.plugin)} to {shlex.quote(str(target))}")
+        for plan in plans:
+            print(f"# instance {plan.index}: port {plan.port}, log {plan.log_path}")
+            for line in plan.shell_lines():
+                print(line)
+        return 0
+    launcher = Launcher(config, args.instances)
+    launcher.check_ready_to_start()
+    if config.pid_file.exists():
+        if any(pids_with_marker(r["marker"] + ".game") for r in read_pid_file(config.pid_file)):
+            raise ConfigError(
+                f"{config.pid_file}: instances are already running from this run_dir — "
+                f"`tmstate launch --stop` first, or use another run_dir"
+            )
+        print(f"removing stale pid file {config.pid_file} (none of its games runs any more)")
+        stop_from_pid_file(config.pid_file, config.stop_grace_s)  # also ends a leftover Xvfb
+    if config.plugin:
+        print(f"plugin installed at {install_plugin(config.plugin, prefix_path(config))}")
+    launcher.start_all()
+    for instance in launcher.instances.values():
+        shown = f" on display {instance.plan.display}" if instance.plan.display else ""
+        print(f"instance {instance.plan.index}: port {instance.port}{shown}, log {instance.plan.log_path}")
+    print(f"pid file {config.pid_file}; stop with: tmstate launch --stop"
+          + (f" --config {args.config}" if args.config else ""))
+    return 0

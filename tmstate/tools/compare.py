@@ -1,0 +1,206 @@
+"""``tmstate rewards compare``: returns of logged episodes under several time penalties.
+
+Each episode's states are replayed through progress tracking once (the same rules as the
+env: :class:`~tmstate.core.progress.ProgressTracker`, reset when ``respawn_count`` changes) and
+the reward is recomputed for every time-penalty weight, all other weights from
+``--config`` (``[reward]`` and optional ``[progress]`` tables) or the defaults. Episodes
+are taken as logged: termination is not re-applied. Logs may be episode ``.npz`` files,
+folders of them, or ``.Replay.Gbx`` ghosts (a ghost without ``--line`` is measured along
+a line built from itself).
+
+Output: a table of returns (episode x setting), a PNG of return against time penalty,
+and with ``--json`` one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tmstate.config import from_dict, read_toml
+from tmstate.errors import ConfigError, LogFileError, TmstateError
+from tmstate.core.progress import Location, ProgressConfig, ProgressTracker
+from tmstate.core.reference import ReferenceLine
+from tmstate.core.reward import Reward, RewardConfig, total
+from tmstate.core.state import GameState
+
+
+@dataclass
+class Episode:
+    """States of one logged run and the line to measure them along."""
+
+    name: str
+    states: list[GameState]
+    line: ReferenceLine
+    metadata: dict
+
+
+@dataclass
+class Measured:
+    """The per-step quantities the reward needs, computed once per episode."""
+
+    deltas: list[float]
+    locations: list[Location]
+
+
+def measure(episode: Episode, progress_config: ProgressConfig | None = None) -> Measured:
+    """Progress deltas and locations along the line for every step of the episode."""
+    tracker = ProgressTracker(episode.line, progress_config)
+    states = episode.states
+    tracker.reset(states[0].position)
+    deltas, locations = [], []
+    for prev, state in zip(states, states[1:]):
+        before = tracker.progress_m
+        if state.respawn_count != prev.respawn_count:
+            loc = tracker.reset(state.position)
+        else:
+            loc = tracker.update(state.position)
+        deltas.append(tracker.progress_m - before)
+        locations.append(loc)
+    return Measured(deltas, locations)
+
+
+def episode_return(episode: Episode, measured: Measured, config: RewardConfig) -> dict[str, float]:
+    """Per-term sums and the total return of the episode under ``config``."""
+    reward = Reward(config)
+    sums: dict[str, float] = {}
+    states = episode.states
+    for prev, state, delta, loc in zip(states, states[1:], measured.deltas, measured.locations):
+        for name, value in reward.terms(prev, state, delta, loc).items():
+            sums[name] = sums.get(name, 0.0) + value
+    sums["return"] = total(sums)
+    return sums
+
+
+def compare(episodes: list[Episode], penalties: list[float], reward_config: RewardConfig | None = None,
+            progress_config: ProgressConfig | None = None) -> dict:
+    """``{"penalties": [...], "episodes": [{name, race_time_ms, finished, returns: [...]}, ...]}``."""
+    base = reward_config if reward_config is not None else RewardConfig()
+    rows = []
+    for episode in episodes:
+        measured = measure(episode, progress_config)
+        returns = [episode_return(episode, measured, dataclasses.replace(base, time=float(w)))["return"]
+                   for w in penalties]
+        last = episode.states[-1]
+        rows.append({
+            "name": episode.name,
+            "steps": len(episode.states) - 1,
+            "race_time_ms": int(last.race_time_ms - episode.states[0].race_time_ms),
+            "finished": bool(last.finished),
+            "progress_m": float(sum(measured.deltas)),
+            "line_length_m": episode.line.length_m,
+            "returns": returns,
+        })
+    return {"penalties": [float(w) for w in penalties], "reward": dataclasses.asdict(base), "episodes": rows}
+
+
+def format_table(result: dict) -> str:
+    """The comparison as a fixed-width text table."""
+    penalties = result["penalties"]
+    name_width = max([len("episode")] + [len(r["name"]) for r in result["episodes"]])
+    head = f"{'episode':<{name_width}}  {'time s':>7}  {'fin':>3}  {'progress m':>10}  " + "  ".join(
+        f"{'w=' + format(w, 'g'):>12}" for w in penalties)
+    lines = [head, "-" * len(head)]
+    for row in result["episodes"]:
+        lines.append(f"{row['name']:<{name_width}}  {row['race_time_ms'] / 1000:>7.2f}  {'yes' if row['finished'] else 'no':>3}  "
+                     f"{row['progress_m']:>10.1f}  " + "  ".join(f"{r:>12.4f}" for r in row["returns"]))
+    return "\n".join(lines)
+
+
+def plot(result: dict, output: str | Path) -> Path:
+    """PNG: return against time-penalty weight, one line per episode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    output = Path(output)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    penalties = result["penalties"]
+    for row in result["episodes"]:
+        style = "-" if row["finished"] else "--"
+        ax.plot(penalties, row["returns"], style, marker="o", label=f"{row['name']} ({row['race_time_ms'] / 1000:.2f} s)")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("time penalty weight (per ms of race time)")
+    ax.set_ylabel("episode return")
+    ax.set_title("Returns under time penalties (dashed: did not finish)")
+    if len(result["episodes"]) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    from tmstate.tools.plot import save_figure
+
+    save_figure(fig, output)
+    plt.close(fig)
+    return output
+
+
+def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episode]:
+    """Episodes from log files, folders and ghosts; the line from ``line_path`` or the log."""
+    from tmstate.formats.log import find_logs, read_episode
+
+    shared = ReferenceLine.load(line_path) if line_path else None
+    episodes = []
+    for path in find_logs(paths, patterns=("*.npz", "*.Replay.Gbx")):
+        if path.name.lower().endswith(".gbx"):
+            from tmstate.formats.gbx import ghost_metadata, read_ghost
+
+            ghost = read_ghost(path)
+            line = shared if shared is not None else ghost.line()
+            episodes.append(Episode(path.name, ghost.states(), line, ghost_metadata(ghost)))
+            continue
+        log = read_episode(path)
+        line = shared if shared is not None else _line_of(log.metadata, path)
+        episodes.append(Episode(path.name, log.states, line, log.metadata))
+    return episodes
+
+
+def _line_of(metadata: dict, log_path: Path) -> ReferenceLine:
+    """The line a log names: ``line`` (as the env writes it) or ``line_path`` as a file, as
+    given or beside the log; else ``line``/``map`` as a name the env can resolve (shipped lines)."""
+    names = [str(metadata[k]) for k in ("line", "line_path") if metadata.get(k)]
+    for name in names:
+        for candidate in (Path(name), log_path.parent / name):
+            if candidate.is_file():
+                return ReferenceLine.load(candidate)
+    for name in names + ([str(metadata["map"])] if metadata.get("map") else []):
+        try:
+            from tmstate.env.env import resolve_line
+
+            return resolve_line(name)
+        except (TmstateError, ImportError):
+            continue
+    if not names:
+        raise LogFileError(log_path, "the log names no reference line (metadata 'line')", "pass --line LINE.npz")
+    raise LogFileError(log_path, f"its reference line {names[0]} was not found", "pass --line LINE.npz")
+
+
+def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:
+    """``[reward]`` and ``[progress]`` tables of a TOML file (each optional)."""
+    if not path:
+        return RewardConfig(), ProgressConfig()
+    data = read_toml(path)
+    reward = from_dict(RewardConfig, data.get("reward", {}), where=f"{path}[reward]")
+    progress = from_dict(ProgressConfig, data.get("progress", {}), where=f"{path}[progress]")
+    return reward, progress
+
+
+def main(args: argparse.Namespace) -> int:
+    """``tmstate rewards compare``."""
+    if not args.time_penalty:
+        raise ConfigError("--time-penalty needs at least one weight, e.g. 0,0.0005,0.001")
+    reward_config, progress_config = load_configs(args.config)
+    episodes = load_episodes(args.logs, args.line)
+    result = compare(episodes, args.time_penalty, reward_config, progress_config)
+    png = plot(result, args.output)
+    result["plot"] = str(png)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+        print(f"plot: {png}")
+        print("other weights: progress {progress}/m, finish {finish}, speed {speed}, lateral {lateral}".format(
+            **result["reward"]))
+    return 0

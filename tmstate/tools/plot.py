@@ -1,0 +1,103 @@
+"""``tmstate plot-line``: a PNG top view of a reference line.
+
+Top view in TMNF's frame: x to the right, z up the page (a true, unmirrored view from
+above, since the world is left-handed with y up). The line is coloured by height; the start
+(green) and finish (red) are marked, checkpoints known to the line (``checkpoints_m``) as
+orange diamonds and those of a ``.Challenge.Gbx`` as squares. A ghost or an episode log can
+be drawn over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+
+from tmstate.files import atomic_write_bytes
+from tmstate.core.reference import ReferenceLine
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure as PNG atomically."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def plot_line(line: ReferenceLine, output: str | Path, *, ghost_positions: np.ndarray | None = None,
+              episode_positions: np.ndarray | None = None, markers: list | None = None,
+              title: str = "") -> Path:
+    """Draw the line (and overlays) and write the PNG; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    pts = line.points
+    fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
+    segments = np.stack([pts[:-1][:, [0, 2]], pts[1:][:, [0, 2]]], axis=1)
+    heights = 0.5 * (pts[:-1, 1] + pts[1:, 1])
+    collection = LineCollection(segments, cmap="viridis", linewidths=2.5)
+    collection.set_array(heights)
+    ax.add_collection(collection)
+    fig.colorbar(collection, ax=ax, shrink=0.7, label="height y (m)")
+    if ghost_positions is not None and len(ghost_positions):
+        ax.plot(ghost_positions[:, 0], ghost_positions[:, 2], color="black", linewidth=0.8,
+                linestyle="--", label="ghost")
+    if episode_positions is not None and len(episode_positions):
+        ax.plot(episode_positions[:, 0], episode_positions[:, 2], color="tab:blue", linewidth=1.0,
+                label="episode")
+    for i, arc in enumerate(line.metadata.checkpoints_m):
+        p = line.point_at(arc)
+        ax.plot(p[0], p[2], marker="D", color="tab:orange", markersize=7,
+                label="checkpoint (line)" if i == 0 else None)
+    styles = {"start": ("tab:green", "start block"), "checkpoint": ("tab:orange", "checkpoint block"),
+              "finish": ("tab:red", "finish block")}
+    seen = set()
+    for marker in markers or []:
+        colour, label = styles[marker.kind]
+        ax.plot(marker.position[0], marker.position[2], marker="s", markersize=11, markerfacecolor="none",
+                markeredgecolor=colour, markeredgewidth=2, label=None if marker.kind in seen else label)
+        seen.add(marker.kind)
+    ax.plot(pts[0, 0], pts[0, 2], marker="o", color="tab:green", markersize=10, label="start")
+    ax.plot(pts[-1, 0], pts[-1, 2], marker="X", color="tab:red", markersize=11, label="finish")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.autoscale_view()
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z (m)")
+    name = line.metadata.map_name or Path(line.name).stem
+    ax.set_title(title or f"{name}: {line.length_m:.0f} m, {len(line)} points")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    out = save_figure(fig, output)
+    plt.close(fig)
+    return out
+
+
+def plot_line_main(args: argparse.Namespace) -> int:
+    """``tmstate plot-line LINE [-o PNG] [--ghost REPLAY] [--episode LOG] [--challenge MAP]``."""
+    line = ReferenceLine.load(args.line)
+    output = Path(args.output) if args.output else Path(args.line).with_suffix(".png")
+    ghost_positions = episode_positions = None
+    if args.ghost:
+        from tmstate.formats.gbx import read_ghost
+
+        ghost_positions = read_ghost(args.ghost).positions
+    if args.episode:
+        from tmstate.formats.log import read_episode
+
+        episode_positions = read_episode(args.episode).arrays["state.position"]
+    markers = None
+    if args.challenge:
+        from tmstate.formats.gbx import read_challenge_markers
+
+        _, markers = read_challenge_markers(args.challenge)
+    path = plot_line(line, output, ghost_positions=ghost_positions, episode_positions=episode_positions,
+                     markers=markers)
+    print(path)
+    return 0

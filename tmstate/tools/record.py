@@ -1,0 +1,129 @@
+"""``tmstate record-line``: record a reference line by driving the map in the real game.
+
+The plugin is switched to observe mode (it streams every state and never touches the
+inputs); you drive. The run in progress is kept and saved when the car finishes (or when
+you press Ctrl-C, if at least two distinct points were recorded). Rules:
+
+- states before race time 0 (countdown) are ignored;
+- race time going backwards means the race was restarted: the recording starts over;
+- a respawn puts the car back at its last checkpoint: the points recorded since that
+  checkpoint are dropped, so the line never doubles back;
+- checkpoints passed (``checkpoint_count`` rising) become ``checkpoints_m`` of the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tmstate.errors import TmstateError
+from tmstate.formats.gbx import drop_stationary
+from tmstate.core.reference import LineMetadata, ReferenceLine, utc_now_iso
+from tmstate.core.state import GameState
+
+OBSERVE_TIMEOUT_S = 3600.0
+"""How long to wait for the next streamed state (the game may sit in a menu for a while)."""
+
+
+class LineRecorder:
+    """Keeps the positions of the current run from a stream of states."""
+
+    def __init__(self) -> None:
+        self.positions: list[np.ndarray] = []
+        self.times_ms: list[int] = []
+        self.checkpoint_indices: list[int] = []  # index into positions at each checkpoint
+        self.finished = False
+        self.restarts = 0
+        self.respawns = 0
+        self.distance_m = 0.0
+        self._respawn_count: int | None = None
+
+    def clear(self) -> None:
+        self.positions, self.times_ms, self.checkpoint_indices = [], [], []
+        self.finished = False
+        self.distance_m = 0.0
+
+    def add(self, state: GameState) -> bool:
+        """Take one streamed state; True once the run is finished."""
+        if state.race_time_ms < 0 or not state.in_race:
+            return False
+        if self.times_ms and state.race_time_ms < self.times_ms[-1]:
+            self.restarts += 1
+            self.clear()
+        if self._respawn_count is not None and state.respawn_count > self._respawn_count:
+            self.respawns += 1
+            keep = self.checkpoint_indices[-1] + 1 if self.checkpoint_indices else 1
+            del self.positions[keep:], self.times_ms[keep:]
+            self.distance_m = _path_length(self.positions)
+        self._respawn_count = state.respawn_count
+        if self.times_ms and state.race_time_ms == self.times_ms[-1]:
+            return self.finished
+        position = np.asarray(state.position, dtype=np.float64).copy()
+        if self.positions:
+            self.distance_m += float(np.linalg.norm(position - self.positions[-1]))
+        self.positions.append(position)
+        self.times_ms.append(int(state.race_time_ms))
+        while len(self.checkpoint_indices) < state.checkpoint_count:
+            self.checkpoint_indices.append(len(self.positions) - 1)
+        self.finished = bool(state.finished)
+        return self.finished
+
+    def line(self, *, map_name: str = "", spacing_m: float = 0.5) -> ReferenceLine:
+        """The recorded run as a reference line (checkpoints located on it)."""
+        points = drop_stationary(np.array(self.positions).reshape(-1, 3))
+        if len(points) < 2:
+            raise TmstateError("nothing to save: fewer than 2 distinct positions were recorded — "
+                               "start a race and drive before stopping")
+        metadata = LineMetadata(map_name=map_name, source="recorded", created=utc_now_iso(),
+                                extra={"race_time_ms": self.times_ms[-1], "finished": self.finished})
+        line = ReferenceLine.from_points(points, spacing_m=spacing_m, metadata=metadata, name="recorded")
+        from tmstate.core.progress import ProgressTracker
+
+        tracker = ProgressTracker(line)
+        line.metadata.checkpoints_m = tuple(
+            round(tracker.locate(self.positions[i]).arc_length_m, 3) for i in self.checkpoint_indices)
+        return line
+
+
+def _path_length(positions: list[np.ndarray]) -> float:
+    if len(positions) < 2:
+        return 0.0
+    return float(np.linalg.norm(np.diff(np.array(positions), axis=0), axis=1).sum())
+
+
+def main(args: argparse.Namespace) -> int:
+    """``tmstate record-line -o reference_lines/MAP.npz [--port] [--map] [--spacing]``."""
+    from tqdm import tqdm
+
+    from tmstate.link.bridge import Bridge
+
+    recorder = LineRecorder()
+    bridge = Bridge(port=args.port)
+    print(f"connecting to the plugin on {bridge.address} ...", file=sys.stderr)
+    bridge.connect()
+    print("observing: drive the map; the line is saved at the finish (Ctrl-C saves what you drove)",
+          file=sys.stderr)
+    bar = tqdm(desc="record-line", bar_format="{desc}: {postfix}", file=sys.stderr)
+    interrupted = False
+    try:
+        for state in bridge.observe(timeout_s=OBSERVE_TIMEOUT_S):
+            done = recorder.add(state)
+            bar.set_postfix_str(f"{recorder.distance_m:8.1f} m  {max(state.race_time_ms, 0) / 1000:7.2f} s  "
+                                f"checkpoints {state.checkpoint_count}/{state.checkpoint_target}", refresh=False)
+            bar.update(0)
+            if done:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        bridge.close()
+    line = recorder.line(map_name=args.map, spacing_m=args.spacing)
+    path = line.save(Path(args.output))
+    how = "finished" if recorder.finished else ("stopped with Ctrl-C" if interrupted else "stream ended")
+    print(f"{path}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
+          f"({how} at {recorder.times_ms[-1] / 1000:.2f} s)")
+    return 0

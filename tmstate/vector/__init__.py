@@ -1,0 +1,1 @@
+"""Many game instances at once: the recovering vector env and its adapters."""
