@@ -8,11 +8,11 @@ import pytest
 from tmstate.backends.base import Action, backend_class
 from tmstate.errors import LogFileError
 from tmstate.formats.log import EpisodeLogWriter
-from tmstate.core.progress import ProgressTracker
 from tmstate.backends.replay import ReplayBackend
-from tmstate.core.reward import Reward, RewardConfig, total
+from tmstate.core.reward import RewardConfig, total
+from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState
-from tmstate.core.termination import Termination, TerminationConfig
+from tmstate.core.termination import TerminationConfig
 
 
 def logged_episode(directory, steps: int = 5, finish_ms: int | None = 230):
@@ -59,24 +59,20 @@ def test_a_ghost_through_reward_and_termination(realdata):
     from tmstate.formats.gbx import read_ghost
 
     line = read_ghost(backend.path).line()
-    tracker, reward = ProgressTracker(line), Reward(RewardConfig(time=0.001))
-    termination = Termination(TerminationConfig(no_progress_s=5.0))
+    scorer = Scorer(line, RewardConfig(time=0.001), TerminationConfig(no_progress_s=5.0))
     prev = backend.reset()
-    tracker.reset(prev.position)
-    termination.reset(prev, tracker.progress_m)
+    scorer.reset(prev)
     time_total, steps, reason = 0.0, 0, ""
     while not reason:
         state = backend.step(Action())
-        before = tracker.progress_m
-        loc = tracker.update(state.position)
-        terms = reward.terms(prev, state, tracker.progress_m - before, loc)
+        scored = scorer.step(prev, state)
+        terms, reason = scored.terms, scored.reason
         time_total += terms["time"]
-        _, _, reason = termination.check(state, tracker.progress_m, loc)
         prev, steps = state, steps + 1
         assert steps < 1000
     assert reason == "finished" and prev.race_time_ms == 17610 and steps == 353
     assert time_total == pytest.approx(-0.001 * 17610)
-    assert tracker.progress_m == pytest.approx(line.length_m, rel=1e-6)
+    assert scorer.progress_m == pytest.approx(line.length_m, rel=1e-6)
     assert total(terms) > 0
 
 

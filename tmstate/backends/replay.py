@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from tmstate.backends.base import Action, Backend
-from tmstate.errors import ConfigError, LogFileError
+from tmstate.errors import ConfigError, LogFileError, TmstateError
+from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import GameState
 
 
@@ -41,6 +42,33 @@ def load_states(path: str | Path) -> tuple[list[GameState], dict]:
 
     log = read_episode(path)
     return log.states, log.metadata
+
+
+def line_of_log(metadata: dict, log_path: str | Path) -> ReferenceLine:
+    """The reference line a log (or ghost) was driven on, from its metadata.
+
+    The one rule (the env's ``map=""`` with a replay and ``rewards compare`` both use it):
+    ``line`` (as the env writes it) or ``line_path`` as a file, as given or beside the log;
+    else ``line``, ``line_path`` or ``map`` as a name :func:`~tmstate.backends.sim.track.resolve_line`
+    knows (shipped lines). LogFileError when none is found.
+    """
+    from tmstate.backends.sim.track import resolve_line
+
+    log_path = Path(log_path)
+    names = [str(metadata[k]) for k in ("line", "line_path") if metadata.get(k)]
+    for name in names:
+        for candidate in (Path(name), log_path.parent / name):
+            if candidate.is_file():
+                return ReferenceLine.load(candidate)
+    for name in names + ([str(metadata["map"])] if metadata.get("map") else []):
+        try:
+            return resolve_line(name)
+        except TmstateError:
+            continue
+    hint = "pass --line LINE.npz to rewards compare, or map=LINE to the env"
+    if not names:
+        raise LogFileError(log_path, "the log names no reference line (metadata 'line')", hint)
+    raise LogFileError(log_path, f"its reference line {names[0]} was not found", hint)
 
 
 class ReplayBackend(Backend):

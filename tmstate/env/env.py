@@ -7,10 +7,9 @@ step::
 
     inputs = action_type.to_input(action)        # tmstate.env.action
     state = backend.step(inputs)                 # one action period of race time
-    loc = tracker.update(state.position)         # tmstate.core.progress
-    terms = reward.terms(prev, state, Δprogress, loc)   # tmstate.core.reward; reward = sum
-    terminated, truncated, reason = termination.check(state, progress, loc)
-    obs = observation.observe(state, loc)        # tmstate.env.observation
+    scored = scorer.step(prev, state)            # tmstate.core.scoring: progress, reward terms,
+                                                 # termination (the path offline tools share)
+    obs = observation.observe(state, scored.location)   # tmstate.env.observation
 
 ``info`` carries ``reward_terms``, ``race_time_ms``, ``progress_m``, ``lateral_m``,
 ``termination_reason`` ("" while the episode goes on) and ``finished``; the full
@@ -39,11 +38,12 @@ from tmstate.backends.base import Backend, backend_class
 from tmstate.config import from_dict, load_toml
 from tmstate.errors import ConfigError, TmstateError
 from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
-from tmstate.core.progress import Location, ProgressConfig, ProgressTracker
+from tmstate.core.progress import Location, ProgressConfig
 from tmstate.core.reference import ReferenceLine
-from tmstate.core.reward import Reward, RewardConfig
+from tmstate.core.reward import RewardConfig
+from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState
-from tmstate.core.termination import Termination, TerminationConfig
+from tmstate.core.termination import TerminationConfig
 
 ENV_ID = "tmstate/TMNF-v0"
 
@@ -119,20 +119,6 @@ def resolve_line(name_or_path: str) -> ReferenceLine:
     return resolve(name_or_path)
 
 
-def _logged_line(backend: Any) -> ReferenceLine:
-    """The reference line named in a replayed log's metadata (``line``, else ``map``)."""
-    metadata = getattr(backend, "metadata", {}) or {}
-    for key in ("line", "map"):
-        value = metadata.get(key)
-        if value:
-            try:
-                return resolve_line(str(value))
-            except TmstateError:
-                continue
-    raise ConfigError("map is empty and the replayed log names no reference line that can be found; "
-                      "set map to the line the episode was driven on")
-
-
 def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
     """The backend ``config.backend`` names, built with the config's settings."""
     cls = backend_class(config.backend)
@@ -177,8 +163,14 @@ class TMNFEnv(gym.Env):
         c = self.config
         self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
         if line is None and not c.map and c.backend == "replay" and backend is None:
+            from tmstate.backends.replay import line_of_log
+
             backend = make_backend(c, None)  # the line the log was driven on, from its metadata
-            line = _logged_line(backend)
+            try:
+                line = line_of_log(backend.metadata, backend.path)
+            except BaseException:
+                backend.close()
+                raise
         self.line = line if line is not None else resolve_line(c.map)
         self.backend: Backend = backend if backend is not None else make_backend(c, self.line)
         try:
@@ -190,13 +182,11 @@ class TMNFEnv(gym.Env):
         except BaseException:
             self.backend.close()  # do not leave a game connection or window behind
             raise
-        self.tracker = ProgressTracker(self.line, c.progress)
-        self.reward = Reward(c.reward)
-        self.termination = Termination(c.termination)
+        self.scorer = Scorer(self.line, c.reward, c.termination, c.progress)
+        self.tracker = self.scorer.tracker
         self.state: GameState | None = None
         self.location: Location | None = None
         self._progress_m = 0.0
-        self._respawns = 0
         self._done = True
         self._log = None
         self._log_open = False
@@ -209,10 +199,8 @@ class TMNFEnv(gym.Env):
         super().reset(seed=seed)
         self._close_log()
         state = self.backend.reset(seed)
-        location = self.tracker.reset(state.position)
-        self._progress_m = self.tracker.progress_m
-        self._respawns = state.respawn_count
-        self.termination.reset(state, self._progress_m)
+        location = self.scorer.reset(state)
+        self._progress_m = self.scorer.progress_m
         self.state, self.location = state, location
         self._done = False
         obs = self.observation.reset(state, location)
@@ -226,16 +214,10 @@ class TMNFEnv(gym.Env):
         inputs = self.actions.to_input(action)
         prev = self.state
         state = self.backend.step(inputs)
-        if state.respawn_count != self._respawns:  # a respawn teleports: locate globally, credit it
-            self._respawns = state.respawn_count
-            location = self.tracker.reset(state.position)
-        else:
-            location = self.tracker.update(state.position)
-        progress = self.tracker.progress_m
-        terms = self.reward.terms(prev, state, progress - self._progress_m, location)
-        self._progress_m = progress
-        reward = sum(terms.values())
-        terminated, truncated, reason = self.termination.check(state, progress, location)
+        scored = self.scorer.step(prev, state)
+        location, terms, reason = scored.location, scored.terms, scored.reason
+        terminated, truncated = scored.terminated, scored.truncated
+        self._progress_m = scored.progress_m
         self.state, self.location = state, location
         obs = self.observation.observe(state, location)
         info = self._info(state, location, terms, reason)
@@ -246,7 +228,7 @@ class TMNFEnv(gym.Env):
             path = self._close_log()
             if path is not None:
                 info["log_path"] = str(path)
-        return obs, float(reward), terminated, truncated, info
+        return obs, float(scored.reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """The current frame as (render_height, render_width, 3) uint8 (``render_mode="rgb_array"``)."""

@@ -272,36 +272,36 @@ def _ghost_from_samples(path: Path, data: dict, race_time_ms: int, cp_times: tup
 # --- checking a line against the ghost it came from -------------------------------------
 
 
+def score_states(states: list[GameState], line: ReferenceLine, progress_config=None, reward_config=None):
+    """(scorer, scored steps): ``states`` scored along ``line`` by the env's own
+    :class:`~tmstate.core.scoring.Scorer` (termination not applied)."""
+    from tmstate.core.scoring import Scorer
+
+    scorer = Scorer(line, reward_config, progress=progress_config)
+    return scorer, scorer.run(states)
+
+
 def check_line(ghost: Ghost, line: ReferenceLine, progress_config=None, reward_config=None) -> dict:
-    """Replay the ghost's states through progress and reward; figures for a person or a test.
+    """Replay the ghost's states through the scoring path; figures for a person or a test.
 
     ``max_backward_m`` is the largest drop of credited progress below its running maximum.
     """
-    from tmstate.core.progress import ProgressTracker
-    from tmstate.core.reward import Reward, total
-
-    states = ghost.states()
-    tracker = ProgressTracker(line, progress_config)
-    reward = Reward(reward_config)
-    tracker.reset(states[0].position)
-    peak = tracker.progress_m
-    max_backward = 0.0
-    worst_distance = 0.0
-    ret = 0.0
-    for prev, state in zip(states, states[1:]):
-        before = tracker.progress_m
-        loc = tracker.update(state.position)
-        ret += total(reward.terms(prev, state, tracker.progress_m - before, loc))
-        peak = max(peak, tracker.progress_m)
-        max_backward = max(max_backward, peak - tracker.progress_m)
-        worst_distance = max(worst_distance, loc.distance_m)
+    scorer, steps = score_states(ghost.states(), line, progress_config, reward_config)
+    tracker = scorer.tracker
+    peak = steps[0].progress_m - steps[0].progress_delta_m if steps else tracker.progress_m
+    max_backward = worst_distance = ret = 0.0
+    for step in steps:
+        ret += step.reward
+        peak = max(peak, step.progress_m)
+        max_backward = max(max_backward, peak - step.progress_m)
+        worst_distance = max(worst_distance, step.location.distance_m)
     return {
         "replay": ghost.path.name,
         "map_name": ghost.map_name,
         "map_uid": ghost.map_uid,
         "race_time_ms": ghost.race_time_ms,
         "sample_period_ms": ghost.sample_period_ms,
-        "samples": len(states),
+        "samples": len(steps) + 1,
         "line_points": len(line),
         "line_length_m": round(line.length_m, 3),
         "final_progress_m": round(tracker.progress_m, 3),

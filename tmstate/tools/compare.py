@@ -1,8 +1,7 @@
 """``tmstate rewards compare``: returns of logged episodes under several time penalties.
 
-Each episode's states are replayed through progress tracking once (the same rules as the
-env: :class:`~tmstate.core.progress.ProgressTracker`, reset when ``respawn_count`` changes) and
-the reward is recomputed for every time-penalty weight, all other weights from
+Each episode's states are scored by the env's own :class:`~tmstate.core.scoring.Scorer`
+(progress, respawn rule, reward terms) once per time-penalty weight, all other weights from
 ``--config`` (``[reward]`` and optional ``[progress]`` tables) or the defaults. Episodes
 are taken as logged: termination is not re-applied. Logs may be episode ``.npz`` files,
 folders of them, or ``.Replay.Gbx`` ghosts (a ghost without ``--line`` is measured along
@@ -21,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmstate.config import from_dict, read_toml
-from tmstate.errors import ConfigError, LogFileError, TmstateError
-from tmstate.core.progress import Location, ProgressConfig, ProgressTracker
+from tmstate.errors import ConfigError
+from tmstate.core.progress import ProgressConfig
 from tmstate.core.reference import ReferenceLine
-from tmstate.core.reward import Reward, RewardConfig, total
+from tmstate.core.reward import RewardConfig, total
+from tmstate.core.scoring import Scored, Scorer
 from tmstate.core.state import GameState
 
 
@@ -38,38 +38,17 @@ class Episode:
     metadata: dict
 
 
-@dataclass
-class Measured:
-    """The per-step quantities the reward needs, computed once per episode."""
-
-    deltas: list[float]
-    locations: list[Location]
+def episode_steps(episode: Episode, reward_config: RewardConfig | None = None,
+                  progress_config: ProgressConfig | None = None) -> list[Scored]:
+    """Every step of the episode scored by the env's own :class:`~tmstate.core.scoring.Scorer`."""
+    return Scorer(episode.line, reward_config, progress=progress_config).run(episode.states)
 
 
-def measure(episode: Episode, progress_config: ProgressConfig | None = None) -> Measured:
-    """Progress deltas and locations along the line for every step of the episode."""
-    tracker = ProgressTracker(episode.line, progress_config)
-    states = episode.states
-    tracker.reset(states[0].position)
-    deltas, locations = [], []
-    for prev, state in zip(states, states[1:]):
-        before = tracker.progress_m
-        if state.respawn_count != prev.respawn_count:
-            loc = tracker.reset(state.position)
-        else:
-            loc = tracker.update(state.position)
-        deltas.append(tracker.progress_m - before)
-        locations.append(loc)
-    return Measured(deltas, locations)
-
-
-def episode_return(episode: Episode, measured: Measured, config: RewardConfig) -> dict[str, float]:
-    """Per-term sums and the total return of the episode under ``config``."""
-    reward = Reward(config)
+def episode_return(steps: list[Scored]) -> dict[str, float]:
+    """Per-term sums and the total return of scored steps."""
     sums: dict[str, float] = {}
-    states = episode.states
-    for prev, state, delta, loc in zip(states, states[1:], measured.deltas, measured.locations):
-        for name, value in reward.terms(prev, state, delta, loc).items():
+    for step in steps:
+        for name, value in step.terms.items():
             sums[name] = sums.get(name, 0.0) + value
     sums["return"] = total(sums)
     return sums
@@ -81,16 +60,17 @@ def compare(episodes: list[Episode], penalties: list[float], reward_config: Rewa
     base = reward_config if reward_config is not None else RewardConfig()
     rows = []
     for episode in episodes:
-        measured = measure(episode, progress_config)
-        returns = [episode_return(episode, measured, dataclasses.replace(base, time=float(w)))["return"]
-                   for w in penalties]
+        runs = [episode_steps(episode, dataclasses.replace(base, time=float(w)), progress_config)
+                for w in penalties]
+        returns = [episode_return(steps)["return"] for steps in runs]
         last = episode.states[-1]
         rows.append({
             "name": episode.name,
             "steps": len(episode.states) - 1,
             "race_time_ms": int(last.race_time_ms - episode.states[0].race_time_ms),
             "finished": bool(last.finished),
-            "progress_m": float(sum(measured.deltas)),
+            "progress_m": float(sum(step.progress_delta_m
+                                    for step in (runs[0] if runs else episode_steps(episode, base, progress_config)))),
             "line_length_m": episode.line.length_m,
             "returns": returns,
         })
@@ -138,8 +118,10 @@ def plot(result: dict, output: str | Path) -> Path:
 
 
 def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episode]:
-    """Episodes from log files, folders and ghosts; the line from ``line_path`` or the log."""
-    from tmstate.formats.log import find_logs, read_episode
+    """Episodes from log files, folders and ghosts; the line from ``line_path``, else the one the
+    log names (:func:`~tmstate.backends.replay.line_of_log`), else (ghosts) one built from itself."""
+    from tmstate.backends.replay import line_of_log, load_states
+    from tmstate.formats.log import find_logs
 
     shared = ReferenceLine.load(line_path) if line_path else None
     episodes = []
@@ -151,30 +133,10 @@ def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episod
             line = shared if shared is not None else ghost.line()
             episodes.append(Episode(path.name, ghost.states(), line, ghost_metadata(ghost)))
             continue
-        log = read_episode(path)
-        line = shared if shared is not None else _line_of(log.metadata, path)
-        episodes.append(Episode(path.name, log.states, line, log.metadata))
+        states, metadata = load_states(path)
+        line = shared if shared is not None else line_of_log(metadata, path)
+        episodes.append(Episode(path.name, states, line, metadata))
     return episodes
-
-
-def _line_of(metadata: dict, log_path: Path) -> ReferenceLine:
-    """The line a log names: ``line`` (as the env writes it) or ``line_path`` as a file, as
-    given or beside the log; else ``line``/``map`` as a name the env can resolve (shipped lines)."""
-    names = [str(metadata[k]) for k in ("line", "line_path") if metadata.get(k)]
-    for name in names:
-        for candidate in (Path(name), log_path.parent / name):
-            if candidate.is_file():
-                return ReferenceLine.load(candidate)
-    for name in names + ([str(metadata["map"])] if metadata.get("map") else []):
-        try:
-            from tmstate.env.env import resolve_line
-
-            return resolve_line(name)
-        except (TmstateError, ImportError):
-            continue
-    if not names:
-        raise LogFileError(log_path, "the log names no reference line (metadata 'line')", "pass --line LINE.npz")
-    raise LogFileError(log_path, f"its reference line {names[0]} was not found", "pass --line LINE.npz")
 
 
 def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:
