@@ -80,17 +80,22 @@ def build_harness(force: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             result = subprocess.run(
-                ["make", "-s", "-C", str(HARNESS_DIR)], capture_output=True, text=True, check=False
+                ["make", "-s", "-C", str(HARNESS_DIR)], capture_output=True, check=False
             )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     if result.returncode != 0 or not HARNESS_BINARY.is_file():
-        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        tail = _text(result.stdout + result.stderr).strip().splitlines()[-15:]
         raise ConfigError(
             f"building the harness with `make -C {HARNESS_DIR}` failed (exit {result.returncode}): "
             + " | ".join(tail)
         )
     return HARNESS_BINARY
+
+
+def _text(raw: bytes) -> str:
+    """Child output as text; bytes that are not UTF-8 become U+FFFD instead of an error."""
+    return raw.decode("utf-8", errors="replace")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -129,7 +134,7 @@ class HarnessProcess:
         self.ready_timeout_s = ready_timeout_s
         self.binary = Path(binary) if binary is not None else None
         self.port = 0
-        self.process: subprocess.Popen[str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=200)
         """The last lines the harness printed (stdout and stderr), for error messages."""
         self._lines: queue.Queue[str] = queue.Queue()
@@ -186,13 +191,12 @@ class HarnessProcess:
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
+            stderr=subprocess.PIPE,  # bytes: the plugin logs whatever a client sent (not always UTF-8)
             start_new_session=True,  # a Ctrl-C in the terminal stops us, not the harness first
         )
         # Both pipes are drained for the whole life of the process, so a chatty harness
-        # never blocks on a full pipe.
+        # never blocks on a full pipe — as bytes, decoded leniently: a drain thread that
+        # died on one odd byte would leave the harness blocked on a full pipe for good.
         for stream in (self.process.stdout, self.process.stderr):
             threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
         deadline = time.monotonic() + self.ready_timeout_s
@@ -220,11 +224,13 @@ class HarnessProcess:
                 return
 
     def _drain(self, stream) -> None:
-        for raw in stream:
-            line = raw.rstrip("\n")
-            self.output.append(line)
-            if self._waiting_ready:  # only lines before READY matter; the deque keeps the rest
-                self._lines.put(line)
+        """Read ``stream`` to its end, whatever the bytes; keep the lines as text."""
+        with contextlib.suppress(OSError, ValueError):  # the pipe closed under us by _reap
+            for raw in stream:
+                line = _text(raw).rstrip("\n")
+                self.output.append(line)
+                if self._waiting_ready:  # only lines before READY matter; the deque keeps the rest
+                    self._lines.put(line)
 
     def _tail(self, lines: int = 8) -> str:
         time.sleep(0.05)  # let the drain threads catch the last words
