@@ -43,3 +43,171 @@ def test_harness_output_that_is_not_utf8_keeps_being_drained(harness):
     b.connect()
     b.close()
     assert wait_for_output(harness, "after-the-bad-byte"), list(harness.output)[-5:]
+
+
+# --- defect 3: a timeout in the middle of a message -------------------------------------
+
+
+@pytest.mark.parametrize("width,height", [(8, 4), (640, 480)])  # in the buffer, and larger than it
+def test_a_timeout_mid_message_resumes_the_same_message(width, height):
+    """Defect 3: the header was consumed, the payload timed out, and the next call read
+    payload bytes as a header. Now the next call finishes the same message."""
+    import threading
+
+    import numpy as np
+    from test_bridge_harness import FakePlugin, drain, hello_then, state_msg
+
+    from tmstate.backends.base import Action
+    from tmstate.errors import BridgeTimeoutError
+
+    pixels = np.arange(width * height * 4, dtype=np.uint32).astype(np.uint8).reshape(height, width, 4)
+    frame = p.encode(p.Frame(width, height, pixels.tobytes()))
+    go_on = threading.Event()
+
+    def body(conn, recv):
+        conn.sendall(state_msg(0, seq=1) + frame)
+        assert isinstance(recv(), p.ActionMsg)
+        cut = len(frame) // 2
+        conn.sendall(state_msg(50, seq=2) + frame[:cut])
+        go_on.wait(5)
+        conn.sendall(frame[cut:])
+        assert isinstance(recv(), p.ActionMsg)
+        conn.sendall(state_msg(100, seq=3) + frame)
+        drain(conn, recv)
+
+    plugin = FakePlugin(hello_then(body))
+    b = Bridge(port=plugin.port, timeout_s=2, spin_us=0)
+    b.connect()
+    b.auto_frame = (width, height)  # what set_auto_frame would have agreed with the plugin
+    b.next_state()
+    with pytest.raises(BridgeTimeoutError):
+        b.act(Action(gas=1.0), timeout_s=0.3)
+    go_on.set()
+    state = b.act(Action(gas=1.0))  # first the rest of the frame of 50 ms, then 100 ms and its frame
+    assert state.race_time_ms == 100
+    assert b.last_frame.shape == (height, width, 4) and np.array_equal(b.last_frame, pixels)
+    b.close()
+    plugin.close()
+
+
+def test_a_timeout_mid_header_resumes_too():
+    import threading
+
+    from test_bridge_harness import FakePlugin, drain, hello_then, state_msg
+
+    from tmstate.errors import BridgeTimeoutError
+
+    go_on = threading.Event()
+    message = state_msg(0, seq=1)
+
+    def body(conn, recv):
+        conn.sendall(message[:5])
+        go_on.wait(5)
+        conn.sendall(message[5:20])
+        time.sleep(0.3)
+        conn.sendall(message[20:])
+        drain(conn, recv)
+
+    plugin = FakePlugin(hello_then(body))
+    b = Bridge(port=plugin.port, timeout_s=2, spin_us=0)
+    b.connect()
+    with pytest.raises(BridgeTimeoutError):
+        b.next_state(timeout_s=0.2)
+    go_on.set()
+    with pytest.raises(BridgeTimeoutError):
+        b.next_state(timeout_s=0.1)
+    assert b.next_state().race_time_ms == 0
+    b.close()
+    plugin.close()
+
+
+# --- the fault test: a game frozen mid-frame and resumed ------------------------------
+
+FREEZE_TRIALS = 25
+
+
+@harness_only
+def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
+    """The harness frozen with SIGSTOP while it sends a 1600x1200 auto frame, then resumed,
+    25 times: the step in flight times out (BridgeTimeoutError), the next step works (the
+    rest of the frame is read, then the next STATE and its frame), and reset works. Before
+    the fix the next call read pixels as a header (ProtocolError: "type 4280844840 announces
+    a payload of 4280844840 bytes")."""
+    import os
+    import signal
+    import threading
+
+    import numpy as np
+
+    from tmstate.backends.tminterface import GameBackend
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.core.state import forward_vector
+    from tmstate.env.env import TMNFEnv
+    from tmstate.errors import BridgeTimeoutError, DisconnectedError
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    width, height = 1600, 1200
+    with HarnessProcess() as harness:
+        probe = GameBackend(port=harness.port, timeout_s=5.0)
+        start = probe.reset()
+        probe.close()
+        ahead = start.position + 400.0 * forward_vector(start.yaw, start.pitch)
+        line_path = ReferenceLine.from_points([start.position, ahead], spacing_m=0.5).save(tmp_path / "line.npz")
+        env = TMNFEnv(backend="tminterface", map=str(line_path),
+                      backend_options={"port": harness.port, "timeout_s": 0.4, "frame_size": (width, height),
+                                       "connect_retries": 50})
+        bridge = env.backend.bridge
+        gas = np.array([0.0, 1.0], np.float32)
+        outcomes = {"frozen_mid_frame": 0, "frozen_elsewhere": 0, "not_frozen_in_time": 0,
+                    "next_step_worked": 0, "next_step_disconnected": 0}
+        try:
+            env.reset()
+            for trial in range(FREEZE_TRIALS):
+                frozen = threading.Event()
+
+                def freeze_when_the_frame_is_half_here() -> None:
+                    """SIGSTOP the harness once part of the frame has arrived (the bridge holds
+                    it as a partial message), so the freeze lands mid-frame, not by luck."""
+                    deadline = time.monotonic() + 2.0
+                    while time.monotonic() < deadline:
+                        partial = bridge._partial
+                        if partial is not None and partial.have > 0:
+                            os.kill(harness.pid, signal.SIGSTOP)
+                            frozen.set()
+                            return
+                        time.sleep(0.0002)
+
+                watcher = threading.Thread(target=freeze_when_the_frame_is_half_here)
+                before = env.state.race_time_ms
+                watcher.start()
+                try:
+                    env.step(gas)
+                    timed_out = False
+                except BridgeTimeoutError:
+                    timed_out = True
+                watcher.join()
+                if frozen.is_set():
+                    mid = timed_out and bridge._partial is not None
+                    outcomes["frozen_mid_frame" if mid else "frozen_elsewhere"] += 1
+                else:
+                    outcomes["not_frozen_in_time"] += 1
+                os.kill(harness.pid, signal.SIGCONT)
+                try:
+                    _, _, terminated, truncated, _ = env.step(gas)
+                    outcomes["next_step_worked"] += 1
+                    assert env.state.race_time_ms > before and env.state.race_time_ms % 50 == 0
+                    assert bridge.last_frame is not None and bridge.last_frame.shape == (height, width, 4)
+                    assert bridge._partial is None
+                except DisconnectedError:  # the documented alternative: the plugin dropped us
+                    outcomes["next_step_disconnected"] += 1
+                obs, info = env.reset()
+                assert info["race_time_ms"] == 0 and env.observation_space.contains(obs)
+                assert bridge.last_frame.shape == (height, width, 4)
+        finally:
+            os.kill(harness.pid, signal.SIGCONT)
+            env.close()
+    print(f"freeze trials: {outcomes}")
+    assert outcomes["next_step_worked"] + outcomes["next_step_disconnected"] == FREEZE_TRIALS
+    assert outcomes["frozen_mid_frame"] >= FREEZE_TRIALS // 2, outcomes

@@ -18,6 +18,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,6 +45,15 @@ MAX_QUEUED_STATES = 100_000
 
 SavedState = p.SavedState
 """What :meth:`Bridge.save_state` returns: ``race_time_ms`` and the opaque ``blob``."""
+
+
+@dataclass
+class _PartialMessage:
+    """A large message being received: its type, its payload array, and how much of it came."""
+
+    msg_type: int
+    payload: bytearray
+    have: int = 0
 
 
 def _timeval(seconds: float) -> bytes:
@@ -106,6 +116,8 @@ class Bridge:
         self._start = 0
         self._end = 0
         self._sock_timeout: float | None = None
+        self._partial: _PartialMessage | None = None
+        """A large message (a frame) whose receive timed out half-way; the next receive resumes it."""
         self._states: collections.deque[p.State] = collections.deque(maxlen=MAX_QUEUED_STATES)
         self._awaiting_action = False
         """True between a control-mode STATE and our ACTION/REWIND/RESPAWN/RESTART."""
@@ -158,6 +170,7 @@ class Bridge:
         self._sock = sock
         self._sock_timeout = None
         self._start = self._end = 0
+        self._partial = None
         self._states.clear()
         self._awaiting_action = False
         self.observing = False
@@ -225,6 +238,8 @@ class Bridge:
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
         self._awaiting_action = False
+        self._start = self._end = 0  # what was buffered belongs to the dead connection
+        self._partial = None
         if sock is not None:
             try:
                 sock.close()
@@ -336,19 +351,15 @@ class Bridge:
         while self._end - self._start < n:
             self._recv_some(deadline, what)
 
-    def _read_large(self, n: int, deadline: float, what: str) -> bytearray:
-        """A payload bigger than the buffer, received straight into its own array."""
-        out = bytearray(n)
-        view = memoryview(out)
-        have = min(n, self._end - self._start)
-        view[:have] = self._view[self._start : self._start + have]
-        self._start += have
-        while have < n:
-            have += self._recv_into(view[have:], deadline, what)
-        return out
-
     def _receive(self, deadline: float, what: str) -> p.Message:
-        """The next whole message from the plugin (STATE decoded straight from the buffer)."""
+        """The next whole message from the plugin (STATE decoded straight from the buffer).
+
+        A timeout never leaves the stream out of step: nothing of a message is consumed
+        before all of it is here (small messages wait whole in the buffer, a large one in
+        :attr:`_partial`), so the next call resumes the same message where this one stopped.
+        """
+        if self._partial is not None:
+            return self._finish_large(self._partial, deadline, what)
         self._fill(p.HEADER_SIZE, deadline, what)
         msg_type, length = p.HEADER.unpack_from(self._buf, self._start)
         try:
@@ -356,27 +367,47 @@ class Bridge:
         except ProtocolError:
             self._drop()  # the stream cannot be trusted any more
             raise
+        if p.HEADER_SIZE + length > len(self._buf):
+            self._start += p.HEADER_SIZE
+            self._partial = _PartialMessage(msg_type, bytearray(length))
+            return self._finish_large(self._partial, deadline, what)
+        self._fill(p.HEADER_SIZE + length, deadline, what)
         self._start += p.HEADER_SIZE
         if msg_type == p.PluginMsg.STATE and length == p.STATE_SIZE:
-            self._fill(p.STATE_SIZE, deadline, what)
             msg = p.read_state(self._buf, self._start)
             self._start += p.STATE_SIZE
             if self._start == self._end:
                 self._start = self._end = 0
             return msg
-        if length <= len(self._buf):
-            self._fill(length, deadline, what)
-            payload = self._view[self._start : self._start + length]
-            self._start += length
-        else:
-            payload = memoryview(self._read_large(length, deadline, what))
+        payload = self._view[self._start : self._start + length]
+        self._start += length
         if self._start == self._end:
             self._start = self._end = 0
-        if msg_type == p.PluginMsg.FRAME and length >= 8:
+        return self._decode(msg_type, payload, copy=True)
+
+    def _finish_large(self, partial: _PartialMessage, deadline: float, what: str) -> p.Message:
+        """Receive the rest of a payload bigger than the buffer straight into its own array."""
+        view = memoryview(partial.payload)
+        n = len(partial.payload)
+        if partial.have < n and self._end > self._start:  # bytes that came with the header
+            take = min(n - partial.have, self._end - self._start)
+            view[partial.have : partial.have + take] = self._view[self._start : self._start + take]
+            partial.have += take
+            self._start += take
+        if self._start == self._end:
+            self._start = self._end = 0
+        while partial.have < n:  # kept up to date, so a timeout here resumes next call
+            partial.have += self._recv_into(view[partial.have :], deadline, what)
+        self._partial = None
+        return self._decode(partial.msg_type, view, copy=False)
+
+    @staticmethod
+    def _decode(msg_type: int, payload: memoryview, copy: bool) -> p.Message:
+        if msg_type == p.PluginMsg.FRAME and len(payload) >= 8:
             width, height = p.HEADER.unpack_from(payload, 0)  # two uint32, same layout
-            p.check_frame_size(width, height, length - 8)
+            p.check_frame_size(width, height, len(payload) - 8)
             pixels = np.frombuffer(payload, dtype=np.uint8, offset=8).reshape(height, width, 4)
-            return p.Frame(width, height, pixels.copy() if length <= len(self._buf) else pixels)
+            return p.Frame(width, height, pixels.copy() if copy else pixels)
         return p.decode_payload(msg_type, bytes(payload))
 
     def _pump(self, deadline: float, what: str) -> p.Message:
