@@ -35,7 +35,7 @@ import numpy as np
 
 from tmstate.env.action import ActionType, action_type
 from tmstate.backends.base import Backend, backend_class
-from tmstate.config import from_dict, load_toml
+from tmstate.config import check_arguments, from_dict, load_toml
 from tmstate.errors import ConfigError, TmstateError
 from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
 from tmstate.core.progress import Location, ProgressConfig
@@ -120,22 +120,27 @@ def resolve_line(name_or_path: str) -> ReferenceLine:
 
 
 def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
-    """The backend ``config.backend`` names, built with the config's settings."""
+    """The backend ``config.backend`` names, built with the config's settings.
+
+    ``backend_options`` are checked against the backend's own signature first (names and
+    types, like any config table), so an error raised while the backend starts (a bad log,
+    a game that does not answer) is reported as itself, never as "bad backend_options".
+    """
     cls = backend_class(config.backend)
     options = dict(config.backend_options)
-    try:
-        if config.backend == "sim":
-            return cls(line, action_period_ms=config.action_period_ms, **options)
-        if config.backend == "tminterface":
-            options.setdefault("game_speed", config.game_speed)
-            return cls(action_period_ms=config.action_period_ms, **options)
-        if config.backend == "replay":
-            if "log_path" not in options:
-                raise ConfigError("the replay backend needs backend_options={'log_path': <episode log>}")
-            return cls(options.pop("log_path"), action_period_ms=config.action_period_ms, **options)
-        return cls(**options)
-    except TypeError as exc:
-        raise ConfigError(f"backend {config.backend!r}: bad backend_options ({exc})") from None
+    where = f"backend_options of backend {config.backend!r}"
+    if config.backend == "sim":
+        options = check_arguments(cls.__init__, options, where, skip=2)
+        return cls(line, action_period_ms=config.action_period_ms, **options)
+    if config.backend == "tminterface":
+        options.setdefault("game_speed", config.game_speed)
+        return cls(action_period_ms=config.action_period_ms, **options)  # GameConfig checks them
+    if config.backend == "replay":
+        if "log_path" not in options:
+            raise ConfigError("the replay backend needs backend_options={'log_path': <episode log>}")
+        options = check_arguments(cls.__init__, options, where, skip=1)
+        return cls(options.pop("log_path"), action_period_ms=config.action_period_ms, **options)
+    return cls(**check_arguments(cls.__init__, options, where, skip=1))
 
 
 class TMNFEnv(gym.Env):

@@ -27,7 +27,7 @@ import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -67,8 +67,9 @@ TABLE_STEP_M = 0.1
 
 @dataclass
 class ObservationConfig:
-    """What the agent observes (see the module doc)."""
+    """What the agent observes (see the module doc). A plain string in a config names the type."""
 
+    CONFIG_SHORTHAND: ClassVar[str] = "type"  # observation = "frames" is {type = "frames"}
     type: str = "telemetry"  # telemetry | frames | dict
     width: int = 64  # frame width, pixels
     height: int = 64  # frame height, pixels

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmstate.config import from_dict, read_toml
+from tmstate.config import check_port, from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
 from tmstate.files import atomic_write_bytes, atomic_write_text
 
@@ -85,8 +85,9 @@ class LaunchConfig:
     """More environment variables for the game (e.g. DXVK_HUD, WINEFSYNC)."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.base_port <= 65535:
-            raise ConfigError(f"base_port must be in 1..65535, got {self.base_port}")
+        check_port(self.base_port, "launch base_port")
+        if self.display_base < 0:
+            raise ConfigError(f"launch display_base must be a display number >= 0, got {self.display_base}")
         if self.handshake_timeout_s <= 0 or self.stop_grace_s < 0:
             raise ConfigError(
                 f"handshake_timeout_s must be > 0 and stop_grace_s >= 0, got "

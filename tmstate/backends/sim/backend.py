@@ -40,6 +40,10 @@ class SimBackend(Backend):
             raise ConfigError(f"action_period_ms must be a positive multiple of {TICK_MS}, got {action_period_ms}")
         if isinstance(car, dict):
             car = from_dict(CarConfig, car, where="sim car")
+        if seed is not None and seed < 0:
+            raise ConfigError(f"sim seed must be a whole number >= 0 (or None), got {seed}")
+        if width_m is not None and not width_m > 0:
+            raise ConfigError(f"sim width_m must be > 0 metres (or None: the line's own width), got {width_m}")
         camera(camera_name)  # validates the name
         self.line = line
         self.action_period_ms = int(action_period_ms)
