@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tmstate.env.env import ENV_ID, EnvConfig, TMNFEnv, load_config, make_config
+from tmstate.core.state import GameState
 from tmstate.errors import ActionError, ConfigError, TmstateError
 
 OBS_TYPES = ["telemetry", "frames", "dict"]
@@ -88,6 +89,25 @@ def test_overrides_merge_and_bad_values_are_config_errors():
         TMNFEnv(action_period_ms=15)
     with pytest.raises(ConfigError, match="observation type"):
         TMNFEnv(observation={"type": "sonar"})
+
+
+@pytest.mark.parametrize("period", [0, 15, 100_010, True, 50.0])
+def test_every_taker_of_an_action_period_refuses_the_same_values(period, tmp_path):
+    """One rule (core.state.check_action_period_ms): env config, sim and game backends, replay, bridge."""
+    from tmstate.backends.replay import ReplayBackend
+    from tmstate.backends.sim.backend import SimBackend
+    from tmstate.backends.tminterface import GameConfig
+    from tmstate.formats.log import write_states_log
+    from tmstate.link.bridge import Bridge
+
+    log = write_states_log([GameState(), GameState(race_time_ms=50)], tmp_path / "two.npz", {})
+    takers = [lambda: EnvConfig(action_period_ms=period), lambda: SimBackend(action_period_ms=period),
+              lambda: GameConfig(action_period_ms=period), lambda: ReplayBackend(log, action_period_ms=period),
+              lambda: Bridge().set_action_period(period)]
+    for make in takers:
+        with pytest.raises(ConfigError, match=r"multiple of 10 in 10\.\.100000 ms"):
+            make()
+    assert EnvConfig(action_period_ms=100_000).action_period_ms == 100_000
 
 
 def test_episode_info_reward_terms_and_time_limit():

@@ -237,3 +237,23 @@ def test_random_payloads_of_known_types_decode_or_raise_protocol_error(msg_type,
     except ProtocolError:
         return
     assert msg.TYPE == msg_type
+
+
+def test_declared_layouts_match_the_message_tables_of_the_spec():
+    """Each message is declared once (FIXED + TAIL); the derived sizes are what docs/protocol.md says."""
+    import re
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+    rows = re.findall(r"^\| (\d+) +\| `(\w+)` \| ([^|]+) \|", spec, flags=re.M)
+    assert len(rows) == len(p.MESSAGES) == 21
+    for number, name, payload in rows:
+        t = int(number)
+        assert p.message_name(t) == name
+        words = len(re.findall(r"\b(?:u?int32|float32)\b", payload))
+        has_tail = bool(re.search(r"then|string|blob", payload))
+        if name == "STATE":
+            assert p._FIXED_SIZES[t] == p.STATE_SIZE == 112
+            continue
+        sizes = p._MIN_SIZES if has_tail else p._FIXED_SIZES
+        assert sizes.get(t) == 4 * words, (name, payload)

@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from tmstate import __version__
 from tmstate.errors import TmstateError
 
-DEFAULT_PORT = 8477
-
 
 def _handler(target: str) -> Callable[[argparse.Namespace], int]:
     """A handler that imports ``module:function`` when the command runs."""
@@ -79,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=int, default=None, help="the plugin's port (default: its default port)")
     p.add_argument("--map", default="", help="map name for the metadata")
     p.add_argument("--spacing", type=float, default=0.5)
     p.set_defaults(run=_handler("tmstate.tools.record:main"))

@@ -23,7 +23,7 @@ import numpy as np
 from tmstate.backends.base import Action, Backend
 from tmstate.errors import ConfigError, LogFileError, TmstateError
 from tmstate.core.reference import ReferenceLine
-from tmstate.core.state import GameState
+from tmstate.core.state import GameState, check_action_period_ms
 
 
 def _wrap(angle: float) -> float:
@@ -85,9 +85,7 @@ class ReplayBackend(Backend):
         if action_period_ms is None:
             steps = np.diff(self.times)
             action_period_ms = int(np.median(steps)) if len(steps) else 50
-        if int(action_period_ms) <= 0:
-            raise ConfigError(f"action_period_ms must be > 0, got {action_period_ms}")
-        self.action_period_ms = int(action_period_ms)
+        self.action_period_ms = check_action_period_ms(action_period_ms)
         self._time_ms = int(self.times[0])
 
     @property

@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 
 from tmstate.backends.base import Action, Backend
-from tmstate.link.bridge import DEFAULT_HOST, DEFAULT_PORT, Bridge
+from tmstate.link.bridge import DEFAULT_HOST, Bridge
+from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.config import from_dict
 from tmstate.errors import BridgeError, ConfigError
-from tmstate.core.state import GameState
+from tmstate.core.state import GameState, check_action_period_ms
 
 
 @dataclass
@@ -53,10 +54,7 @@ class GameConfig:
     that), where polling threads would only fight over the GIL."""
 
     def __post_init__(self) -> None:
-        if self.action_period_ms % 10 or not 10 <= self.action_period_ms <= 100_000:
-            raise ConfigError(
-                f"action_period_ms must be a multiple of 10 in 10..100000, got {self.action_period_ms}"
-            )
+        check_action_period_ms(self.action_period_ms)
         if not self.game_speed > 0:
             raise ConfigError(f"game_speed must be > 0, got {self.game_speed}")
         if self.timeout_s <= 0 or self.plugin_timeout_ms < 100:

@@ -26,6 +26,26 @@ WHEELS = ("front_left", "front_right", "rear_right", "rear_left")
 ANALOG_MAX = 65536
 """Full deflection of an analog input in TMInterface (steer -65536..65536, gas 0..65536)."""
 
+TICK_MS = 10
+"""TMNF's simulation tick: race time moves in steps of 10 ms."""
+
+MAX_ACTION_PERIOD_MS = 100_000
+"""Longest action period the plugin accepts (docs/protocol.md, SET_ACTION_PERIOD)."""
+
+
+def check_action_period_ms(value: object, name: str = "action_period_ms") -> int:
+    """``value`` as an int if it is a whole number of ticks in 10..100000 ms; ConfigError if not.
+
+    The one rule for every place that takes an action period (env config, game and sim
+    backends, replay, the bridge), so they accept and refuse the same values."""
+    from tmstate.errors import ConfigError
+
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or value % TICK_MS or not TICK_MS <= value <= MAX_ACTION_PERIOD_MS):
+        raise ConfigError(f"{name} must be a multiple of {TICK_MS} in {TICK_MS}..{MAX_ACTION_PERIOD_MS} ms, "
+                          f"got {value!r}")
+    return int(value)
+
 
 def _zeros3() -> np.ndarray:
     return np.zeros(3, dtype=np.float64)

@@ -42,7 +42,7 @@ from tmstate.core.progress import Location, ProgressConfig
 from tmstate.core.reference import ReferenceLine
 from tmstate.core.reward import RewardConfig
 from tmstate.core.scoring import Scorer
-from tmstate.core.state import GameState
+from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.core.termination import TerminationConfig
 
 ENV_ID = "tmstate/TMNF-v0"
@@ -72,8 +72,7 @@ class EnvConfig:
     replay: log_path (required)."""
 
     def __post_init__(self) -> None:
-        if self.action_period_ms < 10 or self.action_period_ms % 10:
-            raise ConfigError(f"action_period_ms must be a positive multiple of 10, got {self.action_period_ms}")
+        check_action_period_ms(self.action_period_ms)
         if self.render_width < 1 or self.render_height < 1:
             raise ConfigError(f"render size must be positive, got {self.render_width}x{self.render_height}")
 

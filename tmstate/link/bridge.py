@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmstate.link import protocol as p
+from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.backends.base import Action
 from tmstate.errors import (
     BridgeError,
@@ -34,10 +35,9 @@ from tmstate.errors import (
     ProtocolError,
     VersionMismatchError,
 )
-from tmstate.core.state import GameState
+from tmstate.core.state import GameState, check_action_period_ms
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8477
 RECV_BUFFER_BYTES = 256 * 1024
 """Receive buffer; payloads larger than this (frames) are received straight into their own array."""
 MAX_QUEUED_STATES = 100_000
@@ -573,9 +573,7 @@ class Bridge:
 
     def set_action_period(self, ms: int, timeout_s: float | None = None) -> None:
         """Race time between two STATEs in control mode (a multiple of 10, 10..100000 ms)."""
-        if ms % 10 or not 10 <= ms <= 100_000:
-            raise ConfigError(f"action period must be a multiple of 10 in 10..100000 ms, got {ms}")
-        self._request(p.SetActionPeriod(int(ms)), timeout_s)
+        self._request(p.SetActionPeriod(check_action_period_ms(ms, "action period")), timeout_s)
 
     def set_speed(self, speed: float, timeout_s: float | None = None) -> None:
         """Game speed (1 = real time; >1 faster)."""

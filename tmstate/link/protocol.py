@@ -15,6 +15,7 @@ fastest way Python has to read them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import struct
@@ -28,6 +29,9 @@ from tmstate.core.state import ANALOG_MAX, GameState
 
 PROTOCOL_VERSION = 1
 """The protocol version this side speaks; the handshake refuses any other."""
+
+DEFAULT_PORT = 8477
+"""The TCP port the plugin listens on unless its ``tmstate_port`` variable says otherwise."""
 
 MAX_PAYLOAD = 64 * 1024 * 1024
 """Largest payload accepted (bytes); a header announcing more is refused unread."""
@@ -117,8 +121,12 @@ def message_name(msg_type: int) -> str:
     return MESSAGE_NAMES.get(msg_type, f"type {msg_type}")
 
 
-# --- message dataclasses ---------------------------------------------------------------
-# One class per message; the class attribute ``TYPE`` is its type number.
+# --- messages ---------------------------------------------------------------------------
+# Each message is declared once, as a dataclass: ``TYPE`` its type number, ``FIXED`` the
+# struct format (little-endian, no "<") of its fixed part, one field per code in field
+# order, and ``TAIL`` "str" (UTF-8) or "bytes" when its last field is a variable tail. Bool
+# fields travel as uint32 0/1. encode/decode below are generic over this; the size tables
+# (_FIXED_SIZES, _MIN_SIZES) are derived from it. STATE alone has its own fast codec.
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,7 @@ class Hello:
     version: int = PROTOCOL_VERSION
     name: str = "tmstate"
     TYPE = ClientMsg.HELLO
+    FIXED, TAIL = "I", "str"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,45 +147,53 @@ class ActionMsg:
     gas: int = 0
     buttons: int = 0
     TYPE = ClientMsg.ACTION
+    FIXED, TAIL = "iiI", None
 
 
 @dataclass(frozen=True, slots=True)
 class SetActionPeriod:
     ms: int = 50
     TYPE = ClientMsg.SET_ACTION_PERIOD
+    FIXED, TAIL = "I", None
 
 
 @dataclass(frozen=True, slots=True)
 class SetSpeed:
     speed: float = 1.0
     TYPE = ClientMsg.SET_SPEED
+    FIXED, TAIL = "f", None
 
 
 @dataclass(frozen=True, slots=True)
 class SaveState:
     TYPE = ClientMsg.SAVE_STATE
+    FIXED, TAIL = "", None
 
 
 @dataclass(frozen=True, slots=True)
 class Rewind:
     blob: bytes = b""
     TYPE = ClientMsg.REWIND
+    FIXED, TAIL = "", "bytes"
 
 
 @dataclass(frozen=True, slots=True)
 class Respawn:
     TYPE = ClientMsg.RESPAWN
+    FIXED, TAIL = "", None
 
 
 @dataclass(frozen=True, slots=True)
 class Restart:
     TYPE = ClientMsg.RESTART
+    FIXED, TAIL = "", None
 
 
 @dataclass(frozen=True, slots=True)
 class PreventFinish:
     enabled: bool = True
     TYPE = ClientMsg.PREVENT_FINISH
+    FIXED, TAIL = "I", None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,24 +201,28 @@ class RequestFrame:
     width: int = 0
     height: int = 0
     TYPE = ClientMsg.REQUEST_FRAME
+    FIXED, TAIL = "II", None
 
 
 @dataclass(frozen=True, slots=True)
 class ExecuteCommand:
     command: str = ""
     TYPE = ClientMsg.EXECUTE_COMMAND
+    FIXED, TAIL = "", "str"
 
 
 @dataclass(frozen=True, slots=True)
 class SetTimeout:
     ms: int = 2000
     TYPE = ClientMsg.SET_TIMEOUT
+    FIXED, TAIL = "I", None
 
 
 @dataclass(frozen=True, slots=True)
 class SetMode:
     observe: bool = False
     TYPE = ClientMsg.SET_MODE
+    FIXED, TAIL = "I", None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +230,13 @@ class SetAutoFrame:
     width: int = 0
     height: int = 0
     TYPE = ClientMsg.SET_AUTO_FRAME
+    FIXED, TAIL = "II", None
 
 
 @dataclass(frozen=True, slots=True)
 class Bye:
     TYPE = ClientMsg.BYE
+    FIXED, TAIL = "", None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,16 +246,21 @@ class PluginHello:
     version: int = PROTOCOL_VERSION
     plugin_version: str = ""
     TYPE = PluginMsg.HELLO
+    FIXED, TAIL = "I", "str"
 
 
 @dataclass(slots=True)
 class State:
-    """A STATE record: the counter, the raw flags and the decoded :class:`GameState`."""
+    """A STATE record: the counter, the raw flags and the decoded :class:`GameState`.
+
+    Its payload is the 112-byte record :data:`STATE_RECORD` (:func:`read_state`,
+    :func:`encode_state_record`), not a field-per-code layout."""
 
     seq: int = 0
     flags: int = 0
     state: GameState = field(default_factory=GameState)
     TYPE = PluginMsg.STATE
+    FIXED, TAIL = STATE_RECORD.format.lstrip("<"), None
 
     @property
     def observed(self) -> bool:
@@ -250,6 +278,7 @@ class SavedState:
     race_time_ms: int = 0
     blob: bytes = b""
     TYPE = PluginMsg.SAVED_STATE
+    FIXED, TAIL = "i", "bytes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +289,7 @@ class Frame:
     height: int = 0
     pixels: bytes = b""
     TYPE = PluginMsg.FRAME
+    FIXED, TAIL = "II", "bytes"
 
     def to_array(self) -> np.ndarray:
         """The pixels as a (height, width, 4) uint8 BGRA array (no copy when possible)."""
@@ -272,6 +302,7 @@ class Ok:
 
     request: int = 0
     TYPE = PluginMsg.OK
+    FIXED, TAIL = "I", None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +313,7 @@ class Error:
     request: int = 0
     message: str = ""
     TYPE = PluginMsg.ERROR
+    FIXED, TAIL = "II", "str"
 
 
 Message = (
@@ -290,16 +322,46 @@ Message = (
     | Bye | PluginHello | State | SavedState | Frame | Ok | Error
 )
 
+MESSAGES: dict[int, type] = {cls.TYPE.value: cls for cls in (
+    Hello, ActionMsg, SetActionPeriod, SetSpeed, SaveState, Rewind, Respawn, Restart, PreventFinish,
+    RequestFrame, ExecuteCommand, SetTimeout, SetMode, SetAutoFrame, Bye,
+    PluginHello, State, SavedState, Frame, Ok, Error)}
+"""The class of every message type number."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How one message class travels: its fixed part, its field names, which are bool, its tail."""
+
+    cls: type
+    fixed: struct.Struct
+    names: tuple[str, ...]  # fixed-part fields, in order
+    bools: tuple[int, ...]  # positions of bool fields among them
+    tail: str | None  # "str", "bytes" or None
+    tail_name: str | None
+
+
+def _layout(cls: type) -> _Layout:
+    fields = dataclasses.fields(cls)
+    tail = cls.TAIL
+    fixed_fields = fields[:-1] if tail else fields
+    fixed = struct.Struct("<" + cls.FIXED)
+    if cls is not State and len(fixed_fields) != len(cls.FIXED):
+        raise TypeError(f"{cls.__name__}: FIXED {cls.FIXED!r} does not match its fields")  # a bug here
+    return _Layout(cls, fixed, tuple(f.name for f in fixed_fields),
+                   tuple(i for i, f in enumerate(fixed_fields) if f.type in ("bool", bool)),
+                   tail, fields[-1].name if tail else None)
+
+
+_LAYOUTS: dict[int, _Layout] = {t: _layout(cls) for t, cls in MESSAGES.items()}
+
+_FIXED_SIZES: dict[int, int] = {t: lay.fixed.size for t, lay in _LAYOUTS.items() if lay.tail is None}
+"""Payload sizes of the messages without a variable tail (derived from the declarations)."""
+
+_MIN_SIZES: dict[int, int] = {t: lay.fixed.size for t, lay in _LAYOUTS.items() if lay.tail is not None}
+"""Fixed parts of the messages with a variable tail (string or blob)."""
+
 # --- fixed point -----------------------------------------------------------------------
-
-_U32 = struct.Struct("<I")
-_I32 = struct.Struct("<i")
-_F32 = struct.Struct("<f")
-_U32x2 = struct.Struct("<II")
-_U32x3 = struct.Struct("<III")
-_ACTION = struct.Struct("<iiI")
-_I32_U32 = struct.Struct("<iI")
-
 
 def to_fixed(value: float, scale: float) -> int:
     """``value * scale`` rounded half away from zero and clamped to int32 (the spec's rule)."""
@@ -404,46 +466,24 @@ def read_state(buffer, offset: int = 0) -> State:
 # --- encoding --------------------------------------------------------------------------
 
 
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8")
-
-
 def encode_payload(msg: Message) -> bytes:
     """The payload bytes of ``msg`` (without the 8-byte header)."""
-    t = msg.TYPE
-    if t == ClientMsg.ACTION:
-        return _ACTION.pack(msg.steer, msg.gas, msg.buttons)
-    if t in (ClientMsg.HELLO, PluginMsg.HELLO):
-        name = msg.name if t == ClientMsg.HELLO else msg.plugin_version
-        return _U32.pack(msg.version) + _utf8(name)
-    if t in (ClientMsg.SET_ACTION_PERIOD, ClientMsg.SET_TIMEOUT):
-        return _U32.pack(msg.ms)
-    if t == ClientMsg.SET_SPEED:
-        return _F32.pack(msg.speed)
-    if t in (ClientMsg.SAVE_STATE, ClientMsg.RESPAWN, ClientMsg.RESTART, ClientMsg.BYE):
-        return b""
-    if t == ClientMsg.REWIND:
-        return bytes(msg.blob)
-    if t == ClientMsg.PREVENT_FINISH:
-        return _U32.pack(1 if msg.enabled else 0)
-    if t == ClientMsg.SET_MODE:
-        return _U32.pack(1 if msg.observe else 0)
-    if t in (ClientMsg.REQUEST_FRAME, ClientMsg.SET_AUTO_FRAME):
-        return _U32x2.pack(msg.width, msg.height)
-    if t == ClientMsg.EXECUTE_COMMAND:
-        return _utf8(msg.command)
-    if t == PluginMsg.STATE:
+    layout = _LAYOUTS.get(getattr(msg, "TYPE", -1))
+    if layout is None or type(msg) is not layout.cls:
+        raise ProtocolError(f"cannot encode {msg!r}: not a protocol message")
+    if layout.cls is State:
         return encode_state_record(msg.state, msg.seq, msg.flags)
-    if t == PluginMsg.SAVED_STATE:
-        return _I32.pack(msg.race_time_ms) + bytes(msg.blob)
-    if t == PluginMsg.FRAME:
+    if layout.cls is Frame:
         check_frame_size(msg.width, msg.height, len(msg.pixels))
-        return _U32x2.pack(msg.width, msg.height) + bytes(msg.pixels)
-    if t == PluginMsg.OK:
-        return _U32.pack(msg.request)
-    if t == PluginMsg.ERROR:
-        return _U32x2.pack(msg.code, msg.request) + _utf8(msg.message)
-    raise ProtocolError(f"cannot encode {msg!r}: not a protocol message")
+    values = [getattr(msg, name) for name in layout.names]
+    for i in layout.bools:
+        values[i] = 1 if values[i] else 0
+    payload = layout.fixed.pack(*values)
+    if layout.tail == "str":
+        return payload + getattr(msg, layout.tail_name).encode("utf-8")
+    if layout.tail == "bytes":
+        return payload + bytes(getattr(msg, layout.tail_name))
+    return payload
 
 
 def encode(msg: Message) -> bytes:
@@ -531,36 +571,6 @@ def _text(msg_type: int, data) -> str:
         ) from None
 
 
-_FIXED_SIZES: dict[int, int] = {
-    ClientMsg.ACTION: 12,
-    ClientMsg.SET_ACTION_PERIOD: 4,
-    ClientMsg.SET_SPEED: 4,
-    ClientMsg.SAVE_STATE: 0,
-    ClientMsg.RESPAWN: 0,
-    ClientMsg.RESTART: 0,
-    ClientMsg.PREVENT_FINISH: 4,
-    ClientMsg.REQUEST_FRAME: 8,
-    ClientMsg.SET_TIMEOUT: 4,
-    ClientMsg.SET_MODE: 4,
-    ClientMsg.SET_AUTO_FRAME: 8,
-    ClientMsg.BYE: 0,
-    PluginMsg.STATE: STATE_SIZE,
-    PluginMsg.OK: 4,
-}
-"""Payload sizes of the messages without a variable tail."""
-
-_MIN_SIZES: dict[int, int] = {
-    ClientMsg.HELLO: 4,
-    ClientMsg.REWIND: 0,
-    ClientMsg.EXECUTE_COMMAND: 0,
-    PluginMsg.HELLO: 4,
-    PluginMsg.SAVED_STATE: 4,
-    PluginMsg.FRAME: 8,
-    PluginMsg.ERROR: 8,
-}
-"""Fixed parts of the messages with a variable tail (string or blob)."""
-
-
 def decode_payload(msg_type: int, payload) -> Message:
     """The message of type ``msg_type`` carried by ``payload`` (bytes-like, whole)."""
     check_header(msg_type, len(payload))
@@ -568,54 +578,21 @@ def decode_payload(msg_type: int, payload) -> Message:
         _need(msg_type, payload, _FIXED_SIZES[msg_type], exact=True)
     else:
         _need(msg_type, payload, _MIN_SIZES[msg_type], exact=False)
-    t = msg_type
-    if t == PluginMsg.STATE:
+    layout = _LAYOUTS[msg_type]
+    if layout.cls is State:
         return read_state(payload)
-    if t == ClientMsg.ACTION:
-        return ActionMsg(*_ACTION.unpack_from(payload))
-    if t == ClientMsg.HELLO:
-        return Hello(_U32.unpack_from(payload)[0], _text(t, payload[4:]))
-    if t == PluginMsg.HELLO:
-        return PluginHello(_U32.unpack_from(payload)[0], _text(t, payload[4:]))
-    if t == ClientMsg.SET_ACTION_PERIOD:
-        return SetActionPeriod(_U32.unpack_from(payload)[0])
-    if t == ClientMsg.SET_TIMEOUT:
-        return SetTimeout(_U32.unpack_from(payload)[0])
-    if t == ClientMsg.SET_SPEED:
-        return SetSpeed(_F32.unpack_from(payload)[0])
-    if t == ClientMsg.SAVE_STATE:
-        return SaveState()
-    if t == ClientMsg.RESPAWN:
-        return Respawn()
-    if t == ClientMsg.RESTART:
-        return Restart()
-    if t == ClientMsg.BYE:
-        return Bye()
-    if t == ClientMsg.REWIND:
-        return Rewind(bytes(payload))
-    if t in (ClientMsg.PREVENT_FINISH, ClientMsg.SET_MODE):
-        flag = _U32.unpack_from(payload)[0]
-        if flag > 1:
-            raise ProtocolError(f"{message_name(t)} takes 0 or 1, got {flag}")
-        return PreventFinish(flag == 1) if t == ClientMsg.PREVENT_FINISH else SetMode(flag == 1)
-    if t == ClientMsg.REQUEST_FRAME:
-        return RequestFrame(*_U32x2.unpack_from(payload))
-    if t == ClientMsg.SET_AUTO_FRAME:
-        return SetAutoFrame(*_U32x2.unpack_from(payload))
-    if t == ClientMsg.EXECUTE_COMMAND:
-        return ExecuteCommand(_text(t, payload))
-    if t == PluginMsg.SAVED_STATE:
-        return SavedState(_I32.unpack_from(payload)[0], bytes(payload[4:]))
-    if t == PluginMsg.FRAME:
-        width, height = _U32x2.unpack_from(payload)
-        check_frame_size(width, height, len(payload) - 8)
-        return Frame(width, height, bytes(payload[8:]))
-    if t == PluginMsg.OK:
-        return Ok(_U32.unpack_from(payload)[0])
-    if t == PluginMsg.ERROR:
-        code, request = _U32x2.unpack_from(payload)
-        return Error(code, request, _text(t, payload[8:]))
-    raise ProtocolError(f"no decoder for {message_name(t)}")  # unreachable: types checked
+    values = list(layout.fixed.unpack_from(payload))
+    for i in layout.bools:
+        if values[i] > 1:
+            raise ProtocolError(f"{message_name(msg_type)} takes 0 or 1, got {values[i]}")
+        values[i] = values[i] == 1
+    if layout.tail == "str":
+        values.append(_text(msg_type, payload[layout.fixed.size:]))
+    elif layout.tail == "bytes":
+        values.append(bytes(payload[layout.fixed.size:]))
+    if layout.cls is Frame:
+        check_frame_size(values[0], values[1], len(values[2]))
+    return layout.cls(*values)
 
 
 def check_version(hello: Hello | PluginHello, ours: int = PROTOCOL_VERSION) -> None:

@@ -29,7 +29,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -40,6 +39,7 @@ from pathlib import Path
 from tmstate.config import check_port, from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
 from tmstate.files import atomic_write_bytes, atomic_write_text
+from tmstate.link.protocol import DEFAULT_PORT
 
 ENV_PREFIX = "TMSTATE_"
 MARKER_VARIABLE = "TMSTATE_INSTANCE"
@@ -61,7 +61,7 @@ class LaunchConfig:
     """TMLoader profile whose mods include TMInterface 2."""
     game: str = "TmForever"
     """The game name TMLoader knows (``run <game> <profile>``)."""
-    base_port: int = 8477
+    base_port: int = DEFAULT_PORT
     """Instance i listens on base_port + i."""
     port_variable: str = "tmstate_port"
     """The TMInterface variable the plugin reads its port from."""
@@ -303,27 +303,19 @@ def _kill(pid: int, sig: signal.Signals) -> None:
 def default_probe(port: int, timeout_s: float) -> bool:
     """True when a plugin on 127.0.0.1:``port`` answers the protocol handshake within ``timeout_s``.
 
-    HELLO, the plugin's HELLO, BYE (docs/protocol.md): a plugin that listens but speaks
-    another protocol version raises :class:`VersionMismatchError` instead of being waited for.
+    The bridge's own handshake (:meth:`tmstate.link.bridge.Bridge.connect`: HELLO, the
+    plugin's HELLO, BYE on close), one try: a plugin that listens but speaks another protocol
+    version raises :class:`VersionMismatchError` instead of being waited for.
     """
-    from tmstate.link import protocol
+    from tmstate.errors import BridgeError, ProtocolError, VersionMismatchError
+    from tmstate.link.bridge import Bridge
 
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
-            sock.settimeout(timeout_s)
-            sock.sendall(protocol.encode(protocol.Hello(name="tmstate launch")))
-            reader = protocol.MessageReader()
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    return False
-                for message in reader.feed(data):
-                    if isinstance(message, protocol.PluginHello):
-                        protocol.check_version(message)
-                        sock.sendall(protocol.encode(protocol.Bye()))
-                        return True
-                    return False  # ERROR or anything else: not ready (yet)
-    except OSError:  # refused, reset, timed out
+        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate launch"):
+            return True
+    except VersionMismatchError:
+        raise
+    except (BridgeError, ProtocolError, OSError):  # not listening, timed out, refused, an ERROR
         return False
 
 

@@ -100,8 +100,10 @@ def main(args: argparse.Namespace) -> int:
 
     from tmstate.link.bridge import Bridge
 
+    from tmstate.link.protocol import DEFAULT_PORT
+
     recorder = LineRecorder()
-    bridge = Bridge(port=args.port)
+    bridge = Bridge(port=DEFAULT_PORT if args.port is None else args.port)
     print(f"connecting to the plugin on {bridge.address} ...", file=sys.stderr)
     bridge.connect()
     print("observing: drive the map; the line is saved at the finish (Ctrl-C saves what you drove)",

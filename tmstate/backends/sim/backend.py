@@ -14,12 +14,11 @@ import numpy as np
 
 from tmstate.backends.base import Action, Backend
 from tmstate.config import from_dict
-from tmstate.errors import ConfigError
 from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.car import TICK_MS, CarConfig, SimCars
 from tmstate.backends.sim.render import TrackRenderer, camera
 from tmstate.backends.sim.track import resolve_line
-from tmstate.core.state import GameState
+from tmstate.core.state import GameState, check_action_period_ms
 
 
 class SimBackend(Backend):
@@ -36,8 +35,7 @@ class SimBackend(Backend):
                  width_m: float | None = None, camera_name: str = "chase") -> None:
         if isinstance(line, str):
             line = resolve_line(line)
-        if action_period_ms < TICK_MS or action_period_ms % TICK_MS:
-            raise ConfigError(f"action_period_ms must be a positive multiple of {TICK_MS}, got {action_period_ms}")
+        check_action_period_ms(action_period_ms)
         if isinstance(car, dict):
             car = from_dict(CarConfig, car, where="sim car")
         if seed is not None and seed < 0:

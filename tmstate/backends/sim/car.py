@@ -31,10 +31,7 @@ import numpy as np
 from tmstate.errors import ActionError, ConfigError, TmstateError
 from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.track import Corridor
-from tmstate.core.state import GameState
-
-TICK_MS = 10
-"""One simulation tick, as in TMNF."""
+from tmstate.core.state import TICK_MS, GameState
 
 _DT = TICK_MS / 1000.0
 
