@@ -14,6 +14,7 @@ import numpy as np
 
 from tmstate.backends.base import Action, Backend
 from tmstate.config import from_dict
+from tmstate.errors import ConfigError
 from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.car import TICK_MS, CarConfig, SimCars
 from tmstate.backends.sim.render import TrackRenderer, camera
