@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README quick start; .ci/run calls exactly this).
 # Installs what the tests need (Debian: AngelScript 2.35 + Xvfb; Python: the package with
-# its test extra), builds the plugin harness, then runs the whole suite.
+# its test extra in the project venv, made by scripts/setup.sh), builds the plugin harness,
+# then runs the whole suite with the venv's Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q -e ".[test]"
+bash scripts/setup.sh test
+venv=$(cd "${TMSTATE_VENV:-.venv}" && pwd)
+export PATH="$venv/bin:$PATH"  # the venv's python3 and tmstate for tests that start them
 make -s -C plugins/harness
-python3 -m pytest -q "$@"
+"$venv/bin/python" -m pytest -q "$@"
