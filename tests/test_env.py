@@ -9,8 +9,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tmstate.env.env import ENV_ID, EnvConfig, TMNFEnv, load_config, make_config
 from tmstate.core.state import GameState
+from tmstate.env.env import EnvConfig, TMNFEnv, load_config, make_config
+from tmstate.env.registry import ENV_ID
 from tmstate.errors import ActionError, ConfigError, TmstateError
 
 OBS_TYPES = ["telemetry", "frames", "dict"]
@@ -41,7 +42,8 @@ def test_checkers_pass_with_discrete_actions():
 
 
 def test_gymnasium_make_after_import_and_through_the_entry_point():
-    from importlib.metadata import entry_points
+    import importlib
+    import tomllib
 
     env = gym.make(ENV_ID, map="sim_esses", backend="sim", render_mode="rgb_array")
     obs, _ = env.reset(seed=0)
@@ -49,10 +51,12 @@ def test_gymnasium_make_after_import_and_through_the_entry_point():
     assert env.observation_space.contains(obs)
     assert env.render().shape == (240, 320, 3)
     env.close()
-    (point,) = [e for e in entry_points(group="gymnasium.envs") if e.name == "tmstate"]
-    assert point.value == "tmstate.env.env:register_envs"
+    # The entry point as pyproject declares it (the installed metadata may be another checkout's).
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    target = project["project"]["entry-points"]["gymnasium.envs"]["tmstate"]
+    module, _, function = target.partition(":")
     del gym.registry[ENV_ID]
-    point.load()()
+    getattr(importlib.import_module(module), function)()
     assert ENV_ID in gym.registry
     gym.make("tmstate.env.env:" + ENV_ID).close()
 

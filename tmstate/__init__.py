@@ -6,3 +6,7 @@ same environment run without the game.
 """
 
 __version__ = "0.1.0"
+
+from tmstate.env.registry import register_envs as _register_envs
+
+_register_envs()  # import tmstate makes gym.make("tmstate/...") work (gym.register_envs(tmstate))

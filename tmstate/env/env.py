@@ -1,4 +1,5 @@
-"""The Gymnasium environment: ``TMNFEnv``, registered as ``tmstate/TMNF-v0``.
+"""The Gymnasium environment: ``TMNFEnv``, registered as ``tmstate/TMNF-v0`` and per-track ids
+(:mod:`tmstate.env.registry`).
 
 One env drives one car through a :class:`~tmstate.backends.base.Backend` picked by name:
 ``"tminterface"`` (TMNF through the plugin), ``"sim"`` (the embedded simulator, a
@@ -18,8 +19,8 @@ state it saved on its first restart). With ``log_dir`` set, every episode is wri
 by :class:`tmstate.formats.log.EpisodeLogWriter`.
 
 Make it with ``TMNFEnv(EnvConfig(...))``, ``TMNFEnv(map="sim_easy", backend="sim")``, or
-``gymnasium.make("tmstate/TMNF-v0", map=..., backend=...)`` after ``import tmstate.env.env``
-(``gymnasium.make("tmstate.env.env:tmstate/TMNF-v0", ...)`` imports it for you). Settings are
+``gymnasium.make("tmstate/TMNF-v0", map=..., backend=...)`` after ``import tmstate`` (which
+registers the ids; ``gymnasium.make("tmstate/SimEasy-v0")`` for a shipped track). Settings are
 an :class:`EnvConfig`, loadable from TOML with :func:`load_config`.
 """
 
@@ -44,9 +45,6 @@ from tmstate.core.reward import RewardConfig
 from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.core.termination import TerminationConfig
-
-ENV_ID = "tmstate/TMNF-v0"
-
 
 @dataclass
 class EnvConfig:
@@ -304,11 +302,3 @@ class TMNFEnv(gym.Env):
         self.last_log_path = Path(self._log.end(cut_reason))
         return self.last_log_path
 
-
-def register_envs() -> None:
-    """Register ``tmstate/TMNF-v0`` with Gymnasium (idempotent; the ``gymnasium.envs`` entry point)."""
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="tmstate.env.env:TMNFEnv")
-
-
-register_envs()
