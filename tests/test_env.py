@@ -252,6 +252,57 @@ def test_checkers_pass_on_the_replay_backend(driven_log, obs_type):
         assert frames.std() > 0  # the replay has no frames of its own: rendered views stand in
 
 
+@pytest.fixture(scope="module")
+def hairpins_log(tmp_path_factory):
+    """A finished sim_hairpins episode, logged, and its rewards."""
+    from tmstate.tools.demo import LineFollower
+
+    env = TMNFEnv(backend="sim", map="sim_hairpins", log_dir=str(tmp_path_factory.mktemp("hairpins")))
+    env.reset(seed=0)
+    controller = LineFollower(env.line)
+    rewards = []
+    while True:
+        _, reward, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    assert info["finished"]
+    return Path(info["log_path"]), np.array(rewards)
+
+
+def test_replay_takes_the_line_from_the_log_by_default(hairpins_log):
+    """Without map, a replay runs on the line its log names (it used to take sim_easy's and
+    end off_line after a third of the run)."""
+    path, rewards = hairpins_log
+    env = TMNFEnv(backend="replay", backend_options={"log_path": str(path)})
+    assert env.line.metadata.map_name == "sim_hairpins"
+    env.reset()
+    replayed = []
+    while True:
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        replayed.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    assert info["termination_reason"] == "finished" and len(replayed) == len(rewards)
+    np.testing.assert_allclose(replayed, rewards, rtol=0, atol=1e-9)
+    same = TMNFEnv(backend="replay", map="reference_lines/sim_hairpins.npz", backend_options={"log_path": str(path)})
+    assert same.line.metadata.map_name == "sim_hairpins"  # the same line by another name is fine
+    same.close()
+
+
+def test_replay_with_another_line_than_the_logs_is_an_error_naming_both(hairpins_log):
+    path, _ = hairpins_log
+    with pytest.raises(ConfigError, match=r"map 'sim_easy' is not the line the log was driven on \('sim_hairpins'\)"):
+        TMNFEnv(backend="replay", map="sim_easy", backend_options={"log_path": str(path)})
+
+
+def test_an_empty_map_on_the_real_game_says_what_to_set():
+    with pytest.raises(ConfigError, match="map is empty: the tminterface backend needs"):
+        TMNFEnv(backend="tminterface", backend_options={"port": 1})
+
+
 def test_replay_needs_a_log_path():
     with pytest.raises(ConfigError, match="log_path"):
         TMNFEnv(backend="replay")
@@ -322,3 +373,28 @@ def test_same_seed_and_actions_give_the_same_episode():
 
     assert np.array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))
+
+
+# --- settings that do what they say ---------------------------------------------------
+
+
+@pytest.mark.parametrize("camera_name", ["chase", "driver", "top"])
+def test_observation_camera_drives_the_simulators_frames(camera_name):
+    """observation.camera used to be ignored by the sim backend (only backend_options.camera_name worked)."""
+    from tmstate.backends.sim.render import TrackRenderer
+
+    env = TMNFEnv(backend="sim", map="sim_easy", observation={"type": "frames", "frame_source": "backend",
+                                                              "camera": camera_name, "stack": 1, "grayscale": False})
+    obs, _ = env.reset(seed=0)
+    state = env.unwrapped.state
+    env.close()
+    renderer = TrackRenderer(env.line, env.backend.cars.corridor.width_m)
+    views = {name: renderer.view(float(state.position[0]), float(state.position[2]), state.yaw, 64, 64, name)
+             for name in ("chase", "driver", "top")}
+    np.testing.assert_array_equal(obs, views[camera_name])
+    assert all(not np.array_equal(obs, v) for name, v in views.items() if name != camera_name)
+
+
+def test_the_old_camera_option_says_where_the_setting_is():
+    with pytest.raises(ConfigError, match="observation.camera"):
+        TMNFEnv(backend="sim", backend_options={"camera_name": "top"})

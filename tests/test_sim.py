@@ -254,10 +254,27 @@ def test_chase_view_has_sky_road_and_the_car():
     assert close_to(image[71, 5], ASPHALT)  # bottom-left corner: road beside the car
     gray = renderer.view(0.0, 100.0, 0.0, 96, 72, "chase", gray=True)
     assert gray.shape == (72, 96) and gray.dtype == np.uint8
-    # Row 30 is ~30 m ahead (horizon at row ~24.5); column 40 ~4.6 m left of the centre.
-    assert close_to(image[30, 40], ASPHALT)
+    # Row 10 is ~65 m ahead of the car (horizon at row ~5); column 46 ~2 m left of the centre.
+    assert close_to(image[10, 46], ASPHALT)
     turned = renderer.view(0.0, 100.0, math.pi / 2, 96, 72, "chase")  # facing across the road
-    assert close_to(turned[30, 40], GRASS)
+    assert close_to(turned[10, 46], GRASS)
+
+
+def sky_fraction(image: np.ndarray) -> float:
+    return float((np.abs(image.astype(int) - np.array(SKY)).sum(axis=2) < 12).mean())
+
+
+@pytest.mark.parametrize("camera_name, most_sky, least_road", [("chase", 0.22, 0.5), ("driver", 0.33, 0.5),
+                                                               ("top", 0.0, 0.2)])
+def test_frames_are_framed_so_the_track_fills_them(camera_name, most_sky, least_road):
+    """At the agents' 64x64 the track fills the frame: a chase view was 39 % sky."""
+    from tmstate.backends.sim.track import resolve_line
+
+    line = resolve_line("sim_easy")
+    renderer = TrackRenderer(line)
+    image = renderer.view(*line.points[20, [0, 2]], 0.0, 64, 64, camera_name)
+    assert sky_fraction(image) <= most_sky
+    assert float((np.abs(image.astype(int) - np.array(ASPHALT)).sum(axis=2) < 12).mean()) >= least_road
 
 
 def test_unknown_camera_is_a_config_error():

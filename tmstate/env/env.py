@@ -51,8 +51,9 @@ class EnvConfig:
     """Everything an env needs; every field has a default. Loadable from TOML (:func:`load_config`)."""
 
     backend: str = "sim"  # tminterface | sim | replay
-    map: str = "sim_easy"  # sim track name, a name in reference_lines/, or a .npz/.npy line path
-    # ("" with backend "replay": the line named in the log's metadata)
+    map: str = ""  # sim track name, a name in reference_lines/, or a .npz/.npy line path;
+    # "" = the backend's default: sim -> sim_easy, replay -> the line named in the log's
+    # metadata; the real game needs one
     action_period_ms: int = 50  # race time per step (a multiple of 10 ms)
     game_speed: float = 10.0  # tminterface: game speed while stepping (1 = real time)
     action: str = "continuous"  # continuous | discrete
@@ -66,7 +67,8 @@ class EnvConfig:
     render_height: int = 240
     backend_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the backend: tminterface: GameConfig fields (host, port,
-    timeout_s, frame_size, ...); sim: car (CarConfig fields), seed, width_m, camera_name;
+    timeout_s, frame_size, ...); sim: car (CarConfig fields), seed, width_m (its frames use
+    ``observation.camera``);
     replay: log_path (required)."""
 
     def __post_init__(self) -> None:
@@ -116,6 +118,42 @@ def resolve_line(name_or_path: str) -> ReferenceLine:
     return resolve(name_or_path)
 
 
+DEFAULT_SIM_MAP = "sim_easy"
+"""The line of a sim env whose ``map`` is empty."""
+
+
+def _same_line(a: ReferenceLine, b: ReferenceLine) -> bool:
+    return a.points.shape == b.points.shape and bool(np.allclose(a.points, b.points, atol=1e-6))
+
+
+def choose_line(config: EnvConfig, backend: Any) -> ReferenceLine:
+    """The line an env runs on: ``config.map``, or the backend's default when it is empty.
+
+    A replay uses the line its log names (:func:`tmstate.backends.replay.line_of_log`, the
+    one rule); a ``map`` that is another line than that is an error naming both (rewards on
+    the wrong line end the episode early with nothing said)."""
+    from tmstate.backends.replay import line_of_log
+
+    if not config.map:
+        if config.backend == "sim":
+            return resolve_line(DEFAULT_SIM_MAP)
+        if config.backend == "replay":
+            return line_of_log(backend.metadata, backend.path)
+        raise ConfigError(f"map is empty: the {config.backend} backend needs the reference line of the map "
+                          "the game is on (make one with tmstate line-from-replay or tmstate record-line)")
+    line = resolve_line(config.map)
+    if config.backend == "replay" and hasattr(backend, "metadata"):
+        try:
+            logged = line_of_log(backend.metadata, backend.path)
+        except TmstateError:
+            return line  # the log names no line that can be found: map is the only word on it
+        if not _same_line(line, logged):
+            name = backend.metadata.get("map") or logged.metadata.map_name or logged.name
+            raise ConfigError(f"map {config.map!r} is not the line the log was driven on ({name!r}); "
+                              "leave map empty to use the log's line, or replay a log driven on that map")
+    return line
+
+
 def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
     """The backend ``config.backend`` names, built with the config's settings.
 
@@ -127,8 +165,11 @@ def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
     options = dict(config.backend_options)
     where = f"backend_options of backend {config.backend!r}"
     if config.backend == "sim":
+        if "camera_name" in options:
+            raise ConfigError("the simulator's camera is observation.camera (chase | driver | top); "
+                              "remove backend_options.camera_name")
         options = check_arguments(cls.__init__, options, where, skip=2)
-        return cls(line, action_period_ms=config.action_period_ms, **options)
+        return cls(line, action_period_ms=config.action_period_ms, camera_name=config.observation.camera, **options)
     if config.backend == "tminterface":
         options.setdefault("game_speed", config.game_speed)
         return cls(action_period_ms=config.action_period_ms, **options)  # GameConfig checks them
@@ -164,16 +205,16 @@ class TMNFEnv(gym.Env):
         self.render_mode = render_mode
         c = self.config
         self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
-        if line is None and not c.map and c.backend == "replay" and backend is None:
-            from tmstate.backends.replay import line_of_log
-
+        if line is None and c.backend == "replay" and backend is None:
             backend = make_backend(c, None)  # the line the log was driven on, from its metadata
+        if line is None:
             try:
-                line = line_of_log(backend.metadata, backend.path)
+                line = choose_line(c, backend)
             except BaseException:
-                backend.close()
+                if backend is not None:
+                    backend.close()
                 raise
-        self.line = line if line is not None else resolve_line(c.map)
+        self.line = line
         self.backend: Backend = backend if backend is not None else make_backend(c, self.line)
         try:
             self.actions: ActionType = (action_type(c.action, brake_threshold=c.brake_threshold)

@@ -29,8 +29,8 @@ OBSERVATION_IDS: dict[str, str] = {"telemetry": "", "frames": "-Frames", "dict":
 
 MAX_EPISODE_STEPS = 1200
 """Steps before Gymnasium's TimeLimit truncates a per-track episode: 60 s of race time at
-the default 50 ms action period, about twice what a line-following driver needs on the
-shipped tracks (the env's own ``termination.time_limit_s`` of 180 s stays as a backstop)."""
+the default 50 ms action period, several times what the demo's line-following driver
+needs on the shipped tracks (the env's own ``termination.time_limit_s`` of 180 s stays as a backstop)."""
 
 
 def track_id(track: str, observation: str = "telemetry") -> str:

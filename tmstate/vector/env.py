@@ -161,7 +161,7 @@ class SimInstance(GameInstance):
         return TMNFEnv(self.env_config)
 
     def describe(self) -> str:
-        return f"sim {self.env_config.map}"
+        return f"sim {self.env_config.map or 'sim_easy'}"
 
 
 class HarnessInstance(GameInstance):
