@@ -60,6 +60,14 @@ def test_missing_optional_dep_still_exits_0(quick, capsys):
     assert items_by_name(out)["python: no-such-dist"]["status"] == "INFO"
 
 
+def test_a_missing_optional_dep_of_an_extra_points_at_the_extra(quick, capsys):
+    """It said `pip install torch`, which takes a CUDA build instead of the extra's CPU one."""
+    quick.setattr(check, "PYTHON_DEPS", FAST_DEPS + (("no_such_module_xyz", "torch", False, "training (extra [train])"),))
+    code, out = run(capsys, as_json=True)
+    fix = items_by_name(out)["python: torch"]["fix"]
+    assert code == 0 and "bash scripts/setup.sh train" in fix and '".[train]"' in fix
+
+
 def test_configured_paths_are_reported_ok_or_missing(quick, capsys, tmp_path):
     tmnf = tmp_path / "TmForever"
     tmnf.mkdir()

@@ -35,6 +35,12 @@ def _csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _size(text: str) -> tuple[int, int]:
+    from tmstate.tools.drive import parse_size
+
+    return parse_size(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmstate",
@@ -65,15 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
     p.set_defaults(run=_handler("tmstate.tools.bench:main"))
 
-    p = sub.add_parser("line-from-replay", help="build a reference line from a .Replay.Gbx ghost")
-    p.add_argument("replay", help="path to a .Replay.Gbx file")
+    p = sub.add_parser("line-from-replay", help="build a reference line from a .Replay.Gbx ghost or an episode log")
+    p.add_argument("replay", help="a .Replay.Gbx ghost, or an episode log .npz (the path the car drove)")
     p.add_argument("-o", "--output", default=None, help="default: reference_lines/<map>.npz")
     p.add_argument("--spacing", type=float, default=0.5, help="point spacing in metres")
     p.add_argument("--smooth", type=float, default=0.0, help="smoothing (0 = none)")
     p.add_argument("--check", action="store_true", help="replay the ghost through the reward")
     p.add_argument("--json", action="store_true", help="with --check: print one JSON object")
     p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
-    p.set_defaults(run=_handler("tmstate.formats.gbx:line_from_replay_main"))
+    p.set_defaults(run=_handler("tmstate.tools.record:line_from_replay_main"))
+
+    p = sub.add_parser("drive", help="drive the simulator with the keyboard in a window (extra: [human])",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--track", default="sim_easy",
+                   help="a shipped sim track, a .npz/.npy line, or a .Replay.Gbx ghost (its path becomes the track)")
+    p.add_argument("--camera", choices=["chase", "driver", "top"], default="chase", help="view")
+    p.add_argument("--record-line", default=None, metavar="OUT.npz",
+                   help="save the driven run as a reference line (at the finish, or on quitting)")
+    p.add_argument("--spacing", type=float, default=0.5, help="recorded line: point spacing in metres")
+    p.add_argument("--map", default="", help="recorded line: map name for the metadata (default: the track's)")
+    p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="window size in pixels")
+    p.add_argument("--once", action="store_true", help="quit at the first finish")
+    p.set_defaults(run=_handler("tmstate.tools.drive:main"))
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")

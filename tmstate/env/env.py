@@ -191,7 +191,7 @@ class TMNFEnv(gym.Env):
     a ready :class:`~tmstate.core.reference.ReferenceLine` instead of ``config.map``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
 
     def __init__(self, config: EnvConfig | dict | None = None, *, render_mode: str | None = None,
                  backend: Backend | str | None = None, line: ReferenceLine | None = None,
@@ -201,7 +201,7 @@ class TMNFEnv(gym.Env):
             backend = None
         self.config = make_config(config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+            raise ConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
         self.render_mode = render_mode
         c = self.config
         self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
@@ -235,6 +235,7 @@ class TMNFEnv(gym.Env):
         self._log_open = False
         self.last_log_path: Path | None = None
         self._render_source: RenderedFrames | None = None
+        self._window: Any = None  # tmstate.env.window.Window in human mode, opened on first render
 
     # --- Gymnasium API ------------------------------------------------------------------
 
@@ -249,6 +250,8 @@ class TMNFEnv(gym.Env):
         obs = self.observation.reset(state, location)
         if self.config.log_dir:
             self._open_log(state)
+        if self.render_mode == "human":
+            self.render()
         return obs, self._info(state, location, {}, "")
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
@@ -271,12 +274,39 @@ class TMNFEnv(gym.Env):
             path = self._close_log()
             if path is not None:
                 info["log_path"] = str(path)
+        if self.render_mode == "human":
+            self.render()
         return obs, float(scored.reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
-        """The current frame as (render_height, render_width, 3) uint8 (``render_mode="rgb_array"``)."""
+        """The current frame as (render_height, render_width, 3) uint8 (``render_mode="rgb_array"``);
+        in ``"human"`` mode it is shown in a window (pygame, extra ``[human]``) with the speed
+        and race time, at ``render_fps`` (``reset`` and ``step`` call this themselves)."""
+        if self.render_mode == "human":
+            from tmstate.env.window import Window
+
+            if self._window is None:
+                self._window = Window(self.config.render_width, self.config.render_height,
+                                      title=f"tmstate: {self.line.metadata.map_name or self.line.name}",
+                                      fps=self.metadata["render_fps"])
+            self._window.show(self.frame(), self.status_lines())
+            if self._window.poll().quit:
+                self._window.close()
+            return None
         if self.render_mode != "rgb_array":
             return None
+        return self.frame()
+
+    def status_lines(self) -> list[str]:
+        """The text a window shows over the frame: speed, race time, checkpoints."""
+        state = self.state if self.state is not None else GameState()
+        text = f"{state.speed * 3.6:5.0f} km/h   {max(state.race_time_ms, 0) / 1000:6.2f} s"
+        if state.checkpoint_target:
+            text += f"   cp {state.checkpoint_count}/{state.checkpoint_target}"
+        return [text + ("   finished" if state.finished else "")]
+
+    def frame(self) -> np.ndarray:
+        """The current view at the render size: the backend's frame, else the schematic one."""
         w, h = self.config.render_width, self.config.render_height
         frame = self.backend.frame(w, h) if self.state is not None else None
         if frame is None:
@@ -288,6 +318,9 @@ class TMNFEnv(gym.Env):
 
     def close(self) -> None:
         self._close_log()
+        if self._window is not None:
+            self._window.close()
+            self._window = None
         self.observation.close()
         self.backend.close()
         super().close()

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ PYTHON_DEPS: tuple[tuple[str, str, bool, str], ...] = (
     ("stable_baselines3", "stable-baselines3", False, "training (extra [train])"),
     ("torch", "torch", False, "training (extra [train])"),
     ("tensorboard", "tensorboard", False, "training logs (extra [train])"),
+    ("pygame", "pygame", False, "windows: render_mode='human', tmstate drive (extra [human])"),
     ("pytest", "pytest", False, "tests (extra [test])"),
     ("hypothesis", "hypothesis", False, "tests (extra [test])"),
 )
@@ -58,7 +60,13 @@ def check_python() -> list[Item]:
         try:
             importlib.import_module(module)
         except Exception as exc:  # any import failure means "not usable"
-            fix = f"pip install {dist}" if required else f"pip install {dist} (for {purpose})"
+            extra = re.search(r"extra \[(\w+)\]", purpose)
+            if required:
+                fix = f"pip install {dist}"
+            elif extra:  # the extra pins a compatible version (and torch's CPU build, via setup.sh)
+                fix = f'bash scripts/setup.sh {extra[1]} (or pip install -e ".[{extra[1]}]") for {purpose}'
+            else:
+                fix = f"pip install {dist} (for {purpose})"
             status = MISSING if required else INFO
             items.append(Item(f"python: {dist}", status, f"import {module} failed: {exc}", fix, required))
             continue

@@ -129,3 +129,46 @@ def main(args: argparse.Namespace) -> int:
     print(f"{path}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
           f"({how} at {recorder.times_ms[-1] / 1000:.2f} s)")
     return 0
+
+
+def line_from_log(path: str | Path, *, spacing_m: float = 0.5, map_name: str = "") -> ReferenceLine:
+    """A reference line from an episode log: its states through :class:`LineRecorder`, the
+    same rules as recording in the game (a respawn drops what was driven since the last
+    checkpoint; the checkpoints passed become the line's)."""
+    from tmstate.formats.log import read_episode
+
+    log = read_episode(path)
+    recorder = LineRecorder()
+    for state in log.states:
+        recorder.add(state)
+    name = map_name or str(log.metadata.get("map") or "")
+    line = recorder.line(map_name=name, spacing_m=spacing_m)
+    line.metadata.source = f"log:{Path(path).name}"
+    return line
+
+
+def line_from_replay_main(args: argparse.Namespace) -> int:
+    """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, see
+    :func:`tmstate.formats.gbx.line_from_replay_main`) or an episode log (``.npz``)."""
+    if str(args.replay).lower().endswith(".gbx"):
+        from tmstate.formats.gbx import line_from_replay_main as from_ghost
+
+        return from_ghost(args)
+    if args.check or args.log:
+        raise TmstateError("--check and --log are for ghosts; an episode log already is a log "
+                           "(replay it with backend='replay')")
+    line = line_from_log(args.replay, spacing_m=args.spacing)
+    if args.output:
+        output = Path(args.output)
+    else:
+        stem = line.metadata.map_name or Path(args.replay).name.split(".")[0]
+        output = Path("reference_lines") / f"{stem}_driven.npz"
+    line.save(output)
+    if args.json:
+        import json
+
+        print(json.dumps({"output": str(output), "line_length_m": round(line.length_m, 3), "line_points": len(line)}))
+    else:
+        print(f"{output}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} "
+              f"checkpoint(s), from {Path(args.replay).name}")
+    return 0

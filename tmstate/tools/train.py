@@ -17,7 +17,7 @@ Everything lands in one run folder::
 and plots finish rate and race time against the weight, plus the learning curves
 (``results.json`` next to ``time_penalty.png``).
 
-Needs the ``train`` extra: ``pip install -e ".[train]"`` (stable-baselines3, torch 2.13.0).
+Needs the ``train`` extra: ``bash scripts/setup.sh train`` (stable-baselines3, torch 2.13.0 CPU first).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _require_sb3():
     except ImportError as exc:
         raise TmstateError(
             f"training needs stable-baselines3 and torch ({exc.name} is missing) — "
-            'install the extra: pip install -e ".[train]"'
+            'install the extra: bash scripts/setup.sh train (or pip install -e ".[train]")'
         ) from None
 
 
