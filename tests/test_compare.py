@@ -107,3 +107,28 @@ def test_config_file_errors(tmp_path):
         load_configs(str(typo))
     reward, progress = load_configs(None)
     assert reward.progress == 0.01 and progress.max_jump_m == 50.0
+
+
+def test_resyncs_are_reported_per_log(realdata, tmp_path, capsys):
+    """The B13 TAS ghost along the world record's line: 3 checkpoint-confirmed resyncs bring it
+    to the whole line; the WR ghost along its own line needs none. Same in the table."""
+    replays = realdata / "replays"
+    wr = read_ghost(replays / "Gosu_B13-Obstacle_WR.Replay.Gbx")
+    line = wr.line().save(tmp_path / "wr.npz")
+    tas, own = replays / "B13-Obstacle_TAS_00_19_26.Replay.Gbx", replays / "Gosu_B13-Obstacle_WR.Replay.Gbx"
+    result = run_compare(capsys, str(tas), str(own), "--line", str(line), "--time-penalty", "0",
+                         "-o", str(tmp_path / "r.png"))
+    rows = {r["name"]: r for r in result["episodes"]}
+    other, same = rows[tas.name], rows[own.name]
+    assert other["resyncs"] == 3 and other["resync_m"] > 2000
+    assert other["progress_m"] == pytest.approx(other["line_length_m"])
+    assert same["resyncs"] == 0 and same["resync_m"] == 0.0
+    config = tmp_path / "off.toml"
+    config.write_text('[progress]\nresync = "off"\n')
+    off = run_compare(capsys, str(tas), "--line", str(line), "--time-penalty", "0", "--config", str(config),
+                      "-o", str(tmp_path / "o.png"))["episodes"][0]
+    assert off["resyncs"] == 0 and off["progress_m"] < 0.3 * off["line_length_m"]
+    assert cli.main(["rewards", "compare", str(tas), "--line", str(line), "--time-penalty", "0",
+                     "-o", str(tmp_path / "t.png")]) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(tas.name))
+    assert f"3 ({other['resync_m']:.1f})" in row

@@ -178,6 +178,9 @@ def test_bench_progress_reports_its_figures(realdata):
     for key in ("update_us", "locate_us", "full_argmin_us", "speedup_update"):
         assert figures[key] > 0
     assert figures["refused"] == 0 and figures["fallbacks"] == 0
+    # The checkpoint-rule comparison ran the same drive both ways with the same result.
+    assert figures["checkpoints"] == 24 and figures["resyncs"] == 0 and figures["progress_agrees"]
+    assert figures["resync_cost_ratio"] == pytest.approx(figures["update_resync_on_us"] / figures["update_resync_off_us"], abs=0.01)
     assert figures["max_error_m"] < 0.6  # at most about one segment of the 0.1 m-quantised line
 
 
@@ -221,3 +224,147 @@ def test_the_compiled_local_search_is_built_and_gives_exactly_what_the_python_co
             assert fast.update(position) == slow.update(position)  # bit for bit, flags included
         assert (fast.progress_m, fast.fallbacks, fast.refused) == (slow.progress_m, slow.fallbacks, slow.refused)
         assert fast.fallbacks > 0 and fast.refused > 0  # the wider searches ran too
+
+
+# --- checkpoint rules: resync (on by default) and anti-cut (off by default) --------------
+
+
+def hairpin_with_checkpoints(*marks: float) -> ReferenceLine:
+    """:func:`hairpin` whose metadata lists checkpoints at ``marks`` (arc lengths)."""
+    line = hairpin()
+    line.metadata.checkpoints_m = tuple(marks)
+    line.metadata.checkpoint_source = "ghost"
+    return line
+
+
+def down_leg(line: ReferenceLine, z: float) -> np.ndarray:
+    """A point on the hairpin's second leg (x = 20, going -z) at height ``z``."""
+    return np.array([20.0, 0.0, z])
+
+
+def test_checkpoint_resync_credits_the_skipped_metres_once_and_the_finish_the_rest():
+    line = hairpin_with_checkpoints(60.0, 190.0)
+    apex = 100.0 + 10.0 * np.pi  # arc length where the second leg starts
+    tracker = ProgressTracker(line)
+    assert tracker.config.resync == "checkpoint"  # the default
+    tracker.reset([0.0, 0.0, 0.0], 0)
+    for z in np.arange(1, 71, 2.0):
+        tracker.update([0.0, 0.0, z], 1 if z >= 60 else 0)
+    assert tracker.progress_m == pytest.approx(69.0) and tracker.resyncs == 0
+    # Across to the second leg, ~110 m of arc ahead, before its checkpoint (190 m): refused.
+    for z in (75.0, 70.0, 65.0, 62.0):
+        loc = tracker.update(down_leg(line, z), 1)
+        assert not loc.credited and tracker.progress_m == pytest.approx(69.0)
+    # The game confirms checkpoint 2 (190 m, at z = 100 - (190 - apex) on the second leg).
+    z2 = 100.0 - (190.0 - apex)
+    loc = tracker.update(down_leg(line, z2 - 1.0), 2)
+    assert loc.credited and tracker.resyncs == 1
+    assert tracker.progress_m == pytest.approx(191.0, abs=0.05)
+    assert tracker.resync_m == pytest.approx(191.0 - 69.0, abs=0.05)
+    for z in np.arange(z2 - 3.0, 20.0, -2.0):  # on along the leg: the ordinary rules again
+        assert tracker.update(down_leg(line, z), 2).credited
+    assert tracker.resyncs == 1
+    # Finished 19 m before the line's end (another way into the finish): the rest is credited,
+    # an ordinary finish (the tracker was on the line), not a resync.
+    tracker.update(down_leg(line, 19.0), 3, True)
+    assert tracker.progress_m == pytest.approx(line.length_m) and tracker.resyncs == 1
+    tracker.update(down_leg(line, 19.0), 3, True)  # credited once
+    assert tracker.resyncs == 1 and tracker.progress_m == pytest.approx(line.length_m)
+
+
+def test_a_finish_far_from_the_credited_progress_is_a_resync():
+    line = hairpin_with_checkpoints(60.0, 190.0)
+    tracker = ProgressTracker(line)
+    tracker.reset([0.0, 0.0, 0.0], 0)
+    for z in np.arange(1, 71, 2.0):
+        tracker.update([0.0, 0.0, z], 1 if z >= 60 else 0)
+    tracker.update(down_leg(line, 1.0), 3, True)  # both checkpoints and the finish in one step
+    assert tracker.progress_m == pytest.approx(line.length_m)
+    assert tracker.resyncs == 1 and tracker.resync_m == pytest.approx(line.length_m - 69.0)
+
+
+def test_resync_off_and_lines_without_checkpoints_keep_the_anti_shortcut_rule_alone():
+    marked = hairpin_with_checkpoints(60.0, 190.0)
+    unknown = hairpin()  # no checkpoint_source: the line does not know its checkpoints
+    for line, config in ((marked, ProgressConfig(resync="off")), (unknown, ProgressConfig())):
+        tracker = ProgressTracker(line, config)
+        tracker.reset([0.0, 0.0, 0.0], 0)
+        for z in np.arange(1, 71, 2.0):
+            tracker.update([0.0, 0.0, z], 1 if z >= 60 else 0)
+        tracker.update(down_leg(line, 60.0), 2)
+        assert tracker.progress_m == pytest.approx(69.0) and tracker.resyncs == 0
+    with pytest.raises(ConfigError, match="resync"):
+        ProgressConfig(resync="always")
+
+
+def test_a_checkpoint_far_from_the_line_does_not_resync():
+    line = hairpin_with_checkpoints(120.0, 190.0)
+    tracker = ProgressTracker(line)
+    tracker.reset([0.0, 0.0, 0.0], 0)
+    for z in np.arange(1, 51, 2.0):
+        tracker.update([0.0, 0.0, z], 0)
+    tracker.update([-120.0, 0.0, 120.0], 1)  # the game says checkpoint 1; the car is 130 m away
+    assert tracker.resyncs == 0 and tracker.resync_refused == 1 and tracker.progress_m == pytest.approx(49.0)
+
+
+def test_reverse_loops_and_a_100_m_jump_still_earn_nothing_with_resync_on():
+    line = hairpin_with_checkpoints(60.0, 190.0)
+    tracker = ProgressTracker(line)
+    tracker.reset([0.0, 0.0, 0.0], 0)
+    for z in np.arange(1, 41, 2.0):
+        tracker.update([0.0, 0.0, z], 0)
+    start = tracker.progress_m
+    for _ in range(5):  # 20 m backwards and forwards again, five times: net 0
+        for z in list(np.arange(start - 2, start - 21, -2.0)) + list(np.arange(start - 18, start + 1, 2.0)):
+            tracker.update([0.0, 0.0, z], 0)
+        assert tracker.progress_m == pytest.approx(start)
+    loc = tracker.update(down_leg(line, 40.0), 0)  # across the gap: ~150 m further along
+    assert not loc.credited and tracker.progress_m == pytest.approx(start)
+
+
+def test_anti_cut_closes_a_40_m_cut_that_the_jump_limit_lets_through():
+    """A 20 m hop between the hairpin's legs skips 41 m of arc (under max_jump_m = 50) and
+    the checkpoint at the apex; with ``anticut`` nothing past that checkpoint is credited."""
+    apex = 100.0 + 5.0 * np.pi  # the checkpoint, half-way round the turn
+    results = {}
+    for anticut in (False, True):
+        line = hairpin_with_checkpoints(apex)
+        tracker = ProgressTracker(line, ProgressConfig(anticut=anticut))
+        tracker.reset([0.0, 0.0, 0.0], 0)
+        for z in np.arange(1, 96, 2.0):
+            tracker.update([0.0, 0.0, z], 0)
+        before = tracker.progress_m  # 95 m
+        tracker.update(down_leg(line, 95.0), 0)  # the cut: 41 m of arc in one hop
+        for z in np.arange(93.0, 0.0, -2.0):  # and on down the leg; the game never counted the checkpoint
+            tracker.update(down_leg(line, z), 0)
+        results[anticut] = (before, tracker.progress_m)
+    before, after = results[False]
+    assert after == pytest.approx(hairpin().length_m - 1.0, abs=0.5)  # the cut paid, and everything after it
+    before, after = results[True]
+    assert after <= apex + ProgressConfig().anticut_margin_m  # no more than driving to the checkpoint
+    assert after - before < 30.0
+
+
+def test_anti_cut_lets_a_confirmed_checkpoint_through():
+    apex = 100.0 + 5.0 * np.pi
+    line = hairpin_with_checkpoints(apex)
+    tracker = ProgressTracker(line, ProgressConfig(anticut=True))
+    tracker.reset([0.0, 0.0, 0.0], 0)
+    for arc in np.arange(1.0, line.length_m, 1.5):
+        tracker.update(line.point_at(arc), 1 if arc >= apex else 0)
+    assert tracker.progress_m == pytest.approx(line.length_m - 0.5, abs=1.0)
+    assert tracker.refused == 0 and tracker.resyncs == 0
+
+
+def test_reset_with_a_checkpoint_count_picks_the_right_leg():
+    """Legs 4 m apart: the global search alone would take the nearer, wrong one."""
+    up = np.stack([np.zeros(201), np.zeros(201), np.linspace(0, 200, 201)], axis=1)
+    t = np.linspace(0, np.pi, 20)[1:-1]
+    turn = np.stack([2 - 2 * np.cos(t), np.zeros_like(t), 200 + 2 * np.sin(t)], axis=1)
+    down = np.stack([np.full(201, 4.0), np.zeros(201), np.linspace(200, 0, 201)], axis=1)
+    line = ReferenceLine.from_points(np.concatenate([up, turn, down]), spacing_m=0.5)
+    line.metadata.checkpoints_m, line.metadata.checkpoint_source = (203.0,), "ghost"
+    tracker = ProgressTracker(line)
+    assert tracker.reset([2.5, 0.0, 20.0]).arc_length_m > 300  # nearest: the second leg
+    assert tracker.reset([2.5, 0.0, 20.0], 0).arc_length_m == pytest.approx(20.0, abs=0.1)
+    assert tracker.reset([2.5, 0.0, 20.0], 1).arc_length_m > 300

@@ -39,7 +39,8 @@ def test_countdown_restart_respawn_and_finish():
     line = rec.line(map_name="test", spacing_m=0.5)
     assert line.length_m == pytest.approx(24.0)
     assert line.metadata.source == "recorded" and line.metadata.map_name == "test"
-    assert line.metadata.checkpoints_m == pytest.approx((15.0, 24.0))
+    assert line.metadata.checkpoints_m == pytest.approx((15.0,))  # the finish (24 m) is the line's end
+    assert line.metadata.checkpoint_source == "recorded"
 
 
 def test_nothing_recorded_is_an_error():
@@ -80,7 +81,7 @@ def test_record_line_through_the_harness(realdata, tmp_path, capsys):
     tracker = ProgressTracker(reference)
     worst = max(tracker.locate(p).distance_m for p in recorded.points[::10])
     assert worst < 0.5
-    assert len(recorded.metadata.checkpoints_m) == len(ghost.checkpoint_times_ms)
+    assert len(recorded.metadata.checkpoints_m) == len(ghost.checkpoint_times_ms) - 1  # the last is the finish
     # The states file changes checkpoint_count at the first sample after the checkpoint: the
     # recorded marks may lag by up to one sample period of travel.
     lag = max(s.speed for s in ghost.states()) * ghost.sample_period_ms / 1000.0

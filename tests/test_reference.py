@@ -134,3 +134,42 @@ def test_a_file_of_another_kind_says_what_it_is_not(tmp_path):
     with pytest.raises(ReferenceLineError, match=r"line\.npz: not a readable \.npy/\.npz file \(it does not start like one\)") as info:
         ReferenceLine.load(png)
     assert "pickle" not in str(info.value)
+
+
+def write_line_file(path, points, metadata: dict, version: int | None) -> None:
+    """A line .npz as an older tmstate wrote it (``version`` None: no format_version at all)."""
+    import json
+
+    arrays = {"points": np.asarray(points, dtype=np.float64), "metadata": np.array(json.dumps(metadata))}
+    if version is not None:
+        arrays["format_version"] = np.array(version, dtype=np.int64)
+    np.savez_compressed(path, **arrays)
+
+
+def test_format_1_lines_still_load_with_their_checkpoints_in_format_2_terms(tmp_path):
+    """Version 1 listed the finish as the last checkpoint of ghost and recorded lines; version 2
+    lists checkpoints only and says where they came from (``checkpoint_source``)."""
+    from tmstate.core.reference import FORMAT_VERSION
+
+    assert FORMAT_VERSION == 2
+    points = [[0, 0, 0], [0, 0, 100]]
+    cases = {
+        "replay:x.Replay.Gbx": ((30.0, 60.0, 100.0), (30.0, 60.0), "ghost"),
+        "recorded": ((40.0, 99.8), (40.0,), "recorded"),
+        "sim-generator": ((50.0,), (50.0,), "sim"),
+        "npy": ((), (), ""),
+    }
+    for version in (1, None):
+        for source, (stored, expected, origin) in cases.items():
+            path = tmp_path / f"{source.split(':')[0]}-{version}.npz"
+            write_line_file(path, points, {"source": source, "checkpoints_m": list(stored)}, version)
+            line = ReferenceLine.load(path)
+            assert line.metadata.checkpoints_m == expected, (source, version)
+            assert line.metadata.checkpoint_source == origin
+            assert line.metadata.checkpoints_known == bool(origin)
+    # Version 2 keeps what it says: a checkpoint right at the end is a checkpoint.
+    line = ReferenceLine.from_points(points, metadata=LineMetadata(source="recorded", checkpoints_m=(99.9,),
+                                                                   checkpoint_source="recorded"))
+    back = ReferenceLine.load(line.save(tmp_path / "v2.npz"))
+    assert back.metadata.checkpoints_m == (99.9,) and back.metadata.checkpoint_source == "recorded"
+    assert int(np.load(tmp_path / "v2.npz")["format_version"]) == 2

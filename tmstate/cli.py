@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="replay the ghost through the reward")
     p.add_argument("--json", action="store_true", help="with --check: print one JSON object")
     p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
+    p.add_argument("--line", default=None, help="with --check: score the ghost along this line instead "
+                   "(nothing is built or written)")
     p.set_defaults(run=_handler("tmstate.tools.record:line_from_replay_main"))
 
     p = sub.add_parser("drive", help="drive the simulator with the keyboard in a window (extra: [human])",

@@ -18,7 +18,8 @@ search the whole line. The rules (also in docs/reward.md):
 3. **Global fallback.** If even that is farther than ``fallback_distance_m`` from the car,
    the whole line is searched with a k-d tree (``scipy.spatial.cKDTree``); a location there
    that is nearer but more than ``max_jump_m`` away is reported, not credited (rule 4).
-   :meth:`reset` always searches globally: call it after a reset, respawn, rewind or teleport.
+   :meth:`reset` searches globally (between the last and the next checkpoint when the game's
+   checkpoint count is given): call it after a reset, respawn, rewind or teleport.
 4. **Anti-shortcut.** A location more than ``max_jump_m`` of arc length away from the
    progress credited so far (forward *or* backward) is not credited: ``progress_m`` stays,
    the tracker keeps its old segment, and the returned :class:`Location` has
@@ -27,6 +28,19 @@ search the whole line. The rules (also in docs/reward.md):
    jump too: the env calls :meth:`reset` then, which credits it.
 5. Going backwards within ``max_jump_m`` is credited: progress decreases (the reward's
    progress term is negative).
+6. **Checkpoint-confirmed resync** (``resync="checkpoint"``, the default; needs the game's
+   ``checkpoint_count``/``finished`` passed to :meth:`update` and a line that knows its
+   checkpoints, ``checkpoints_m`` in line order, finish excluded). When the game's count
+   rises to k and the credited progress is more than ``max_jump_m`` from checkpoint k's arc
+   length — the car left the credited part of the line, e.g. on another route — the tracker
+   moves to the car's location near checkpoint k (searched within ``max_jump_m`` of it,
+   accepted within ``resync_distance_m`` of the car) and the skipped metres are credited at
+   that moment, once (``resyncs``, ``resync_m``). Nothing is credited before the game
+   confirms. The finish credits the rest of the line (a resync when it was more than
+   ``max_jump_m`` away); after it progress stays at the line's length.
+7. **Checkpoint anti-cut** (``anticut=True``, off by default): progress is credited at most
+   up to the next unconfirmed checkpoint's arc length plus ``anticut_margin_m``, which closes
+   cuts shorter than ``max_jump_m`` that skip a checkpoint.
 
 Coordinates are TMNF's: metres, y up, left-handed — facing +z, +x is on the driver's
 right. ``lateral_m`` is positive to the right of the line's direction of travel.
@@ -47,6 +61,10 @@ try:  # the local search compiled (tmstate/core/_progress_kernel.c); absent wher
     from tmstate.core import _progress_kernel  # found at install, and then the Python code runs
 except ImportError:  # pragma: no cover - depends on the install
     _progress_kernel = None
+
+
+RESYNC_MODES = ("checkpoint", "off")
+"""Values of :attr:`ProgressConfig.resync`."""
 
 
 class Location(NamedTuple):
@@ -72,14 +90,25 @@ class ProgressConfig:
     fallback_distance_m: float = 10.0  # a result farther than this triggers the wider searches
     trust_step_m: float = 16.0  # a car that moved farther than this since the last update skips the walk
     global_candidates: int = 8  # nearest points the k-d tree returns for the global search
+    resync: str = "checkpoint"  # "checkpoint": a confirmed checkpoint puts a lost tracker back; "off"
+    resync_distance_m: float = 32.0  # at a checkpoint, the car within this of the line there (a block)
+    anticut: bool = False  # no progress past the next checkpoint until the game confirms it
+    anticut_margin_m: float = 5.0  # how far past the next checkpoint's arc length progress may go
 
     def __post_init__(self) -> None:
-        for name in ("window_m", "max_jump_m", "fallback_distance_m", "trust_step_m"):
+        for name in ("window_m", "max_jump_m", "fallback_distance_m", "trust_step_m", "resync_distance_m"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"ProgressConfig.{name} must be a positive number of metres, got {value!r}")
         if not (isinstance(self.global_candidates, int) and self.global_candidates >= 1):
             raise ConfigError(f"ProgressConfig.global_candidates must be an integer >= 1, got {self.global_candidates!r}")
+        if self.resync not in RESYNC_MODES:
+            raise ConfigError(f"ProgressConfig.resync must be one of {', '.join(RESYNC_MODES)}, got {self.resync!r}")
+        if not isinstance(self.anticut, bool):
+            raise ConfigError(f"ProgressConfig.anticut must be true or false, got {self.anticut!r}")
+        margin = self.anticut_margin_m
+        if isinstance(margin, bool) or not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+            raise ConfigError(f"ProgressConfig.anticut_margin_m must be a number of metres >= 0, got {margin!r}")
 
 
 class ProgressTracker:
@@ -120,8 +149,20 @@ class ProgressTracker:
         self._tree = None  # built on first global search
         self._index = 0
         self._progress = 0.0
+        # Checkpoints (rules 6 and 7): arc lengths of the line's checkpoints, the finish excluded;
+        # None when the line does not know its checkpoints (then only the finish is used).
+        marks = sorted(min(max(float(m), 0.0), line.length_m) for m in line.metadata.checkpoints_m)
+        self._marks: list[float] | None = marks if line.metadata.checkpoints_known else None
+        self._resync_on = self.config.resync == "checkpoint"
+        self._count = -1  # the game's checkpoint count last seen (-1: none given)
+        self._finished = False
+        self._cap = math.inf  # anti-cut: progress credited at most up to here
+        self._done = False  # finished (resync on): progress stays at the line's length
         self.refused = 0  # updates refused by the anti-shortcut rule since reset
         self.fallbacks = 0  # updates that needed a global search since reset
+        self.resyncs = 0  # checkpoint-confirmed resyncs since reset (the finish included)
+        self.resync_m = 0.0  # progress credited by those resyncs (metres; negative if they moved it back)
+        self.resync_refused = 0  # confirmed checkpoints where the car was too far from the line to resync
 
     # --- public API ---------------------------------------------------------------------
 
@@ -135,14 +176,41 @@ class ProgressTracker:
         """The segment the tracker is on."""
         return self._index
 
-    def reset(self, position) -> Location:
-        """Global search; credit the location found as the progress so far."""
-        location = self.locate(position)
-        self._last = _xyz(position)
+    @property
+    def checkpoints_m(self) -> tuple[float, ...] | None:
+        """The line's checkpoint arc lengths the tracker uses (finish excluded); None if unknown."""
+        return None if self._marks is None else tuple(self._marks)
+
+    def reset(self, position, checkpoint_count: int = -1, finished: bool = False) -> Location:
+        """Locate ``position`` and credit it as the progress so far (a start, respawn or rewind).
+
+        With the game's ``checkpoint_count`` and a line that knows its checkpoints, the car is
+        looked for between the last checkpoint passed and the next one (where a respawn or a
+        start along the track puts it), else on the whole line.
+        """
+        x, y, z = _xyz(position)
+        location = None
+        marks = self._marks
+        if marks is not None and 0 <= checkpoint_count <= len(marks):
+            lo = marks[checkpoint_count - 1] if checkpoint_count > 0 else 0.0
+            hi = marks[checkpoint_count] if checkpoint_count < len(marks) else self.line.length_m
+            found = self._nearest_between(lo - self._max_jump, hi + self._max_jump, x, y, z)
+            if found.distance_m <= self.config.resync_distance_m:
+                location = found
+        if location is None:
+            location = self._global(x, y, z)
+        self._last = (x, y, z)
+        self._count = int(checkpoint_count)
+        self._finished = bool(finished)
+        self._done = False
+        self._set_cap()
         self._index = location.index
-        self._progress = location.arc_length_m
+        self._progress = min(location.arc_length_m, self._cap)
         self.refused = 0
         self.fallbacks = 0
+        self.resyncs = 0
+        self.resync_m = 0.0
+        self.resync_refused = 0
         return location
 
     def locate(self, position) -> Location:
@@ -150,8 +218,12 @@ class ProgressTracker:
         x, y, z = _xyz(position)
         return self._global(x, y, z)
 
-    def update(self, position) -> Location:
-        """Locate from the previous segment (wider searches when needed), apply the anti-shortcut rule."""
+    def update(self, position, checkpoint_count: int = -1, finished: bool = False) -> Location:
+        """Locate from the previous segment (wider searches when needed), apply the anti-shortcut rule.
+
+        ``checkpoint_count`` and ``finished`` are the game's (``GameState``); given, they drive
+        the checkpoint rules (resync, anti-cut). -1 (the default) means not known.
+        """
         if type(position) is np.ndarray:
             x, y, z = position.tolist()
         else:
@@ -176,13 +248,61 @@ class ProgressTracker:
                 if found.distance_m < location.distance_m:
                     location = found
             creditable = abs(location.arc_length_m - self._progress) <= max_jump
-        if not creditable:
+        if creditable and not self._done:
+            self._index = location.index
+            arc = location.arc_length_m
+            self._progress = arc if arc <= self._cap else self._cap
+        else:
             self.refused += 1
-            return Location(location.arc_length_m, location.lateral_m, location.distance_m,
-                            location.index, False)
-        self._index = location.index
-        self._progress = location.arc_length_m
-        return location
+            location = Location(location.arc_length_m, location.lateral_m, location.distance_m,
+                                location.index, False)
+        if checkpoint_count == self._count and finished == self._finished:
+            return location
+        return self._confirm(location, x, y, z, int(checkpoint_count), bool(finished))
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    def _set_cap(self) -> None:
+        """Anti-cut: the next unconfirmed checkpoint's arc length (+ margin) caps the progress."""
+        marks = self._marks
+        if self.config.anticut and marks is not None and 0 <= self._count < len(marks) and not self._finished:
+            self._cap = marks[self._count] + self.config.anticut_margin_m
+        else:
+            self._cap = math.inf
+
+    def _confirm(self, location: Location, x: float, y: float, z: float, count: int, finished: bool) -> Location:
+        """The game's checkpoint count or finish changed: move the anti-cut cap, resync if lost."""
+        previous, was_finished = self._count, self._finished
+        self._count, self._finished = count, finished
+        self._set_cap()
+        if not self._resync_on:
+            return location
+        marks = self._marks
+        if finished and not was_finished:
+            target = self.line.length_m
+        elif marks is not None and previous >= 0 and previous < count <= len(marks) and not finished:
+            target = marks[count - 1]
+        else:
+            return location
+        if finished:
+            self._done = True
+        if abs(self._progress - target) <= self._max_jump:
+            if finished:  # an ordinary finish: the last metres to the line's end, not a resync
+                self._progress, self._index = target, self._segments - 1
+            return location  # the tracker is on the line where the game says the car is
+        found = self._nearest_between(target - self._max_jump, target + self._max_jump, x, y, z)
+        if finished:
+            new, index = self.line.length_m, self._segments - 1
+        elif found.distance_m <= self.config.resync_distance_m:
+            new, index = min(found.arc_length_m, self._cap), found.index
+        else:
+            self.resync_refused += 1  # the game counted a checkpoint the line does not pass here
+            return location
+        self.resyncs += 1
+        self.resync_m += new - self._progress
+        self._progress = new
+        self._index = index
+        return Location(found.arc_length_m, found.lateral_m, found.distance_m, found.index, True)
 
     # --- search -------------------------------------------------------------------------
 
@@ -237,10 +357,14 @@ class ProgressTracker:
 
     def _window(self, x: float, y: float, z: float) -> Location:
         """Nearest location among the segments within ``max_jump_m`` of the credited progress."""
+        return self._nearest_between(self._progress - self._max_jump, self._progress + self._max_jump, x, y, z)
+
+    def _nearest_between(self, lo_m: float, hi_m: float, x: float, y: float, z: float) -> Location:
+        """Nearest location among the segments that overlap arc lengths ``lo_m``..``hi_m``."""
         cum = self.line.cumulative_m
-        reach = self.config.max_jump_m
-        lo = max(int(np.searchsorted(cum, self._progress - reach, side="right")) - 1, 0)
-        hi = min(int(np.searchsorted(cum, self._progress + reach, side="left")) + 1, self._segments)
+        lo = max(int(np.searchsorted(cum, lo_m, side="right")) - 1, 0)
+        hi = min(int(np.searchsorted(cum, hi_m, side="left")) + 1, self._segments)
+        lo = min(lo, hi - 1)
         rel = np.array((x, y, z)) - self._np_starts[lo:hi]
         vec = self._np_vectors[lo:hi]
         t = np.clip(np.einsum("ij,ij->i", rel, vec) / self._np_len2[lo:hi], 0.0, 1.0)

@@ -30,8 +30,16 @@ import numpy as np
 from tmstate.errors import ReferenceLineError
 from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, read_data_file
 
-FORMAT_VERSION = 1
-"""Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`."""
+FORMAT_VERSION = 2
+"""Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`.
+
+Version 2: ``checkpoints_m`` lists the map's checkpoints *without* the finish (the finish is
+the end of the line) and ``checkpoint_source`` says where they came from. Version 1 lines
+built from a ghost or recorded in the game listed the finish as their last checkpoint; it is
+dropped when they load (:func:`upgrade_metadata`)."""
+
+CHECKPOINT_SOURCES = ("", "ghost", "challenge", "recorded", "sim")
+"""Where a line's ``checkpoints_m`` came from; "" = not known (a plain ``.npy``, a line in code)."""
 
 DUPLICATE_TOLERANCE_M = 1e-6
 """Consecutive points closer than this count as duplicates (a zero-length segment)."""
@@ -51,7 +59,8 @@ class LineMetadata:
     source: str = ""  # "replay:<file>", "recorded", "sim-generator", "npy"
     spacing_m: float = 0.5
     created: str = ""  # ISO-8601 UTC
-    checkpoints_m: tuple[float, ...] = ()  # arc lengths of checkpoints along the line
+    checkpoints_m: tuple[float, ...] = ()  # arc lengths of the checkpoints along the line, finish excluded
+    checkpoint_source: str = ""  # ghost | challenge | recorded | sim; "" = the checkpoints are not known
     track_width_m: float = 0.0  # corridor width when known (sim tracks), else 0
     extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping (JSON)
 
@@ -73,6 +82,31 @@ class LineMetadata:
         extra = dict(kwargs.pop("extra", {}) or {})
         extra.update({k: v for k, v in data.items() if k not in known})
         return cls(**kwargs, extra=extra)
+
+    @property
+    def checkpoints_known(self) -> bool:
+        """True when ``checkpoints_m`` is the map's checkpoint list (possibly empty), not just unknown."""
+        return bool(self.checkpoint_source)
+
+
+def upgrade_metadata(metadata: LineMetadata, version: int, length_m: float) -> LineMetadata:
+    """Metadata of a line saved in an older format, in the terms of :data:`FORMAT_VERSION`.
+
+    Version 1 had no ``checkpoint_source``; lines from a ghost (``source`` ``replay:...``)
+    or recorded in the game listed the finish as the last checkpoint, sim tracks did not.
+    """
+    if version >= 2:
+        return metadata
+    source = metadata.source
+    if source.startswith("replay:") or source == "recorded":
+        marks = metadata.checkpoints_m
+        if marks and marks[-1] >= length_m - 1.0:  # the finish, at the end of the line
+            marks = marks[:-1]
+        return replace(metadata, checkpoints_m=tuple(marks),
+                       checkpoint_source="ghost" if source.startswith("replay:") else "recorded")
+    if source == "sim-generator":
+        return replace(metadata, checkpoint_source="sim")
+    return metadata
 
 
 def validate_points(points: Any, name: str = "<array>") -> np.ndarray:
@@ -228,7 +262,7 @@ class ReferenceLine:
                                              "is this a tmstate reference line?")
                 points = archive["points"]
                 metadata_text = str(archive["metadata"][()]) if "metadata" in archive.files else "{}"
-                version = int(archive["format_version"][()]) if "format_version" in archive.files else FORMAT_VERSION
+                version = int(archive["format_version"][()]) if "format_version" in archive.files else 1
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
                 raise ReferenceLineError(path, f"corrupt .npz ({exc})", "build or copy the line again") from None
         if version > FORMAT_VERSION:
@@ -238,7 +272,9 @@ class ReferenceLine:
             metadata = LineMetadata.from_json(metadata_text)
         except (ValueError, TypeError) as exc:
             raise ReferenceLineError(path, f"metadata is not valid JSON ({exc})", "rebuild the line") from None
-        return cls(points, metadata, str(path))
+        line = cls(points, metadata, str(path))
+        line.metadata = upgrade_metadata(metadata, version, line.length_m)
+        return line
 
     def save(self, path: str | Path) -> Path:
         """Write the line as ``.npz`` atomically (temp file + rename); returns the path."""

@@ -7,13 +7,16 @@ paid online, by construction. No I/O here: a scorer sees only states and the lin
 
 One step::
 
-    location = tracker.reset(pos) if the car respawned else tracker.update(pos)
+    location = tracker.reset(pos, cps) if the car respawned else tracker.update(pos, cps, finished)
     terms    = reward.terms(prev, state, Δprogress, location)
     terminated, truncated, reason = termination.check(state, progress, location)
 
-The respawn rule: when ``state.respawn_count`` differs from the count seen last, the car was
-teleported to its last checkpoint, so it is located globally and the location is credited
-(the anti-shortcut rule would refuse the backward jump otherwise).
+The tracker gets the game's ``checkpoint_count`` and ``finished`` every step, so the
+checkpoint rules (resync, anti-cut; :mod:`tmstate.core.progress`) run the same online and
+offline. The respawn rule: when ``state.respawn_count`` differs from the count seen last, the
+car was teleported to its last checkpoint, so it is located afresh (between that checkpoint
+and the next when the line knows them) and the location is credited (the anti-shortcut rule
+would refuse the backward jump otherwise).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class Scored(NamedTuple):
     terminated: bool
     truncated: bool
     reason: str  # termination reason, "" while the episode goes on
-    respawned: bool  # the car respawned this step (located globally)
+    respawned: bool  # the car respawned this step (located afresh)
+    resync_m: float  # progress credited by a checkpoint-confirmed resync this step (0.0 if none)
+    resynced: bool  # a checkpoint-confirmed resync (or a finish far from the progress) happened this step
 
 
 class Scorer:
@@ -56,6 +61,8 @@ class Scorer:
         self.reward = reward if isinstance(reward, Reward) else Reward(reward)
         self.termination = Termination(termination)
         self._respawns = 0
+        self.resyncs = 0  # checkpoint-confirmed resyncs this episode (respawns included)
+        self.resync_m = 0.0  # progress they credited
 
     @property
     def progress_m(self) -> float:
@@ -64,8 +71,9 @@ class Scorer:
 
     def reset(self, state: GameState) -> Location:
         """Start an episode at ``state``: locate it globally and credit where it is."""
-        location = self.tracker.reset(state.position)
+        location = self.tracker.reset(state.position, state.checkpoint_count, state.finished)
         self._respawns = state.respawn_count
+        self.resyncs, self.resync_m = 0, 0.0
         self.termination.reset(state, self.tracker.progress_m)
         return location
 
@@ -74,17 +82,23 @@ class Scorer:
         tracker = self.tracker
         before = tracker.progress_m
         respawned = state.respawn_count != self._respawns
+        resynced, resync_m = False, 0.0
         if respawned:
             self._respawns = state.respawn_count
-            location = tracker.reset(state.position)
+            location = tracker.reset(state.position, state.checkpoint_count, state.finished)
         else:
-            location = tracker.update(state.position)
+            resyncs, credited = tracker.resyncs, tracker.resync_m
+            location = tracker.update(state.position, state.checkpoint_count, state.finished)
+            if tracker.resyncs != resyncs:
+                resynced, resync_m = True, tracker.resync_m - credited
+                self.resyncs += 1
+                self.resync_m += resync_m
         progress = tracker.progress_m
         delta = progress - before
         terms = self.reward.terms(prev, state, delta, location)
         terminated, truncated, reason = self.termination.check(state, progress, location)
         return Scored(location, progress, delta, terms, sum(terms.values()), terminated, truncated, reason,
-                      respawned)
+                      respawned, resync_m, resynced)
 
     def run(self, states: Iterable[GameState]) -> list[Scored]:
         """Reset on the first state, then score every following step (termination not applied:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tmstate.errors import ReplayFileError
+from tmstate.errors import ConfigError, ReplayFileError
 from tmstate.core.reference import LineMetadata, ReferenceLine, utc_now_iso
 from tmstate.core.state import GameState
 
@@ -106,13 +106,31 @@ class Ghost:
                                                               "player": self.player})
         line = ReferenceLine.from_points(points, spacing_m=spacing_m, smooth=smooth,
                                          metadata=metadata, name=str(self.path))
-        # Checkpoints: where the ghost was at each checkpoint time, located on the line.
-        from tmstate.core.progress import ProgressTracker
-
-        tracker = ProgressTracker(line)
-        marks = [tracker.locate(self.position_at(t)).arc_length_m for t in self.checkpoint_times_ms]
-        line.metadata.checkpoints_m = tuple(round(m, 3) for m in marks)
+        line.metadata.checkpoints_m = self.checkpoint_arcs(line)
+        line.metadata.checkpoint_source = "ghost"
         return line
+
+    def checkpoint_arcs(self, line: ReferenceLine) -> tuple[float, ...]:
+        """Arc lengths on ``line`` where this ghost passed its checkpoints (the finish excluded).
+
+        Each is the ghost's position at its checkpoint time, located on the line by walking
+        the ghost along it (so a line that passes a place twice takes the right pass).
+        """
+        from tmstate.core.progress import ProgressConfig, ProgressTracker
+
+        tracker = ProgressTracker(line, ProgressConfig(resync="off"))
+        tracker.reset(self.positions[0])
+        marks = []
+        times = self.times_ms.tolist()
+        i = 0
+        for t in self.checkpoint_times_ms[:-1]:  # the last is the finish: the end of the line
+            while i < len(times) and times[i] <= t:
+                tracker.update(self.positions[i])
+                i += 1
+            at = self.position_at(t)
+            loc = tracker.update(at)
+            marks.append(round(loc.arc_length_m, 3))
+        return tuple(marks)
 
     def position_at(self, time_ms: float) -> np.ndarray:
         """Position linearly interpolated at a race time (clamped to the samples)."""
@@ -309,6 +327,8 @@ def check_line(ghost: Ghost, line: ReferenceLine, progress_config=None, reward_c
         "max_backward_m": round(max_backward, 3),
         "max_distance_m": round(worst_distance, 3),
         "refused_updates": tracker.refused,
+        "resyncs": scorer.resyncs,
+        "resync_m": round(scorer.resync_m, 3),
         "return": round(ret, 6),
     }
 
@@ -324,11 +344,24 @@ def default_line_path(ghost: Ghost) -> Path:
 
 
 def line_from_replay_main(args: argparse.Namespace) -> int:
-    """``tmstate line-from-replay``: build (and optionally check) a line from a ghost."""
+    """``tmstate line-from-replay``: build (and optionally check) a line from a ghost.
+
+    With ``--check --line OTHER.npz`` the ghost is scored along that line instead (same
+    figures; ``output`` names the line used).
+    """
     ghost = read_ghost(args.replay)
-    line = ghost.line(spacing_m=args.spacing, smooth=args.smooth)
-    output = Path(args.output) if args.output else default_line_path(ghost)
-    line.save(output)
+    other = getattr(args, "line", None)
+    if other:  # score the ghost along another line; nothing is built or written
+        if not args.check:
+            raise ConfigError("--line OTHER.npz scores the ghost along another line: add --check")
+        if args.output:
+            raise ConfigError("--line and -o do not go together: with --line no line is written")
+        output = Path(other)
+        line = ReferenceLine.load(output)
+    else:
+        line = ghost.line(spacing_m=args.spacing, smooth=args.smooth)
+        output = Path(args.output) if args.output else default_line_path(ghost)
+        line.save(output)
     log_path = getattr(args, "log", None)
     if log_path:
         from tmstate.formats.log import write_states_log
@@ -413,3 +446,33 @@ def read_challenge_markers(path: str | Path) -> tuple[str, list[MapMarker]]:
         centre = np.array([bx * BLOCK_SIZE_M[0] + 16.0, by * BLOCK_SIZE_M[1], bz * BLOCK_SIZE_M[2] + 16.0])
         markers.append(MapMarker(kind, name, centre))
     return str(data.get("trackName", "")), markers
+
+
+CHALLENGE_MATCH_M = 32.0
+"""A checkpoint block whose centre is farther than this (one block) from the line is not on its route."""
+
+
+def challenge_checkpoint_arcs(path: str | Path, line: ReferenceLine) -> tuple[float, ...]:
+    """Arc lengths on ``line`` of the checkpoint blocks of a ``.Challenge.Gbx``, in line order.
+
+    Each block's centre (raised 1 m, about where a car passes) is located on the line; a
+    block is a 32 m square, so these sit within about half a block of where a car crosses
+    the gate (measured on A01 and B13: 2-11 m from the arcs a ghost's checkpoint times give).
+    Good for the resync rule; for the anti-cut rule use a margin of 16 m or a ghost's line.
+    ReplayFileError when a checkpoint block is farther than a block from the line (the line
+    does not follow this map).
+    """
+    from tmstate.core.progress import ProgressTracker
+
+    _, markers = read_challenge_markers(path)
+    tracker = ProgressTracker(line)
+    arcs = []
+    for marker in markers:
+        if marker.kind != "checkpoint":
+            continue
+        loc = tracker.locate(marker.position + np.array([0.0, 1.0, 0.0]))
+        if loc.distance_m > CHALLENGE_MATCH_M:
+            raise ReplayFileError(Path(path), f"checkpoint block {marker.block} at {marker.position.round(1).tolist()} "
+                                  f"is {loc.distance_m:.0f} m from the line", "is the line from this map?")
+        arcs.append(round(loc.arc_length_m, 3))
+    return tuple(sorted(arcs))

@@ -1,14 +1,15 @@
 """``tmstate rewards compare``: returns of logged episodes under several time penalties.
 
 Each episode's states are scored by the env's own :class:`~tmstate.core.scoring.Scorer`
-(progress, respawn rule, reward terms) once per time-penalty weight, all other weights from
+(progress with the logged checkpoint counts, respawn rule, reward terms) once per time-penalty weight, all other weights from
 ``--config`` (``[reward]`` and optional ``[progress]`` tables) or the defaults. Episodes
 are taken as logged: termination is not re-applied. Logs may be episode ``.npz`` files,
 folders of them, or ``.Replay.Gbx`` ghosts (a ghost without ``--line`` is measured along
 a line built from itself).
 
-Output: a table of returns (episode x setting), a PNG of return against time penalty,
-and with ``--json`` one JSON object.
+Output: a table of returns (episode x setting) with each episode's checkpoint-confirmed
+resyncs (count and metres credited by them), a PNG of return against time penalty, and with
+``--json`` one JSON object.
 """
 
 from __future__ import annotations
@@ -63,14 +64,16 @@ def compare(episodes: list[Episode], penalties: list[float], reward_config: Rewa
         runs = [episode_steps(episode, dataclasses.replace(base, time=float(w)), progress_config)
                 for w in penalties]
         returns = [episode_return(steps)["return"] for steps in runs]
+        steps = runs[0] if runs else episode_steps(episode, base, progress_config)
         last = episode.states[-1]
         rows.append({
             "name": episode.name,
             "steps": len(episode.states) - 1,
             "race_time_ms": int(last.race_time_ms - episode.states[0].race_time_ms),
             "finished": bool(last.finished),
-            "progress_m": float(sum(step.progress_delta_m
-                                    for step in (runs[0] if runs else episode_steps(episode, base, progress_config)))),
+            "progress_m": float(sum(step.progress_delta_m for step in steps)),
+            "resyncs": sum(step.resynced for step in steps),
+            "resync_m": round(sum(step.resync_m for step in steps), 3),
             "line_length_m": episode.line.length_m,
             "returns": returns,
         })
@@ -81,13 +84,18 @@ def format_table(result: dict) -> str:
     """The comparison as a fixed-width text table."""
     penalties = result["penalties"]
     name_width = max([len("episode")] + [len(r["name"]) for r in result["episodes"]])
-    head = f"{'episode':<{name_width}}  {'time s':>7}  {'fin':>3}  {'progress m':>10}  " + "  ".join(
+    head = f"{'episode':<{name_width}}  {'time s':>7}  {'fin':>3}  {'progress m':>10}  {'resyncs (m)':>14}  " + "  ".join(
         f"{'w=' + format(w, 'g'):>12}" for w in penalties)
     lines = [head, "-" * len(head)]
     for row in result["episodes"]:
         lines.append(f"{row['name']:<{name_width}}  {row['race_time_ms'] / 1000:>7.2f}  {'yes' if row['finished'] else 'no':>3}  "
-                     f"{row['progress_m']:>10.1f}  " + "  ".join(f"{r:>12.4f}" for r in row["returns"]))
+                     f"{row['progress_m']:>10.1f}  {_resyncs(row):>14}  " + "  ".join(f"{r:>12.4f}" for r in row["returns"]))
     return "\n".join(lines)
+
+
+def _resyncs(row: dict) -> str:
+    """``count (metres)`` of an episode's checkpoint-confirmed resyncs, e.g. ``3 (2122.2)``."""
+    return f"{row['resyncs']} ({row['resync_m']:.1f})" if row["resyncs"] else "0"
 
 
 def plot(result: dict, output: str | Path) -> Path:

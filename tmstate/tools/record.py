@@ -8,7 +8,8 @@ you press Ctrl-C, if at least two distinct points were recorded). Rules:
 - race time going backwards means the race was restarted: the recording starts over;
 - a respawn puts the car back at its last checkpoint: the points recorded since that
   checkpoint are dropped, so the line never doubles back;
-- checkpoints passed (``checkpoint_count`` rising) become ``checkpoints_m`` of the line.
+- checkpoints passed (``checkpoint_count`` rising) become ``checkpoints_m`` of the line (the
+  finish, which raises the count too, is the line's end and not listed).
 """
 
 from __future__ import annotations
@@ -83,8 +84,11 @@ class LineRecorder:
         from tmstate.core.progress import ProgressTracker
 
         tracker = ProgressTracker(line)
+        # The finish raises the game's checkpoint count too; it is the end of the line, not a checkpoint.
+        indices = self.checkpoint_indices[:-1] if self.finished else self.checkpoint_indices
         line.metadata.checkpoints_m = tuple(
-            round(tracker.locate(self.positions[i]).arc_length_m, 3) for i in self.checkpoint_indices)
+            round(tracker.locate(self.positions[i]).arc_length_m, 3) for i in indices)
+        line.metadata.checkpoint_source = "recorded"
         return line
 
 
@@ -154,8 +158,8 @@ def line_from_replay_main(args: argparse.Namespace) -> int:
         from tmstate.formats.gbx import line_from_replay_main as from_ghost
 
         return from_ghost(args)
-    if args.check or args.log:
-        raise TmstateError("--check and --log are for ghosts; an episode log already is a log "
+    if args.check or args.log or getattr(args, "line", None):
+        raise TmstateError("--check, --line and --log are for ghosts; an episode log already is a log "
                            "(replay it with backend='replay')")
     line = line_from_log(args.replay, spacing_m=args.spacing)
     if args.output:

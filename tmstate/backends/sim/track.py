@@ -199,6 +199,7 @@ def build_line(spec: TrackSpec) -> ReferenceLine:
         source="sim-generator",
         spacing_m=SPACING_M,
         checkpoints_m=tuple(float(cumulative[ends[i]]) for i in spec.checkpoints_after),
+        checkpoint_source="sim",
         track_width_m=float(spec.width_m),
         extra={"description": spec.description,
                "pieces": [[p.kind, p.blocks, p.angle_deg] for p in spec.pieces]},

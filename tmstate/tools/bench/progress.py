@@ -12,6 +12,10 @@ up to 3 m to either side; the same positions are located by
 All figures come from one run (each timing the best of three passes); ``speedup_*`` are
 ratios of those timings. A second drive
 at 14 m per step (~1000 km/h, TMNF's top speed) shows the cost of fast cars.
+
+``resync_cost_ratio``: ``update()`` fed the game's checkpoint count (a checkpoint every
+400 m) with the checkpoint resync on, over the same with it off, timed in alternating
+passes; the target is at most 1.2.
 """
 
 from __future__ import annotations
@@ -54,6 +58,51 @@ def _timed(fn, items, repeats: int = 3, before=None) -> float:
     return best / len(items) * 1e6
 
 
+CHECKPOINT_EVERY_M = 400.0
+"""Checkpoint spacing given to the benchmark line (map5's .npy line has none of its own)."""
+
+
+RESYNC_PASSES = 15
+"""Timed passes over the drive for each of resync on and off."""
+
+
+def _checkpoint_cost(line, positions: np.ndarray) -> tuple[float, float, dict]:
+    """(µs per update with resync on, with resync off, figures): both fed the same checkpoint counts.
+
+    Timed in alternating passes (best of :data:`RESYNC_PASSES` each, the order swapped every
+    round), so a slower moment of the shared host hits both.
+    """
+    from dataclasses import replace
+
+    from tmstate.core.progress import ProgressConfig, ProgressTracker
+    from tmstate.core.reference import ReferenceLine
+
+    marks = tuple(np.arange(CHECKPOINT_EVERY_M, line.length_m - 1.0, CHECKPOINT_EVERY_M).tolist())
+    marked = ReferenceLine(line.points, replace(line.metadata, checkpoints_m=marks, checkpoint_source="ghost"),
+                           line.name)
+    probe = ProgressTracker(marked)
+    probe.reset(positions[0])
+    arcs = np.array([probe.update(p).arc_length_m for p in positions])
+    counts = np.searchsorted(np.asarray(marks), arcs, side="right").tolist()
+    items = list(zip(positions, counts))
+    on = ProgressTracker(marked, ProgressConfig(resync="checkpoint"))
+    off = ProgressTracker(marked, ProgressConfig(resync="off"))
+    best = {"on": float("inf"), "off": float("inf")}
+    for round_ in range(RESYNC_PASSES):
+        pair = (("on", on), ("off", off))
+        for name, tracker in pair if round_ % 2 else pair[::-1]:
+            tracker.reset(positions[0], 0)
+            update = tracker.update
+            start = time.perf_counter()
+            for p, c in items:
+                update(p, c, False)
+            best[name] = min(best[name], time.perf_counter() - start)
+    per = 1e6 / len(items)
+    figures = {"checkpoints": len(marks), "resyncs": on.resyncs,
+               "progress_agrees": bool(abs(on.progress_m - off.progress_m) < 1e-9)}
+    return best["on"] * per, best["off"] * per, figures
+
+
 def run(steps: int | None = None) -> dict:
     from tmstate.core.progress import ProgressTracker
     from tmstate.core.reference import ReferenceLine
@@ -77,6 +126,10 @@ def run(steps: int | None = None) -> dict:
     argmin_us = _timed(lambda p: np.argmin(np.linalg.norm(points - p, axis=1)), sample)
     argmin_sq_us = _timed(lambda p: np.argmin(np.einsum("ij,ij->i", points - p, points - p)), sample)
 
+    # The checkpoint rules: the same drive with the game's checkpoint count passed (a
+    # checkpoint every 400 m of this line), resync on against resync off.
+    resync_on_us, resync_off_us, resync_figures = _checkpoint_cost(line, slow)
+
     # Accuracy: the tracked arc length against the global search, at every position.
     oracle = ProgressTracker(line)
     tracker.reset(slow[0])
@@ -94,6 +147,10 @@ def run(steps: int | None = None) -> dict:
         "speedup_update": round(argmin_us / update_us, 1),
         "speedup_update_vs_sqdist": round(argmin_sq_us / update_us, 1),
         "speedup_locate": round(argmin_us / locate_us, 1),
+        "update_resync_on_us": round(resync_on_us, 2),
+        "update_resync_off_us": round(resync_off_us, 2),
+        "resync_cost_ratio": round(resync_on_us / resync_off_us, 3),
+        **resync_figures,
         "max_error_m": round(worst, 6),
         "fallbacks": slow_fallbacks,
         "fallbacks_fast": fast_fallbacks,
