@@ -162,10 +162,10 @@ def test_line_from_replay_builds_a_line_from_an_episode_log(tmp_path):
     assert main(["line-from-replay", info["log_path"], "-o", str(out)]) == 0
     line = ReferenceLine.load(out)
     assert abs(line.length_m - env.line.length_m) < 0.05 * env.line.length_m
-    # The checkpoints passed, then the finish (counted as one by the game's and the sim's
-    # checkpoint_count, as in lines from record-line and ghosts).
+    # The checkpoints passed; the finish (counted as one by the game's and the sim's
+    # checkpoint_count) is the line's end, not listed (line format 2, as record-line and ghosts).
     sim_checkpoints = env.line.metadata.checkpoints_m
-    assert len(line.metadata.checkpoints_m) == len(sim_checkpoints) + 1
-    assert np.allclose(line.metadata.checkpoints_m[:-1], sim_checkpoints, atol=3.0)
-    assert line.metadata.checkpoints_m[-1] == pytest.approx(line.length_m, abs=1.0)
+    assert len(line.metadata.checkpoints_m) == len(sim_checkpoints)
+    assert np.allclose(line.metadata.checkpoints_m, sim_checkpoints, atol=3.0)
+    assert line.metadata.checkpoint_source == "recorded"
     assert line.metadata.map_name == "sim_esses"
