@@ -60,3 +60,70 @@ def test_defaults_break_even_and_config_checks(tmp_path):
     path.write_text("[reward]\ntime = 0.002\nfinish = 0\n")
     loaded = load_toml(RewardConfig, path, "reward")
     assert loaded.time == 0.002 and loaded.finish == 0 and loaded.progress == 0.01
+
+
+@pytest.fixture
+def airtime():
+    """A custom term, registered for one test: seconds with no wheel on the ground."""
+    from tmstate.core.reward import REGISTRY, register_term
+
+    @register_term("airtime", "seconds with no wheel on the ground")
+    def value(step) -> float:
+        return 0.0 if any(step.state.wheel_contact) else step.elapsed_s
+
+    yield value
+    del REGISTRY["airtime"]
+
+
+def test_a_custom_term_is_weighted_by_name_and_reaches_info_and_the_log(airtime, tmp_path):
+    from tmstate.env.env import TMNFEnv
+    from tmstate.formats.log import read_episode
+
+    env = TMNFEnv(backend="sim", reward={"time": 0.001, "airtime": 0.5}, log_dir=str(tmp_path),
+                  termination={"time_limit_s": 1.0})
+    assert env.config.reward.extra == {"airtime": 0.5} and env.config.reward.time == 0.001
+    env.reset(seed=0)
+    flying = GameState(race_time_ms=50, wheel_contact=(False,) * 4)
+    assert env.scorer.reward.terms(GameState(), flying, 0.0, HERE)["airtime"] == pytest.approx(0.5 * 0.05)
+    while True:
+        _, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], dtype=np.float32))
+        assert list(info["reward_terms"]) == [*TERMS, "airtime"]
+        assert reward == pytest.approx(sum(info["reward_terms"].values()))
+        if terminated or truncated:
+            break
+    env.close()
+    log = read_episode(info["log_path"])
+    assert set(log.reward_terms) == {*TERMS, "airtime"} and len(log.reward_terms["airtime"]) == log.steps
+    assert log.metadata["reward"]["extra"] == {"airtime": 0.5}
+
+
+def test_env_takes_a_reward_a_config_or_a_dict(airtime):
+    from tmstate.env.env import TMNFEnv
+
+    reward = Reward(RewardConfig(time=0.002, extra={"airtime": 1.0}))
+    env = TMNFEnv(backend="sim", reward=reward)
+    assert env.scorer.reward is reward and env.config.reward.time == 0.002
+    assert TMNFEnv(backend="sim", reward=RewardConfig(finish=3.0)).config.reward.finish == 3.0
+    assert TMNFEnv(backend="sim", reward={"extra": {"airtime": 2.0}}).config.reward.weights["airtime"] == 2.0
+    assert "airtime" not in Reward().terms(state(0), state(50), 0.0, HERE)  # unweighted: not in the dict
+
+
+def test_weights_are_validated_against_the_registry(airtime):
+    from tmstate.core.reward import register_term
+    from tmstate.env.env import TMNFEnv
+
+    with pytest.raises(ConfigError, match=r"unknown reward term 'airtme' \(registered: airtime\)"):
+        TMNFEnv(backend="sim", reward={"extra": {"airtme": 1.0}})
+    with pytest.raises(ConfigError, match="extra.airtime must be a finite number"):
+        RewardConfig(extra={"airtime": math.nan})
+    with pytest.raises(ConfigError, match="built in"):
+        register_term("time")
+    with pytest.raises(ConfigError, match="built in"):
+        RewardConfig(extra={"time": 1.0})
+
+
+def test_an_unregistered_flat_name_is_an_unknown_key(airtime):
+    from tmstate.env.env import TMNFEnv
+
+    with pytest.raises(ConfigError, match="airtme"):
+        TMNFEnv(backend="sim", reward={"airtme": 1.0})

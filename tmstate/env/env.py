@@ -41,7 +41,7 @@ from tmstate.errors import ConfigError, TmstateError
 from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
 from tmstate.core.progress import Location, ProgressConfig
 from tmstate.core.reference import ReferenceLine
-from tmstate.core.reward import RewardConfig
+from tmstate.core.reward import Reward, RewardConfig, reward_config, reward_table
 from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.core.termination import TerminationConfig
@@ -93,6 +93,8 @@ def make_config(config: EnvConfig | dict | None = None, **overrides: Any) -> Env
     else:
         raise ConfigError(f"config must be an EnvConfig or a dict, got {type(config).__name__}")
     for key, value in overrides.items():
+        if key == "reward":  # a Reward, RewardConfig, or weights by term name (custom ones too)
+            value = _as_dict(reward_config(value)) if not isinstance(value, dict) else reward_table(value)
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -199,6 +201,7 @@ class TMNFEnv(gym.Env):
         if isinstance(backend, str):
             overrides["backend"] = backend
             backend = None
+        reward = overrides.get("reward")
         self.config = make_config(config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
@@ -225,7 +228,8 @@ class TMNFEnv(gym.Env):
         except BaseException:
             self.backend.close()  # do not leave a game connection or window behind
             raise
-        self.scorer = Scorer(self.line, c.reward, c.termination, c.progress)
+        self.scorer = Scorer(self.line, reward if isinstance(reward, Reward) else c.reward, c.termination,
+                             c.progress)
         self.tracker = self.scorer.tracker
         self.state: GameState | None = None
         self.location: Location | None = None

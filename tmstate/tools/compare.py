@@ -24,7 +24,7 @@ from tmstate.config import from_dict, read_toml
 from tmstate.errors import ConfigError
 from tmstate.core.progress import ProgressConfig
 from tmstate.core.reference import ReferenceLine
-from tmstate.core.reward import RewardConfig, total
+from tmstate.core.reward import RewardConfig, reward_config, total
 from tmstate.core.scoring import Scored, Scorer
 from tmstate.core.state import GameState
 
@@ -152,7 +152,10 @@ def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:
     if not path:
         return RewardConfig(), ProgressConfig()
     data = read_toml(path)
-    reward = from_dict(RewardConfig, data.get("reward", {}), where=f"{path}[reward]")
+    table = data.get("reward", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}[reward]: expected a table of term weights, got {table!r}")
+    reward = reward_config(table, where=f"{path}[reward]")  # registered custom terms by name too
     progress = from_dict(ProgressConfig, data.get("progress", {}), where=f"{path}[progress]")
     return reward, progress
 
