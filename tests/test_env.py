@@ -398,3 +398,168 @@ def test_observation_camera_drives_the_simulators_frames(camera_name):
 def test_the_old_camera_option_says_where_the_setting_is():
     with pytest.raises(ConfigError, match="observation.camera"):
         TMNFEnv(backend="sim", backend_options={"camera_name": "top"})
+
+
+def teleport_run(resync: str, teleport_to: float) -> tuple[TMNFEnv, list[tuple[int, float, float]], float]:
+    """sim_esses driven by the line follower; 2 s in, the car is moved 150 m ahead.
+
+    Returns the env, (checkpoint count, progress reward, progress) per step after the
+    teleport, and the progress just before it.
+    """
+    from tmstate.tools.demo import LineFollower
+
+    env = TMNFEnv(backend="sim", map="sim_esses", progress={"resync": resync},
+                  termination={"max_distance_m": 0.0, "no_progress_s": 0.0})
+    env.reset(seed=0)
+    controller = LineFollower(env.line)
+    for _ in range(40):
+        env.step(controller.act(env.state, env.location))
+    before = env.tracker.progress_m
+    env.backend.place(before + teleport_to, speed_mps=env.state.speed)
+    after = []
+    for _ in range(400):
+        _, _, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        after.append((env.state.checkpoint_count, info["reward_terms"]["progress"], info["progress_m"]))
+        if terminated or truncated:
+            break
+    return env, after, before
+
+
+def test_a_teleport_earns_nothing_until_the_next_checkpoint_then_the_skipped_metres_once():
+    """Moved 150 m ahead, short of checkpoint 1 (197 m): nothing is paid while the game has
+    not confirmed it; the step that passes it pays the skipped metres at once, and the
+    episode pays each metre of the line once in total."""
+    env, after, before = teleport_run("checkpoint", 150.0)
+    checkpoint = env.line.metadata.checkpoints_m[0]
+    assert before + 150.0 < checkpoint
+    passed = next(i for i, (count, _, _) in enumerate(after) if count >= 1)
+    assert passed > 5  # it drove a while on its own before reaching the checkpoint
+    assert all(reward == 0.0 for _, reward, _ in after[:passed])
+    assert after[passed - 1][2] == pytest.approx(before)
+    jump = after[passed][1] / env.config.reward.progress
+    assert jump > 150.0 and after[passed][2] == pytest.approx(checkpoint, abs=15.0)
+    assert env.scorer.resyncs == 1 and env.scorer.resync_m > 150.0
+    assert env.state.finished
+    total = sum(reward for _, reward, _ in after) / env.config.reward.progress
+    assert before + total == pytest.approx(env.line.length_m, abs=1e-6)
+    # The same teleport with the resync off is never paid: the car drives to the finish unpaid.
+    env, after, before = teleport_run("off", 150.0)
+    assert env.state.finished and sum(reward for _, reward, _ in after) == 0.0
+
+
+def first_observations(seed: int, mode: str = "uniform", count: int = 3) -> list[tuple[np.ndarray, dict]]:
+    env = TMNFEnv(backend="sim", map="sim_esses", start={"mode": mode})
+    out = [env.reset(seed=seed)]
+    out += [env.reset() for _ in range(count - 1)]
+    env.close()
+    return out
+
+
+def test_starts_spread_along_the_track_vary_with_the_seed_and_repeat_per_seed():
+    a, b, c = first_observations(1), first_observations(1), first_observations(2)
+    for (obs_a, info_a), (obs_b, info_b) in zip(a, b):
+        assert np.array_equal(obs_a, obs_b) and info_a["progress_m"] == info_b["progress_m"]
+    assert not np.array_equal(a[0][0], c[0][0])
+    progress = [info["progress_m"] for _, info in a + c]
+    assert len(set(progress)) == len(progress) and max(progress) > 50.0  # spread, not at the start
+    assert all(info["race_time_ms"] == 0 for _, info in a)  # the race clock starts where the car starts
+    line_start = first_observations(1, mode="line_start", count=2)
+    assert all(info["progress_m"] == pytest.approx(0.0, abs=0.5) for _, info in line_start)
+
+
+def test_a_spread_start_pays_progress_from_where_the_car_starts():
+    from tmstate.tools.demo import LineFollower
+
+    env = TMNFEnv(backend="sim", map="sim_esses", start={"mode": "uniform", "speed_mps": 0.0})
+    _, info = env.reset(seed=3)
+    start = info["progress_m"]
+    assert 20.0 < start < 0.9 * env.line.length_m
+    assert env.state.checkpoint_count == sum(cp < start for cp in env.line.metadata.checkpoints_m)
+    controller = LineFollower(env.line)
+    paid = 0.0
+    while True:
+        _, _, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        paid += info["reward_terms"]["progress"]
+        if terminated or truncated:
+            break
+    assert info["finished"] and env.scorer.resyncs == 0
+    assert paid / env.config.reward.progress == pytest.approx(env.line.length_m - start, abs=1e-6)
+
+
+def test_ended_mode_starts_near_where_episodes_ended():
+    env = TMNFEnv(backend="sim", map="sim_esses", start={"mode": "ended", "ended_share": 1.0, "ended_back_m": 20.0})
+    env.reset(seed=0)
+    for _ in range(30):
+        env.starts.record_end(400.0)
+    starts = [env.reset()[1]["progress_m"] for _ in range(20)]
+    assert all(375.0 <= s <= 405.0 for s in starts)  # 0-20 m before 400 m, plus the sideways offset's projection
+
+
+def test_a_game_starts_from_the_saved_state_bank_next_to_its_line(tmp_path):
+    """A backend without ``place`` (as the game) rewinds to the bank's state at or before the
+    drawn arc length; the episode's time limit counts from that state's race time."""
+    from tmstate.backends.base import Backend
+    from tmstate.backends.sim.backend import SimBackend
+    from tmstate.backends.sim.track import load_track
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.errors import ReferenceLineError
+    from tmstate.formats.starts import StartBank, bank_path
+
+    class SavedStatesOnly(Backend):
+        """The simulator seen the way the game is: reset, step, save and restore only."""
+
+        def __init__(self, line):
+            self.sim = SimBackend(line)
+            self.restored = 0
+
+        def reset(self, seed=None):
+            return self.sim.reset(seed)
+
+        def step(self, action):
+            return self.sim.step(action)
+
+        def save(self):
+            return self.sim.save()
+
+        def restore(self, snapshot):
+            self.restored += 1
+            return self.sim.restore(snapshot)
+
+    line = load_track("sim_esses")
+    line_path = line.save(tmp_path / "esses.npz")
+    recorder = SimBackend(line)
+    recorder.reset()
+    bank = StartBank(metadata={"line": str(line_path)})
+    for i, arc in enumerate((100.0, 250.0, 400.0)):
+        recorder.place(arc, speed_mps=20.0)
+        recorder.cars.ticks[0] = 1000 * (i + 1)  # as if driven there: race time 10, 20, 30 s
+        bank.add(arc, 10_000 * (i + 1), recorder.save())
+    bank.save(bank_path(line_path))
+    assert bank_path(line_path).name == "esses.starts.npz"
+    loaded = StartBank.load(bank_path(line_path))
+    assert len(loaded) == 3 and loaded.at(260.0).arc_m == 250.0 and loaded.at(50.0) is None
+    env = TMNFEnv(backend=SavedStatesOnly(ReferenceLine.load(line_path)), line=ReferenceLine.load(line_path),
+                  start={"mode": "uniform"}, termination={"time_limit_s": 1.0, "no_progress_s": 0.0})
+    seen = set()
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        steps = 0
+        while True:
+            _, _, terminated, truncated, step_info = env.step(np.array([0.0, 1.0], dtype=np.float32))
+            steps += 1
+            if terminated or truncated:
+                break
+        if info["race_time_ms"]:
+            seen.add(info["race_time_ms"])
+            assert step_info["termination_reason"] in ("time_limit", "off_line")
+            if step_info["termination_reason"] == "time_limit":
+                assert steps == 20  # 1 s from the saved state's race time, not from race time 0
+    assert seen == {10_000, 20_000, 30_000} and env.backend.restored >= 3
+    # No bank next to the line: the first reset says what is missing and how to make it.
+    other = line.save(tmp_path / "nobank.npz")
+    env = TMNFEnv(backend=SavedStatesOnly(line), line=ReferenceLine.load(other), start={"mode": "uniform"})
+    with pytest.raises(ReferenceLineError, match="nobank.starts.npz.*save-states-every"):
+        env.reset(seed=0)
+    with pytest.raises(ConfigError, match="replay"):
+        TMNFEnv(backend="replay", backend_options={"log_path": str(tmp_path / "none.npz")}, map="sim_esses",
+                start={"mode": "uniform"})

@@ -71,9 +71,11 @@ def test_record_line_through_the_harness(realdata, tmp_path, capsys):
     csv = tmp_path / "A05.csv"
     write_states_csv(ghost.states(), csv)
     out = tmp_path / "lines" / "A05.npz"
-    with HarnessProcess(states=csv) as harness:
-        assert cli.main(["record-line", "-o", str(out), "--port", str(harness.port), "--map", "A05-Race"]) == 0
-    assert "finished at 15.72 s" in capsys.readouterr().out
+    with HarnessProcess(states=csv, realtime=True) as harness:  # at the game's pace, as a person drives
+        assert cli.main(["record-line", "-o", str(out), "--port", str(harness.port), "--map", "A05-Race",
+                         "--save-states-every", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "finished at 15.72 s" in printed and "A05.starts.npz" in printed
     recorded = ReferenceLine.load(out)
     reference = ghost.line()
     assert recorded.metadata.map_name == "A05-Race" and recorded.metadata.source == "recorded"
@@ -86,3 +88,13 @@ def test_record_line_through_the_harness(realdata, tmp_path, capsys):
     # recorded marks may lag by up to one sample period of travel.
     lag = max(s.speed for s in ghost.states()) * ghost.sample_period_ms / 1000.0
     assert np.allclose(recorded.metadata.checkpoints_m, reference.metadata.checkpoints_m, atol=lag)
+    # The start bank next to the line: a saved state about every 200 m, in order along the line,
+    # each a real save-state blob taken while observing.
+    from tmstate.formats.starts import StartBank
+
+    bank = StartBank.load(out.parent / "A05.starts.npz")
+    arcs = [e.arc_m for e in bank.entries]
+    assert len(bank) == int(recorded.length_m // 200) or len(bank) == int(recorded.length_m // 200) - 1
+    assert np.all(np.diff(arcs) > 150.0) and arcs[0] == pytest.approx(200.0, abs=lag + 5.0)
+    assert all(len(e.blob) > 0 for e in bank.entries) and np.all(np.diff([e.race_time_ms for e in bank.entries]) > 0)
+    assert bank.metadata["line"] == str(out)

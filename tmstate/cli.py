@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="the plugin's port (default: its default port)")
     p.add_argument("--map", default="", help="map name for the metadata")
     p.add_argument("--spacing", type=float, default=0.5)
+    p.add_argument("--save-states-every", type=float, default=0.0, metavar="METRES",
+                   help="also save the game's state every METRES driven, as the line's start bank "
+                   "(<line>.starts.npz) for episodes that start along the track (0 = off)")
     p.set_defaults(run=_handler("tmstate.tools.record:main"))
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")

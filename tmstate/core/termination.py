@@ -8,8 +8,9 @@ Rules, checked in this order each step (``max_distance_m``, ``no_progress_s`` or
    terminated (it left the track or fell off).
 3. ``no_progress`` — progress did not grow by ``min_progress_m`` within ``no_progress_s``
    of race time: terminated (stuck, stalled, driving the wrong way).
-4. ``time_limit`` — race time reached ``time_limit_s``: truncated (the car could have
-   gone on, so value bootstrapping stays valid).
+4. ``time_limit`` — ``time_limit_s`` of race time passed since the episode's start (race
+   time 0, or the race time of a saved start state): truncated (the car could have gone on,
+   so value bootstrapping stays valid).
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ class Termination:
         self.config = config if config is not None else TerminationConfig()
         self._mark_progress_m = 0.0
         self._mark_time_ms = 0
+        self._start_ms = 0
 
     def reset(self, state: GameState, progress_m: float) -> None:
         """Start a new episode at ``state`` with ``progress_m`` already credited."""
         self._mark_progress_m = float(progress_m)
         self._mark_time_ms = int(state.race_time_ms)
+        self._start_ms = int(state.race_time_ms)  # an episode may start at a saved state mid-race
 
     def check(self, state: GameState, progress_m: float, location: Location) -> tuple[bool, bool, str]:
         """(terminated, truncated, reason); reason is "" when the episode goes on."""
@@ -70,6 +73,6 @@ class Termination:
             self._mark_time_ms = time_ms
         elif c.no_progress_s and time_ms - self._mark_time_ms > c.no_progress_s * 1000.0:
             return True, False, NO_PROGRESS
-        if c.time_limit_s and time_ms >= c.time_limit_s * 1000.0:
+        if c.time_limit_s and time_ms - self._start_ms >= c.time_limit_s * 1000.0:
             return False, True, TIME_LIMIT
         return False, False, ""

@@ -45,6 +45,7 @@ from tmstate.core.reward import Reward, RewardConfig, reward_config, reward_tabl
 from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.core.termination import TerminationConfig
+from tmstate.env.start import StartConfig, StartSampler
 
 @dataclass
 class EnvConfig:
@@ -62,6 +63,7 @@ class EnvConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     progress: ProgressConfig = field(default_factory=ProgressConfig)
+    start: StartConfig = field(default_factory=StartConfig)  # where episodes start (tmstate.env.start)
     log_dir: str = ""  # write every episode here ("" = no logs)
     render_width: int = 320
     render_height: int = 240
@@ -208,6 +210,9 @@ class TMNFEnv(gym.Env):
         self.render_mode = render_mode
         c = self.config
         self.metadata = {**self.metadata, "render_fps": max(1, round(1000 / c.action_period_ms))}
+        if c.start.spread and c.backend == "replay" and backend is None:
+            raise ConfigError(f"start.mode {c.start.mode!r} needs the sim or the game; the replay backend "
+                              "plays a log from where it started (set start.mode = \"line_start\")")
         if line is None and c.backend == "replay" and backend is None:
             backend = make_backend(c, None)  # the line the log was driven on, from its metadata
         if line is None:
@@ -231,6 +236,8 @@ class TMNFEnv(gym.Env):
         self.scorer = Scorer(self.line, reward if isinstance(reward, Reward) else c.reward, c.termination,
                              c.progress)
         self.tracker = self.scorer.tracker
+        self.starts = StartSampler(c.start, self.line.length_m)
+        self._bank = None  # the game's start-state bank, loaded at the first spread start
         self.state: GameState | None = None
         self.location: Location | None = None
         self._progress_m = 0.0
@@ -247,6 +254,8 @@ class TMNFEnv(gym.Env):
         super().reset(seed=seed)
         self._close_log()
         state = self.backend.reset(seed)
+        if self.config.start.spread:
+            state = self._start_along_the_track(state)
         location = self.scorer.reset(state)
         self._progress_m = self.scorer.progress_m
         self.state, self.location = state, location
@@ -275,6 +284,7 @@ class TMNFEnv(gym.Env):
             self._log.add(inputs, state, terms, terminated, truncated, reason)
         if terminated or truncated:
             self._done = True
+            self.starts.record_end(scored.progress_m)
             path = self._close_log()
             if path is not None:
                 info["log_path"] = str(path)
@@ -330,6 +340,21 @@ class TMNFEnv(gym.Env):
         super().close()
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _start_along_the_track(self, state: GameState) -> GameState:
+        """``start.mode`` spreads starts: place the sim car at a drawn arc length, or rewind the
+        game to the bank's saved state at or before it (the line's start if there is none)."""
+        start = self.starts.draw(self.np_random)
+        place = getattr(self.backend, "place", None)
+        if callable(place):
+            return place(start.arc_m, lateral_m=start.lateral_m, speed_mps=start.speed_mps,
+                         yaw_offset_rad=start.yaw_offset_rad)
+        if self._bank is None:
+            from tmstate.formats.starts import StartBank, bank_path
+
+            self._bank = StartBank.load(self.config.start.bank or bank_path(self.line.name))
+        saved = self._bank.at(start.arc_m)
+        return state if saved is None else self.backend.restore(saved.blob)
 
     def _info(self, state: GameState, location: Location, terms: dict[str, float], reason: str) -> dict[str, Any]:
         return {

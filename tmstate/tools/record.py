@@ -9,7 +9,11 @@ you press Ctrl-C, if at least two distinct points were recorded). Rules:
 - a respawn puts the car back at its last checkpoint: the points recorded since that
   checkpoint are dropped, so the line never doubles back;
 - checkpoints passed (``checkpoint_count`` rising) become ``checkpoints_m`` of the line (the
-  finish, which raises the count too, is the line's end and not listed).
+  finish, which raises the count too, is the line's end and not listed);
+- with ``--save-states-every N`` the game's state is saved every N metres driven (SAVE_STATE
+  works in observe mode); the saved states kept (a restart or respawn drops those of the part
+  it undoes) are written next to the line as its start-state bank, ``<line>.starts.npz``
+  (:mod:`tmstate.formats.starts`), for episodes that start along the track.
 """
 
 from __future__ import annotations
@@ -40,12 +44,22 @@ class LineRecorder:
         self.restarts = 0
         self.respawns = 0
         self.distance_m = 0.0
+        self.saved: list[tuple[float, int, bytes]] = []  # (distance driven, race time ms, save-state blob)
         self._respawn_count: int | None = None
 
     def clear(self) -> None:
         self.positions, self.times_ms, self.checkpoint_indices = [], [], []
+        self.saved = []
         self.finished = False
         self.distance_m = 0.0
+
+    def next_save_m(self, every_m: float) -> float:
+        """The distance driven at which the next state is due (every ``every_m`` metres)."""
+        return (self.saved[-1][0] if self.saved else 0.0) + every_m
+
+    def keep_saved_state(self, race_time_ms: int, blob: bytes) -> None:
+        """A save state taken now (``race_time_ms`` is its own race time) for the start bank."""
+        self.saved.append((self.distance_m, int(race_time_ms), bytes(blob)))
 
     def add(self, state: GameState) -> bool:
         """Take one streamed state; True once the run is finished."""
@@ -59,6 +73,7 @@ class LineRecorder:
             keep = self.checkpoint_indices[-1] + 1 if self.checkpoint_indices else 1
             del self.positions[keep:], self.times_ms[keep:]
             self.distance_m = _path_length(self.positions)
+            self.saved = [entry for entry in self.saved if entry[1] <= self.times_ms[-1]]
         self._respawn_count = state.respawn_count
         if self.times_ms and state.race_time_ms == self.times_ms[-1]:
             return self.finished
@@ -92,6 +107,28 @@ class LineRecorder:
         return line
 
 
+    def bank(self, line: ReferenceLine, metadata: dict | None = None):
+        """The kept save states as a :class:`~tmstate.formats.starts.StartBank` along ``line``
+        (each located where the run was at its race time)."""
+        from tmstate.core.progress import ProgressTracker
+        from tmstate.formats.starts import StartBank
+
+        times = np.asarray(self.times_ms, dtype=np.float64)
+        points = np.array(self.positions).reshape(-1, 3)
+        tracker = ProgressTracker(line)
+        bank = StartBank(metadata=metadata)
+        seen: set[int] = set()
+        for _, race_time_ms, blob in self.saved:
+            # The game runs on while a save is asked for: one taken at or after the finish, or
+            # twice at the same tick, is no start.
+            if race_time_ms in seen or (self.finished and race_time_ms >= self.times_ms[-1]):
+                continue
+            seen.add(race_time_ms)
+            at = np.array([np.interp(race_time_ms, times, points[:, k]) for k in range(3)])
+            bank.add(round(tracker.locate(at).arc_length_m, 3), race_time_ms, blob)
+        return bank
+
+
 def _path_length(positions: list[np.ndarray]) -> float:
     if len(positions) < 2:
         return 0.0
@@ -114,9 +151,13 @@ def main(args: argparse.Namespace) -> int:
           file=sys.stderr)
     bar = tqdm(desc="record-line", bar_format="{desc}: {postfix}", file=sys.stderr)
     interrupted = False
+    every = float(getattr(args, "save_states_every", 0.0) or 0.0)
     try:
         for state in bridge.observe(timeout_s=OBSERVE_TIMEOUT_S):
             done = recorder.add(state)
+            if every > 0 and not done and recorder.distance_m >= recorder.next_save_m(every):
+                saved = bridge.save_state(OBSERVE_TIMEOUT_S)
+                recorder.keep_saved_state(saved.race_time_ms, saved.blob)
             bar.set_postfix_str(f"{recorder.distance_m:8.1f} m  {max(state.race_time_ms, 0) / 1000:7.2f} s  "
                                 f"checkpoints {state.checkpoint_count}/{state.checkpoint_target}", refresh=False)
             bar.update(0)
@@ -132,6 +173,12 @@ def main(args: argparse.Namespace) -> int:
     how = "finished" if recorder.finished else ("stopped with Ctrl-C" if interrupted else "stream ended")
     print(f"{path}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
           f"({how} at {recorder.times_ms[-1] / 1000:.2f} s)")
+    if every > 0:
+        from tmstate.formats.starts import bank_path
+
+        bank = recorder.bank(line, {"map": args.map, "line": str(path), "every_m": every})
+        written = bank.save(bank_path(path))
+        print(f"{written}: {len(bank)} saved state(s), every {every:g} m")
     return 0
 
 

@@ -61,6 +61,16 @@ class SimBackend(Backend):
         self.cars.reset(seed=seed)
         return self.cars.state(0)
 
+    def place(self, arc_m: float, *, lateral_m: float = 0.0, speed_mps: float = 0.0,
+              yaw_offset_rad: float = 0.0) -> GameState:
+        """Move the car to ``arc_m`` along the line (see :meth:`SimCars.place`); its state there.
+
+        After :meth:`reset` this is a start along the track at race time 0 (the env's
+        ``start`` option); mid-episode it is a teleport (tests of the progress rules).
+        """
+        self.cars.place(0, arc_m, lateral_m=lateral_m, speed_mps=speed_mps, yaw_offset_rad=yaw_offset_rad)
+        return self.cars.state(0)
+
     def step(self, action: Action) -> GameState:
         self.cars.step(action.steer, action.gas, 1.0 if action.brake else 0.0, self._ticks)
         return self.cars.state(0)
