@@ -264,3 +264,18 @@ def test_ghost_log_and_plot_line(realdata, tmp_path):
     # Not a blank canvas: the coloured line and markers cover a good number of pixels.
     coloured = np.abs(image[..., 0] - image[..., 1]) + np.abs(image[..., 1] - image[..., 2]) > 0.2
     assert coloured.sum() > 2000
+
+
+def test_plot_progress_draws_a_resync(realdata, tmp_path):
+    """``tmstate plot-progress``: the PNG of docs/reward.md, not a blank canvas."""
+    replays = realdata / "replays"
+    line = read_ghost(replays / "Gosu_B13-Obstacle_WR.Replay.Gbx").line().save(tmp_path / "wr.npz")
+    png = tmp_path / "resync.png"
+    assert cli.main(["plot-progress", str(replays / "B13-Obstacle_TAS_00_19_26.Replay.Gbx"), "--line", str(line),
+                     "-o", str(png)]) == 0
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.shape[:2] == (550, 1300)
+    coloured = np.abs(image[..., 0] - image[..., 1]) + np.abs(image[..., 1] - image[..., 2]) > 0.2
+    assert coloured.sum() > 5000

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--challenge", default=None, help="mark checkpoints from a .Challenge.Gbx")
     p.set_defaults(run=_handler("tmstate.tools.plot:plot_line_main"))
 
+    p = sub.add_parser("plot-progress", help="PNG of a run's credited progress along a line, resync on and off")
+    p.add_argument("path", metavar="RUN", help="a .Replay.Gbx ghost or an episode log")
+    p.add_argument("--line", required=True, help="the reference line (.npz/.npy)")
+    p.add_argument("-o", "--output", default=None, help="default: <run>.progress.png")
+    p.set_defaults(run=_handler("tmstate.tools.plot:plot_progress_main"))
+
     p = sub.add_parser("rewards", help="reward experiments on logged episodes")
     rsub = p.add_subparsers(dest="rewards_command", metavar="SUBCOMMAND", required=True)
     c = rsub.add_parser("compare", help="returns per episode under several time penalties")

@@ -101,3 +101,81 @@ def plot_line_main(args: argparse.Namespace) -> int:
                      markers=markers)
     print(path)
     return 0
+
+
+def plot_progress(states: list, line: ReferenceLine, output: str | Path, *, progress_config=None,
+                  title: str = "") -> Path:
+    """PNG: credited progress against race time along ``line``, resync on and off.
+
+    Left: the line from above with the run drawn over it, red where the tracker refused it
+    (off the credited part of the line). Right: progress with the checkpoint resync (as
+    configured, default on) and with it off, the game's checkpoint count rising marked as
+    vertical lines and each resync as a dot. Scored by the env's own
+    :class:`~tmstate.core.scoring.Scorer`.
+    """
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tmstate.core.progress import ProgressConfig
+    from tmstate.core.scoring import Scorer
+
+    config = progress_config if progress_config is not None else ProgressConfig()
+    runs = {}
+    for name, mode in (("resync on", "checkpoint"), ("resync off", "off")):
+        scorer = Scorer(line, progress=dataclasses.replace(config, resync=mode))
+        runs[name] = (scorer, scorer.run(states))
+    times = np.array([s.race_time_ms for s in states[1:]]) / 1000.0
+    steps = runs["resync on"][1]
+    fig, (top, curve) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=100, gridspec_kw={"width_ratios": [1, 1.25]})
+    pts = line.points
+    top.plot(pts[:, 0], pts[:, 2], color="grey", linewidth=3, alpha=0.5, label="reference line")
+    path = np.array([s.position for s in states])
+    refused = np.array([not s.location.credited for s in steps])
+    top.plot(path[:, 0], path[:, 2], color="tab:blue", linewidth=1.0, label="run (credited)")
+    top.scatter(path[1:][refused, 0], path[1:][refused, 2], s=6, color="tab:red", zorder=3, label="refused")
+    for i, arc in enumerate(line.metadata.checkpoints_m):
+        p = line.point_at(arc)
+        top.plot(p[0], p[2], marker="D", color="tab:orange", markersize=7, label="checkpoint" if i == 0 else None)
+    top.plot(pts[-1, 0], pts[-1, 2], marker="X", color="tab:red", markersize=10, label="finish")
+    top.set_aspect("equal", adjustable="datalim")
+    top.set_xlabel("x (m)")
+    top.set_ylabel("z (m)")
+    top.set_title("from above")
+    top.legend(loc="best", fontsize=7)
+    for name, style in (("resync on", "-"), ("resync off", "--")):
+        scorer, scored = runs[name]
+        curve.plot(times, [s.progress_m for s in scored], style, linewidth=1.6,
+                   label=f"{name}: {scored[-1].progress_m / line.length_m:.0%} of the line, {scorer.resyncs} resync(s)")
+    counts = [s.checkpoint_count for s in states]
+    for i in range(1, len(counts)):
+        if counts[i] > counts[i - 1]:
+            curve.axvline(states[i].race_time_ms / 1000.0, color="tab:orange", linewidth=0.8, alpha=0.7)
+    hits = [(t, s.progress_m) for t, s in zip(times, steps) if s.resynced]
+    if hits:
+        curve.scatter(*zip(*hits), color="black", zorder=3, label="resync (checkpoint confirmed)")
+    curve.axhline(line.length_m, color="grey", linewidth=0.8)
+    curve.set_xlabel("race time (s)  — orange: the game's checkpoint count rises")
+    curve.set_ylabel("credited progress (m)")
+    curve.set_title("progress along the line")
+    curve.legend(loc="upper left", fontsize=8)
+    name = line.metadata.map_name or Path(line.name).stem
+    fig.suptitle(title or f"{name}: a run on another route, {line.length_m:.0f} m line")
+    fig.tight_layout()
+    out = save_figure(fig, output)
+    plt.close(fig)
+    return out
+
+
+def plot_progress_main(args: argparse.Namespace) -> int:
+    """``tmstate plot-progress RUN --line LINE [-o PNG]``: RUN a ``.Replay.Gbx`` or an episode log."""
+    from tmstate.backends.replay import load_states
+
+    states, _ = load_states(args.path)
+    line = ReferenceLine.load(args.line)
+    output = Path(args.output) if args.output else Path(args.path).with_suffix(".progress.png")
+    print(plot_progress(states, line, output))
+    return 0
