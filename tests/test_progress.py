@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,48 +181,6 @@ def test_bench_progress_reports_its_figures(realdata):
     assert figures["checkpoints"] == 24 and figures["resyncs"] == 0 and figures["progress_agrees"]
     assert figures["resync_cost_ratio"] == pytest.approx(figures["update_resync_on_us"] / figures["update_resync_off_us"], abs=0.01)
     assert figures["max_error_m"] < 0.6  # at most about one segment of the 0.1 m-quantised line
-
-
-def wandering_drive(line: ReferenceLine, rng: np.random.Generator, steps: int) -> list[np.ndarray]:
-    """A car along ``line``: mostly forward 0-15 m a step, sometimes reversing or jumping, up
-    to 6 m to the side and 2 m up or down (every path of update() gets exercised)."""
-    arc, out = 0.0, []
-    for _ in range(steps):
-        move = rng.choice([rng.uniform(0.0, 15.0), rng.uniform(-4.0, 0.0), rng.uniform(20.0, 80.0)], p=[0.85, 0.1, 0.05])
-        arc = float(np.clip(arc + move, 0.0, line.length_m))
-        t = line.tangent_at(arc)
-        side = np.array([t[2], 0.0, -t[0]]) / max(float(np.hypot(t[0], t[2])), 1e-9)
-        out.append(line.point_at(arc) + rng.uniform(-6, 6) * side + [0.0, rng.uniform(-2, 2), 0.0])
-    return out
-
-
-def lines_for_kernel_test() -> list[ReferenceLine]:
-    from tmstate.backends.sim.track import load_track
-
-    realdata = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-
-    lines = [hairpin(), load_track("sim_hairpins"), load_track("sim_esses")]
-    for name in ("map5_0.5m_cl.npy", "ESL-Hockolicious_0.5m_cl2.npy"):
-        if (realdata / "linesight" / name).is_file():  # CI has them; elsewhere the sim lines suffice
-            lines.append(ReferenceLine.load(realdata / "linesight" / name))
-    return lines
-
-
-def test_the_compiled_local_search_is_built_and_gives_exactly_what_the_python_code_gives():
-    from tmstate.core import progress
-
-    assert progress._progress_kernel is not None, (
-        "tmstate.core._progress_kernel was not built: `pip install -e .` needs a C compiler and the Python headers")
-    rng = np.random.default_rng(7)
-    for line in lines_for_kernel_test():
-        fast, slow = ProgressTracker(line), ProgressTracker(line)
-        slow._kernel = None  # the pure-Python path, as on an install without a compiler
-        drive = wandering_drive(line, rng, 1500)
-        assert fast.reset(drive[0]) == slow.reset(drive[0])
-        for position in drive[1:]:
-            assert fast.update(position) == slow.update(position)  # bit for bit, flags included
-        assert (fast.progress_m, fast.fallbacks, fast.refused) == (slow.progress_m, slow.fallbacks, slow.refused)
-        assert fast.fallbacks > 0 and fast.refused > 0  # the wider searches ran too
 
 
 # --- checkpoint rules: resync (on by default) and anti-cut (off by default) --------------

@@ -7,14 +7,12 @@ search the whole line. The rules (also in docs/reward.md):
    reached (as far ahead as it moved, plus 1 m), then walk point by point (forward, else
    backward) while the distance to the car shrinks, at most ``window_m`` of line; then
    project the car onto the segments around the point found. This is O(1) amortised: the
-   work grows with the metres moved per update, not with the length of the line. This
-   step runs in C (``tmstate/core/_progress_kernel.c``) when the extension was built at install,
-   with results identical to the Python code here, which is the fallback.
+   work grows with the metres moved per update, not with the length of the line.
 2. **Creditable window.** If the walk is not to be trusted — it ran out of window, ended
    farther than ``fallback_distance_m`` from the car, or the car moved more than
    ``trust_step_m`` since the last update (at speed, a curvy line can make the distance
    along the walk rise before it falls) — every segment within ``max_jump_m`` of arc of the
-   credited progress is searched at once (numpy); the nearest of those wins.
+   credited progress is searched; the nearest of those wins.
 3. **Global fallback.** If even that is farther than ``fallback_distance_m`` from the car,
    the whole line is searched with a k-d tree (``scipy.spatial.cKDTree``); a location there
    that is nearer but more than ``max_jump_m`` away is reported, not credited (rule 4).
@@ -57,10 +55,6 @@ import numpy as np
 from tmstate.errors import ConfigError
 from tmstate.core.reference import ReferenceLine
 
-try:  # the local search compiled (tmstate/core/_progress_kernel.c); absent where no compiler was
-    from tmstate.core import _progress_kernel  # found at install, and then the Python code runs
-except ImportError:  # pragma: no cover - depends on the install
-    _progress_kernel = None
 
 
 RESYNC_MODES = ("checkpoint", "off")
@@ -131,15 +125,7 @@ class ProgressTracker:
             line.points[:-1], vec, 1.0 / line.segment_lengths ** 2, line.cumulative_m[:-1],
             line.segment_lengths, right_x, right_z])
         self._segs = [tuple(row) for row in table.tolist()]
-        self._kernel = _progress_kernel.local if _progress_kernel is not None else None
-        # The kernel reads these two arrays by address: they live as long as the tracker.
-        self._c_points = np.ascontiguousarray(line.points, dtype=np.float64)
-        self._c_segs = np.ascontiguousarray(table, dtype=np.float64)
-        self._c_line = (self._c_points.ctypes.data, len(self._c_points), self._c_segs.ctypes.data, len(self._c_segs))
         self._segments = len(self._segs)
-        self._np_starts = line.points[:-1]
-        self._np_vectors = vec
-        self._np_len2 = line.segment_lengths ** 2
         self._trust2 = self.config.trust_step_m ** 2
         self._max_jump = float(self.config.max_jump_m)
         self._fallback = float(self.config.fallback_distance_m)
@@ -313,10 +299,6 @@ class ProgressTracker:
         just walked while the distance falls: on a sharply kinked line (tool-assisted
         ghosts) the distance can rise before it falls, which would stop a pure walk short.
         """
-        if self._kernel is not None:
-            arc, lateral, distance, index, walked_out = self._kernel(
-                *self._c_line, self._index, self._max_walk, self._per_metre, moved_m, x, y, z)
-            return Location(arc, lateral, distance, index), walked_out
         pts = self._points
         last = len(pts) - 1
         start = j = self._index
@@ -365,12 +347,7 @@ class ProgressTracker:
         lo = max(int(np.searchsorted(cum, lo_m, side="right")) - 1, 0)
         hi = min(int(np.searchsorted(cum, hi_m, side="left")) + 1, self._segments)
         lo = min(lo, hi - 1)
-        rel = np.array((x, y, z)) - self._np_starts[lo:hi]
-        vec = self._np_vectors[lo:hi]
-        t = np.clip(np.einsum("ij,ij->i", rel, vec) / self._np_len2[lo:hi], 0.0, 1.0)
-        err = rel - t[:, None] * vec
-        k = lo + int(np.argmin(np.einsum("ij,ij->i", err, err)))
-        return self._best_of((k,), x, y, z)
+        return self._best_of(range(lo, hi), x, y, z)
 
     def _global(self, x: float, y: float, z: float) -> Location:
         if self._tree is None:
@@ -390,7 +367,10 @@ class ProgressTracker:
         return self._best_of(sorted(candidates), x, y, z)
 
     def _best_of(self, segments, x: float, y: float, z: float) -> Location:
-        """Project onto each candidate segment and keep the nearest."""
+        """Project onto each candidate segment and keep the nearest.
+
+        The one polyline projection of the tracker: the local walk, the creditable window and
+        the global search all end here, so they agree on what "nearest" means."""
         segs = self._segs
         best_d2 = math.inf
         best_k = 0

@@ -75,17 +75,7 @@ def check_python() -> list[Item]:
         except importlib.metadata.PackageNotFoundError:
             version = "unknown version"
         items.append(Item(f"python: {dist}", OK, f"{version} ({purpose})", required=required))
-    return items + [check_progress_kernel()]
-
-
-def check_progress_kernel() -> Item:
-    """The compiled local search of the progress tracker (optional: Python is the fallback)."""
-    from tmstate.core import progress
-
-    if progress._progress_kernel is not None:
-        return Item("progress kernel", OK, "compiled (tmstate.core._progress_kernel)")
-    return Item("progress kernel", INFO, "not built: progress tracking runs in Python (about 4-6 µs per step instead of 1-2 µs)",
-                "install gcc and the Python headers, then pip install -e . again")
+    return items
 
 
 def check_harness() -> list[Item]:
