@@ -12,9 +12,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tmstate.vector import env as vector
 from tmstate.errors import BridgeTimeoutError, ConfigError, DisconnectedError, GameLostError, PluginError
-from tmstate.vector.env import FunctionInstance, TMNFVectorEnv, VectorConfig
+from tmstate.vector.env import TMNFVectorEnv, VectorConfig
+from tmstate.vector.instances import FunctionInstance, harness_line
+from tmstate.vector.make import make_vector_env
+from tmstate.vector.sb3 import to_sb3
 
 # --- fake games -------------------------------------------------------------------------
 
@@ -206,7 +208,7 @@ def test_sb3_adapter_contract_on_fake_games():
     from stable_baselines3.common.vec_env import VecMonitor
 
     env, games = fake_vector(2, length=3)
-    venv = VecMonitor(vector.to_sb3(env))
+    venv = VecMonitor(to_sb3(env))
     obs = venv.reset()
     assert obs.shape == (2, 2)
     actions = np.zeros((2, 1), dtype=np.float32)
@@ -238,7 +240,7 @@ def test_gymnasium_vector_wrappers_take_it():
 
 
 def test_sim_vector_env_spreads_maps_and_log_dirs(tmp_path):
-    env = vector.make_vector_env(3, maps=["sim_easy", "sim_esses"], log_dir=str(tmp_path))
+    env = make_vector_env(3, maps=["sim_easy", "sim_esses"], log_dir=str(tmp_path))
     try:
         assert [e.config.map for e in env.envs] == ["sim_easy", "sim_esses", "sim_easy"]
         assert [e.config.log_dir for e in env.envs] == [str(tmp_path / f"env{i}") for i in range(3)]
@@ -250,7 +252,7 @@ def test_sim_vector_env_spreads_maps_and_log_dirs(tmp_path):
     finally:
         env.close()
     with pytest.raises(ConfigError):
-        vector.make_vector_env(2, backend="wine")
+        make_vector_env(2, backend="wine")
 
 
 # --- real plugin-harness processes ------------------------------------------------------
@@ -289,7 +291,7 @@ def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path):
 
     _need_harness()
     n = 4
-    env = vector.make_vector_env(
+    env = make_vector_env(
         n, backend="harness", backend_options=FAST_LOSS, log_dir=str(tmp_path / "logs"),
         vector=VectorConfig(restart_delay_s=0.1),
     )
@@ -353,7 +355,7 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
     from stable_baselines3 import PPO
 
     _need_harness()
-    venv = vector.to_sb3(vector.make_vector_env(2, backend="harness"))
+    venv = to_sb3(make_vector_env(2, backend="harness"))
     try:
         model = PPO("MlpPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, verbose=0)
         model.learn(64)
@@ -390,12 +392,12 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
         wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=random.randint(20000, 50000),
         run_dir=str(tmp_path / "run"), handshake_timeout_s=20, stop_grace_s=1,
     )
-    line_path = vector.harness_line().save(tmp_path / "harness_line.npz")
+    line_path = harness_line().save(tmp_path / "harness_line.npz")
     # As `tmstate launch -n 2` would: start the games and leave them running.
     launcher = launch.Launcher(config, 2)
     launcher.start_all(progress=False)
     try:
-        env = vector.make_vector_env(2, backend="tminterface", map=str(line_path), backend_options=FAST_LOSS,
+        env = make_vector_env(2, backend="tminterface", map=str(line_path), backend_options=FAST_LOSS,
                                      launch=config, vector=VectorConfig(restart_delay_s=0.1))
         adopted = env.instances[0].launcher
         assert adopted is not launcher and adopted.ports == launcher.ports

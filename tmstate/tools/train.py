@@ -76,7 +76,7 @@ class TrainConfig:
             # the recovering vector env instead (docs/wine.md, section 6).
             raise ConfigError(
                 f"tmstate train runs on the simulator, got backend {self.env.backend!r} — for the real game "
-                "use stable_baselines3 with tmstate.vector.env.to_sb3(make_vector_env(...)) (docs/wine.md)"
+                "use stable_baselines3 with tmstate.vector.sb3.to_sb3(make_vector_env(...)) (docs/wine.md)"
             )
 
     def env_config(self) -> EnvConfig:

@@ -1,5 +1,8 @@
 """Many game instances as one Gymnasium ``VectorEnv``, surviving crashed and hung games.
 
+The package: ``instances`` (the games behind the sub-envs), ``env`` (this vector env),
+``make`` (:func:`~tmstate.vector.make.make_vector_env`), ``sb3`` (the stable-baselines3 adapter).
+
 Each sub-env is a normal single env (``TMNFEnv``) driving one game instance. The games run
 in their own processes (TMNF under Wine, the plugin harness), so the sub-envs are stepped
 from one thread each: a thread waiting on its socket releases the GIL, and N games step
@@ -23,21 +26,19 @@ of finished episodes are untouched; the cut episode is written with the steps it
 Autoreset follows Gymnasium's modes (``metadata["autoreset_mode"]``): ``NEXT_STEP``
 (Gymnasium's default: the step after an episode's end resets that sub-env and ignores its
 action) or ``SAME_STEP`` (the reset happens in the same step; the last observation is in
-``info["final_obs"]``). :func:`to_sb3` wraps the vector env as a stable-baselines3
+``info["final_obs"]``). :func:`tmstate.vector.sb3.to_sb3` wraps the vector env as a stable-baselines3
 ``VecEnv`` (same-step autoreset, ``terminal_observation`` and ``TimeLimit.truncated`` in
 the per-env infos, as SB3's own ``DummyVecEnv`` gives them).
 """
 
 from __future__ import annotations
 
-import abc
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -46,201 +47,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from tmstate.errors import (
-    BridgeTimeoutError,
     ConfigError,
     DisconnectedError,
     GameLostError,
-    NotListeningError,
-    ProtocolError,
     TmstateError,
-    VersionMismatchError,
 )
+from tmstate.vector.instances import GameInstance, is_game_lost, lost_info
+
 
 log = logging.getLogger(__name__)
-
-GAME_LOST_ERRORS: tuple[type[BaseException], ...] = (
-    DisconnectedError,
-    BridgeTimeoutError,
-    NotListeningError,
-    ProtocolError,
-    ConnectionError,
-    TimeoutError,
-)
-"""Errors that mean "this game is gone or hung" (as opposed to a bug or a bad setting)."""
-
-NOT_GAME_LOST: tuple[type[BaseException], ...] = (VersionMismatchError,)
-"""Subclasses of the above that a restart cannot fix: raised at once."""
-
-
-def is_game_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` means the sub-env's game crashed or stopped answering."""
-    return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
-
-
-def lost_info(exc: BaseException) -> dict[str, Any]:
-    """The info keys of a step or reset whose game was lost to ``exc``."""
-    return {"game_lost": True, "game_error": f"{type(exc).__name__}: {exc}"}
-
-
-# --- what sits behind one sub-env ------------------------------------------------------
-
-
-class GameInstance(abc.ABC):
-    """One game behind one sub-env: builds the sub-env and brings the game back after a loss."""
-
-    io_bound: bool = True
-    """True when the game runs in another process (stepping it from a thread pays off)."""
-
-    @abc.abstractmethod
-    def make_env(self) -> gym.Env:
-        """A new sub-env connected to the (running) game."""
-
-    def recover(self) -> None:
-        """Restart the game after it crashed or hung (nothing to do for in-process games)."""
-
-    def game_alive(self) -> bool | None:
-        """Whether the game's process still runs (None: unknown). A dropped connection to a
-        live game is reconnected before the game is restarted."""
-        return None
-
-    def close(self) -> None:
-        """Stop what this instance started. Safe to call twice."""
-
-    def describe(self) -> str:
-        return type(self).__name__
-
-
-class FunctionInstance(GameInstance):
-    """A :class:`GameInstance` from plain functions (handy for tests and one-off set-ups)."""
-
-    def __init__(
-        self,
-        make_env: Callable[[], gym.Env],
-        recover: Callable[[], None] | None = None,
-        close: Callable[[], None] | None = None,
-        io_bound: bool = True,
-        name: str = "instance",
-        alive: Callable[[], bool] | None = None,
-    ) -> None:
-        self._alive = alive
-        self._make_env = make_env
-        self._recover = recover
-        self._close = close
-        self.io_bound = io_bound
-        self.name = name
-
-    def make_env(self) -> gym.Env:
-        return self._make_env()
-
-    def recover(self) -> None:
-        if self._recover is not None:
-            self._recover()
-
-    def close(self) -> None:
-        if self._close is not None:
-            self._close()
-
-    def game_alive(self) -> bool | None:
-        return None if self._alive is None else self._alive()
-
-    def describe(self) -> str:
-        return self.name
-
-
-class SimInstance(GameInstance):
-    """The embedded simulator (a simplified car, not TMNF physics): nothing to restart."""
-
-    io_bound = False
-
-    def __init__(self, env_config: Any) -> None:
-        self.env_config = env_config
-
-    def make_env(self) -> gym.Env:
-        from tmstate.env.env import TMNFEnv
-
-        return TMNFEnv(self.env_config)
-
-    def describe(self) -> str:
-        return f"sim {self.env_config.map or 'sim_easy'}"
-
-
-class HarnessInstance(GameInstance):
-    """A plugin-harness process per sub-env: the real plugin over the real socket, but its
-    car is the harness's point-mass stand-in (not TMNF). Recovery starts a new process."""
-
-    def __init__(self, env_config: Any, harness_options: dict | None = None, line: Any = None) -> None:
-        self.env_config = env_config
-        self.harness_options = dict(harness_options or {})
-        self.line = line if line is not None else harness_line()
-        self.harness: Any = None
-
-    def _start(self) -> None:
-        from tmstate.link.harness import HarnessProcess
-
-        self.harness = HarnessProcess(**self.harness_options).start()
-
-    def make_env(self) -> gym.Env:
-        from tmstate.env.env import TMNFEnv, make_config
-
-        if self.harness is None or not self.harness.alive:
-            self._start()
-        options = {**self.env_config.backend_options, "port": self.harness.port}
-        config = make_config(self.env_config, backend="tminterface", backend_options=options)
-        return TMNFEnv(config, line=self.line)
-
-    def recover(self) -> None:
-        if self.harness is not None:
-            self.harness.kill()
-        self._start()
-
-    def game_alive(self) -> bool | None:
-        return self.harness is not None and self.harness.alive
-
-    def close(self) -> None:
-        if self.harness is not None:
-            self.harness.stop()
-
-    def describe(self) -> str:
-        return f"harness port {self.harness.port if self.harness else '-'}"
-
-
-def harness_line() -> Any:
-    """A reference line along the harness's race: straight ahead (+z) from its default start
-    (100, 10, 200), 20 m past its finish plane at 150 m (plugins/harness/src/race.hpp)."""
-    from tmstate.core.reference import ReferenceLine
-
-    points = np.array([[100.0, 10.0, 200.0], [100.0, 10.0, 370.0]])
-    return ReferenceLine.from_points(points, spacing_m=0.5)
-
-
-class LaunchedInstance(GameInstance):
-    """Instance ``index`` of a :class:`tmstate.ops.launch.Launcher`: TMNF under Wine. Recovery
-    stops whatever is left of that game and launches it again on the same port."""
-
-    def __init__(self, launcher: Any, index: int, env_config: Any) -> None:
-        self.launcher = launcher
-        self.index = index
-        self.env_config = env_config
-
-    @property
-    def port(self) -> int:
-        return self.launcher.plans[self.index].port
-
-    def make_env(self) -> gym.Env:
-        from tmstate.env.env import TMNFEnv, make_config
-
-        options = {**self.env_config.backend_options, "port": self.port}
-        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
-
-    def recover(self) -> None:
-        self.launcher.restart(self.index)
-
-    def game_alive(self) -> bool | None:
-        instance = self.launcher.instances.get(self.index)
-        return instance is not None and instance.alive()
-
-    def describe(self) -> str:
-        return f"TMNF instance {self.index} port {self.port}"
 
 
 # --- the vector env ----------------------------------------------------------------------
@@ -565,199 +380,3 @@ class TMNFVectorEnv(VectorEnv):
 
     def __repr__(self) -> str:
         return f"TMNFVectorEnv({self.num_envs} x {self.instances[0].describe()}, {self.autoreset_mode.value})"
-
-
-# --- building one from settings -------------------------------------------------------
-
-
-BACKENDS = ("sim", "harness", "tminterface")
-
-
-def make_vector_env(
-    num_envs: int,
-    config: Any = None,
-    *,
-    backend: str | None = None,
-    maps: Sequence[str] | None = None,
-    vector: VectorConfig | None = None,
-    harness_options: dict | None = None,
-    launch: Any = None,
-    **overrides: Any,
-) -> TMNFVectorEnv:
-    """A :class:`TMNFVectorEnv` of ``num_envs`` sub-envs made from one env configuration.
-
-    ``config`` / ``overrides``: an :class:`~tmstate.env.env.EnvConfig` (or dict) and field
-    overrides, as for ``TMNFEnv``. ``backend``: ``"sim"`` (embedded simulator, not TMNF
-    physics), ``"harness"`` (one plugin-harness process per sub-env, for tests and
-    benchmarks) or ``"tminterface"`` (TMNF instances on ports ``base_port + i``).
-    ``maps``: spread over the sub-envs round-robin (sub-env i drives ``maps[i % len]``).
-    With ``log_dir`` set, sub-env i logs to ``log_dir/env<i>``.
-
-    For ``"tminterface"``, ``launch`` is a :class:`tmstate.ops.launch.LaunchConfig` (or the
-    path of its TOML file, or None for the default/environment settings). If that config's
-    pid file exists, the games started by ``tmstate launch`` are used and restarted on
-    loss; otherwise the vector env starts them itself and stops them on close.
-    """
-    from tmstate.env.env import make_config
-
-    base = make_config(config, **overrides)
-    backend = backend or ("tminterface" if base.backend == "tminterface" else "sim")
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if num_envs < 1:
-        raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
-    vector = vector or VectorConfig()
-    threaded = backend != "sim" and (vector.parallel if vector.parallel is not None else num_envs > 1)
-    if threaded and "spin_us" not in base.backend_options:
-        # Threads that poll their sockets would fight over the GIL: let each receive sleep.
-        base = make_config(base, backend_options={**base.backend_options, "spin_us": 0.0})
-    maps = list(maps) if maps else [base.map]
-    configs = []
-    for i in range(num_envs):
-        changes: dict[str, Any] = {"map": maps[i % len(maps)]}
-        if base.log_dir:
-            changes["log_dir"] = str(Path(base.log_dir) / f"env{i}")
-        if backend == "sim":
-            changes["backend"] = "sim"
-            if "seed" not in base.backend_options:
-                changes["backend_options"] = {**base.backend_options, "seed": i}
-        configs.append(make_config(base, **changes))
-    on_close: list[Callable[[], None]] = []
-    if backend == "sim":
-        instances: list[GameInstance] = [SimInstance(c) for c in configs]
-    elif backend == "harness":
-        instances = [HarnessInstance(c, harness_options) for c in configs]
-    else:
-        launcher, owned = _launcher_for(num_envs, launch)
-        if owned:
-            on_close.append(launcher.stop_all)
-        instances = [LaunchedInstance(launcher, i, c) for i, c in enumerate(configs)]
-    try:
-        return TMNFVectorEnv(instances, vector, on_close=on_close)
-    except BaseException:
-        for instance in instances:
-            instance.close()
-        for finalizer in on_close:
-            finalizer()
-        raise
-
-
-def _launcher_for(num_envs: int, launch: Any) -> tuple[Any, bool]:
-    """The launcher of the TMNF instances: adopted from ``tmstate launch``'s pid file, or a
-    new one whose games are started now (then owned: stopped when the vector env closes)."""
-    from tmstate.ops.launch import LaunchConfig, Launcher, load_config
-
-    config = launch if isinstance(launch, LaunchConfig) else load_config(launch)
-    if config.pid_file.exists():
-        launcher = Launcher.adopt(config)
-        if len(launcher.plans) < num_envs:
-            raise ConfigError(
-                f"{config.pid_file} lists {len(launcher.plans)} running instance(s), {num_envs} asked — "
-                f"`tmstate launch --stop`, then `tmstate launch -n {num_envs}`"
-            )
-        return launcher, False
-    launcher = Launcher(config, num_envs)
-    launcher.check_ready_to_start()
-    launcher.start_all()
-    return launcher, True
-
-
-# --- stable-baselines3 -------------------------------------------------------------------
-
-
-def to_sb3(vector_env: TMNFVectorEnv) -> Any:
-    """``vector_env`` as a stable-baselines3 ``VecEnv`` (switched to same-step autoreset).
-
-    SB3 resets a sub-env inside the step that ended its episode and expects the last
-    observation in ``info["terminal_observation"]``; a lost game's episode ends with
-    ``info["game_lost"]`` and ``TimeLimit.truncated`` set, so SB3 bootstraps its value.
-    """
-    return _sb3_class()(vector_env)
-
-
-def _sb3_class() -> type:
-    """Build the adapter class on first use: stable-baselines3 is an optional dependency."""
-    global _SB3VecEnv
-    if _SB3VecEnv is not None:
-        return _SB3VecEnv
-    from stable_baselines3.common.vec_env import VecEnv
-
-    class SB3VecEnv(VecEnv):
-        """A :class:`TMNFVectorEnv` behind stable-baselines3's ``VecEnv`` contract."""
-
-        def __init__(self, vector_env: TMNFVectorEnv) -> None:
-            vector_env.autoreset_mode = AutoresetMode.SAME_STEP
-            vector_env.metadata = {**vector_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
-            vector_env._autoreset[:] = False
-            self.vector_env = vector_env
-            super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
-            self._actions: Any = None
-
-        def reset(self) -> Any:
-            seeds, options = self._seeds, self._options
-            results = self.vector_env._map(
-                lambda i: self.vector_env._reset_one(i, seeds[i], options[i] or None), range(self.num_envs)
-            )
-            self._reset_seeds()
-            self._reset_options()
-            self.reset_infos = [info for _, info in results]
-            for i, (obs, _) in enumerate(results):
-                self.vector_env._last_obs[i] = obs
-            return self._stack([obs for obs, _ in results])
-
-        def step_async(self, actions: np.ndarray) -> None:
-            self._actions = actions
-
-        def step_wait(self) -> Any:
-            results = self.vector_env.step_list(self._actions)
-            rewards = np.zeros(self.num_envs, dtype=np.float32)
-            dones = np.zeros(self.num_envs, dtype=np.bool_)
-            infos = []
-            observations = []
-            for i, (obs, reward, terminated, truncated, info) in enumerate(results):
-                rewards[i] = reward
-                dones[i] = terminated or truncated
-                info = dict(info)
-                info["TimeLimit.truncated"] = bool(truncated and not terminated)
-                if dones[i]:
-                    info["terminal_observation"] = info.pop("final_obs")
-                    self.reset_infos[i] = {k: v for k, v in info.items() if k != "final_info"}
-                observations.append(obs)
-                infos.append(info)
-            return self._stack(observations), rewards, dones, infos
-
-        def _stack(self, observations: list[Any]) -> Any:
-            space = self.vector_env.single_observation_space
-            if isinstance(space, gym.spaces.Dict):
-                return {key: np.stack([obs[key] for obs in observations]) for key in space.spaces}
-            return np.stack(observations)
-
-        def close(self) -> None:
-            self.vector_env.close()
-
-        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-            return [self.vector_env._env(i).get_wrapper_attr(attr_name) for i in self._get_indices(indices)]
-
-        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-            for i in self._get_indices(indices):
-                setattr(self.vector_env._env(i), attr_name, value)
-
-        def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
-            return [
-                self.vector_env._env(i).get_wrapper_attr(method_name)(*method_args, **method_kwargs)
-                for i in self._get_indices(indices)
-            ]
-
-        def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-            from stable_baselines3.common import env_util
-
-            return [env_util.is_wrapped(self.vector_env._env(i), wrapper_class) for i in self._get_indices(indices)]
-
-        def get_images(self) -> list[Any]:
-            return [self.vector_env._env(i).render() for i in range(self.num_envs)]
-
-    _SB3VecEnv = SB3VecEnv
-    return SB3VecEnv
-
-
-_SB3VecEnv: type | None = None

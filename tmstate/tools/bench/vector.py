@@ -39,7 +39,8 @@ def _actions(num_envs: int, k: int) -> np.ndarray:
 
 def _throughput(backend: str, num_envs: int, env_steps: int, harness_options: dict | None = None,
                 parallel: bool | None = None) -> float:
-    from tmstate.vector.env import VectorConfig, make_vector_env
+    from tmstate.vector.env import VectorConfig
+    from tmstate.vector.make import make_vector_env
 
     env = make_vector_env(num_envs, backend=backend, maps=["sim_easy", "sim_esses"],
                           harness_options=harness_options, vector=VectorConfig(parallel=parallel))
@@ -74,7 +75,7 @@ def leak_check(env_steps: int, num_envs: int = 4, kills: int = 4) -> dict:
     ``kills`` times; fd count, RSS and Python heap before (after warm-up) and after."""
     from tqdm import tqdm
 
-    from tmstate.vector.env import make_vector_env
+    from tmstate.vector.make import make_vector_env
 
     env = make_vector_env(num_envs, backend="harness")
     try:

@@ -1,0 +1,208 @@
+"""The games behind a vector env's sub-envs: how each is made, lost, told and restarted.
+
+A :class:`GameInstance` builds the sub-env for one game (the simulator, the plugin harness,
+a TMNF instance of :mod:`tmstate.ops.launch`, or any function), says whether its game is
+still alive, and restarts it; :func:`is_game_lost` tells a lost game's errors from bugs.
+Used by :class:`tmstate.vector.env.TMNFVectorEnv` (recovery rules in its module doc).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tmstate.errors import (
+    BridgeTimeoutError,
+    DisconnectedError,
+    NotListeningError,
+    ProtocolError,
+    VersionMismatchError,
+)
+
+GAME_LOST_ERRORS: tuple[type[BaseException], ...] = (
+    DisconnectedError,
+    BridgeTimeoutError,
+    NotListeningError,
+    ProtocolError,
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors that mean "this game is gone or hung" (as opposed to a bug or a bad setting)."""
+
+NOT_GAME_LOST: tuple[type[BaseException], ...] = (VersionMismatchError,)
+"""Subclasses of the above that a restart cannot fix: raised at once."""
+
+
+def is_game_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the sub-env's game crashed or stopped answering."""
+    return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
+
+
+def lost_info(exc: BaseException) -> dict[str, Any]:
+    """The info keys of a step or reset whose game was lost to ``exc``."""
+    return {"game_lost": True, "game_error": f"{type(exc).__name__}: {exc}"}
+
+
+# --- what sits behind one sub-env ------------------------------------------------------
+
+
+class GameInstance(abc.ABC):
+    """One game behind one sub-env: builds the sub-env and brings the game back after a loss."""
+
+    io_bound: bool = True
+    """True when the game runs in another process (stepping it from a thread pays off)."""
+
+    @abc.abstractmethod
+    def make_env(self) -> gym.Env:
+        """A new sub-env connected to the (running) game."""
+
+    def recover(self) -> None:
+        """Restart the game after it crashed or hung (nothing to do for in-process games)."""
+
+    def game_alive(self) -> bool | None:
+        """Whether the game's process still runs (None: unknown). A dropped connection to a
+        live game is reconnected before the game is restarted."""
+        return None
+
+    def close(self) -> None:
+        """Stop what this instance started. Safe to call twice."""
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class FunctionInstance(GameInstance):
+    """A :class:`GameInstance` from plain functions (handy for tests and one-off set-ups)."""
+
+    def __init__(
+        self,
+        make_env: Callable[[], gym.Env],
+        recover: Callable[[], None] | None = None,
+        close: Callable[[], None] | None = None,
+        io_bound: bool = True,
+        name: str = "instance",
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
+        self._alive = alive
+        self._make_env = make_env
+        self._recover = recover
+        self._close = close
+        self.io_bound = io_bound
+        self.name = name
+
+    def make_env(self) -> gym.Env:
+        return self._make_env()
+
+    def recover(self) -> None:
+        if self._recover is not None:
+            self._recover()
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def game_alive(self) -> bool | None:
+        return None if self._alive is None else self._alive()
+
+    def describe(self) -> str:
+        return self.name
+
+
+class SimInstance(GameInstance):
+    """The embedded simulator (a simplified car, not TMNF physics): nothing to restart."""
+
+    io_bound = False
+
+    def __init__(self, env_config: Any) -> None:
+        self.env_config = env_config
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env.env import TMNFEnv
+
+        return TMNFEnv(self.env_config)
+
+    def describe(self) -> str:
+        return f"sim {self.env_config.map or 'sim_easy'}"
+
+
+class HarnessInstance(GameInstance):
+    """A plugin-harness process per sub-env: the real plugin over the real socket, but its
+    car is the harness's point-mass stand-in (not TMNF). Recovery starts a new process."""
+
+    def __init__(self, env_config: Any, harness_options: dict | None = None, line: Any = None) -> None:
+        self.env_config = env_config
+        self.harness_options = dict(harness_options or {})
+        self.line = line if line is not None else harness_line()
+        self.harness: Any = None
+
+    def _start(self) -> None:
+        from tmstate.link.harness import HarnessProcess
+
+        self.harness = HarnessProcess(**self.harness_options).start()
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env.env import TMNFEnv, make_config
+
+        if self.harness is None or not self.harness.alive:
+            self._start()
+        options = {**self.env_config.backend_options, "port": self.harness.port}
+        config = make_config(self.env_config, backend="tminterface", backend_options=options)
+        return TMNFEnv(config, line=self.line)
+
+    def recover(self) -> None:
+        if self.harness is not None:
+            self.harness.kill()
+        self._start()
+
+    def game_alive(self) -> bool | None:
+        return self.harness is not None and self.harness.alive
+
+    def close(self) -> None:
+        if self.harness is not None:
+            self.harness.stop()
+
+    def describe(self) -> str:
+        return f"harness port {self.harness.port if self.harness else '-'}"
+
+
+def harness_line() -> Any:
+    """A reference line along the harness's race: straight ahead (+z) from its default start
+    (100, 10, 200), 20 m past its finish plane at 150 m (plugins/harness/src/race.hpp)."""
+    from tmstate.core.reference import ReferenceLine
+
+    points = np.array([[100.0, 10.0, 200.0], [100.0, 10.0, 370.0]])
+    return ReferenceLine.from_points(points, spacing_m=0.5)
+
+
+class LaunchedInstance(GameInstance):
+    """Instance ``index`` of a :class:`tmstate.ops.launch.Launcher`: TMNF under Wine. Recovery
+    stops whatever is left of that game and launches it again on the same port."""
+
+    def __init__(self, launcher: Any, index: int, env_config: Any) -> None:
+        self.launcher = launcher
+        self.index = index
+        self.env_config = env_config
+
+    @property
+    def port(self) -> int:
+        return self.launcher.plans[self.index].port
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env.env import TMNFEnv, make_config
+
+        options = {**self.env_config.backend_options, "port": self.port}
+        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
+
+    def recover(self) -> None:
+        self.launcher.restart(self.index)
+
+    def game_alive(self) -> bool | None:
+        instance = self.launcher.instances.get(self.index)
+        return instance is not None and instance.alive()
+
+    def describe(self) -> str:
+        return f"TMNF instance {self.index} port {self.port}"
