@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tmstate.tools.lines import line_from_ghost
+
 import json
 
 import pytest
@@ -23,9 +25,9 @@ def ghost_logs(realdata, tmp_path_factory):
     facts = {}
     for name in NAMES:
         ghost = read_ghost(realdata / "replays" / f"{name}.Replay.Gbx")
-        line_path = ghost.line().save(folder / "lines" / f"{name}.npz")
+        line_path = line_from_ghost(ghost).save(folder / "lines" / f"{name}.npz")
         write_states_log(ghost.states(), folder / f"{name}.npz", ghost_metadata(ghost, line_path))
-        facts[f"{name}.npz"] = (ghost.race_time_ms, ghost.line().length_m)
+        facts[f"{name}.npz"] = (ghost.race_time_ms, line_from_ghost(ghost).length_m)
     return folder, facts
 
 
@@ -114,7 +116,7 @@ def test_resyncs_are_reported_per_log(realdata, tmp_path, capsys):
     to the whole line; the WR ghost along its own line needs none. Same in the table."""
     replays = realdata / "replays"
     wr = read_ghost(replays / "Gosu_B13-Obstacle_WR.Replay.Gbx")
-    line = wr.line().save(tmp_path / "wr.npz")
+    line = line_from_ghost(wr).save(tmp_path / "wr.npz")
     tas, own = replays / "B13-Obstacle_TAS_00_19_26.Replay.Gbx", replays / "Gosu_B13-Obstacle_WR.Replay.Gbx"
     result = run_compare(capsys, str(tas), str(own), "--line", str(line), "--time-penalty", "0",
                          "-o", str(tmp_path / "r.png"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tmstate.tools.lines import line_from_ghost
+
 import json
 import math
 import re
@@ -14,7 +16,8 @@ import pytest
 
 from tmstate import cli
 from tmstate.errors import ReplayFileError
-from tmstate.formats.gbx import challenge_checkpoint_arcs, check_line, read_challenge_markers, read_ghost
+from tmstate.formats.gbx import read_challenge_markers, read_ghost
+from tmstate.tools.lines import challenge_checkpoint_arcs, check_line
 from tmstate.core.progress import ProgressConfig, ProgressTracker
 from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import forward_vector
@@ -47,7 +50,7 @@ def test_every_ghost_replays_through_its_own_line(ghosts):
     assert len(ghosts) == 32
     failures = {}
     for path, ghost in ghosts.items():
-        line = ghost.line()
+        line = line_from_ghost(ghost)
         for config in (None, ProgressConfig(anticut=True)):
             figures = check_line(ghost, line, config)
             assert figures["race_time_ms"] == ghost.race_time_ms
@@ -80,7 +83,7 @@ def test_another_route_is_credited_once_the_game_confirms_the_next_checkpoint(re
     rises above where it left the line) until the game's checkpoint count rises; then the
     skipped metres are credited at once, and by the finish the whole line is (>= 99 %)."""
     ghost = read_ghost(realdata / "replays" / ghost_name)
-    line = read_ghost(realdata / "replays" / line_name).line()
+    line = line_from_ghost(read_ghost(realdata / "replays" / line_name))
     tracker, trace = track_cross_line(ghost, line)
     assert tracker.progress_m >= 0.99 * line.length_m
     assert tracker.resyncs >= 2 and tracker.resync_refused == 0
@@ -129,11 +132,11 @@ def test_checkpoints_from_the_map_file_match_the_ghosts(realdata):
     for replay, challenge in (("A01-Race_TAS_00_17_61.Replay.Gbx", "A01-Race.Challenge.Gbx"),
                               ("Gosu_B13-Obstacle_WR.Replay.Gbx", "B13-Obstacle.Challenge.Gbx"),
                               ("B13-Obstacle_TAS_00_19_26.Replay.Gbx", "B13-Obstacle.Challenge.Gbx")):
-        line = read_ghost(realdata / "replays" / replay).line()
+        line = line_from_ghost(read_ghost(realdata / "replays" / replay))
         arcs = challenge_checkpoint_arcs(realdata / "challenges" / challenge, line)
         assert len(arcs) == len(line.metadata.checkpoints_m)
         assert np.allclose(arcs, line.metadata.checkpoints_m, atol=16.0)
-    a01 = read_ghost(realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx").line()
+    a01 = line_from_ghost(read_ghost(realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx"))
     with pytest.raises(ReplayFileError, match="from the line"):
         challenge_checkpoint_arcs(realdata / "challenges" / "B13-Obstacle.Challenge.Gbx", a01)
 
@@ -167,7 +170,7 @@ def test_conventions_on_human_ghosts(realdata):
 def test_line_metadata_and_checkpoints(ghosts, realdata, tmp_path):
     path = realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx"
     ghost = ghosts[path]
-    line = ghost.line()
+    line = line_from_ghost(ghost)
     assert line.metadata.map_name == "A01-Race" and line.metadata.map_uid == "BeySZdnfuSh4nHY5xztiXLmlrXe"
     assert line.metadata.source == "replay:A01-Race_TAS_00_17_61.Replay.Gbx"
     # Two checkpoints; the third checkpoint time is the finish, which is the line's end.
@@ -269,7 +272,7 @@ def test_ghost_log_and_plot_line(realdata, tmp_path):
 def test_plot_progress_draws_a_resync(realdata, tmp_path):
     """``tmstate plot-progress``: the PNG of docs/reward.md, not a blank canvas."""
     replays = realdata / "replays"
-    line = read_ghost(replays / "Gosu_B13-Obstacle_WR.Replay.Gbx").line().save(tmp_path / "wr.npz")
+    line = line_from_ghost(read_ghost(replays / "Gosu_B13-Obstacle_WR.Replay.Gbx")).save(tmp_path / "wr.npz")
     png = tmp_path / "resync.png"
     assert cli.main(["plot-progress", str(replays / "B13-Obstacle_TAS_00_19_26.Replay.Gbx"), "--line", str(line),
                      "-o", str(png)]) == 0

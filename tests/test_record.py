@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tmstate.tools.lines import line_from_ghost
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,7 @@ def test_record_line_through_the_harness(realdata, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "finished at 15.72 s" in printed and "A05.starts.npz" in printed
     recorded = ReferenceLine.load(out)
-    reference = ghost.line()
+    reference = line_from_ghost(ghost)
     assert recorded.metadata.map_name == "A05-Race" and recorded.metadata.source == "recorded"
     assert recorded.length_m == pytest.approx(reference.length_m, rel=0.01)
     tracker = ProgressTracker(reference)

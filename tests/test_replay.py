@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tmstate.tools.lines import line_from_ghost
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def test_a_ghost_through_reward_and_termination(realdata):
     backend = ReplayBackend(realdata / "replays" / "A01-Race_TAS_00_17_61.Replay.Gbx", action_period_ms=50)
     from tmstate.formats.gbx import read_ghost
 
-    line = read_ghost(backend.path).line()
+    line = line_from_ghost(read_ghost(backend.path))
     scorer = Scorer(line, RewardConfig(time=0.001), TerminationConfig(no_progress_s=5.0))
     prev = backend.reset()
     scorer.reset(prev)

@@ -3,6 +3,8 @@ per-step reward terms, on a simulated episode (with a respawn) and on a real gho
 
 from __future__ import annotations
 
+from tmstate.tools.lines import line_from_ghost
+
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,7 +48,7 @@ def compare_terms(log_path: Path, line_path: Path) -> list[dict[str, float]]:
 
 def check_terms(states: list[GameState], line) -> list[dict[str, float]]:
     """Per-step reward terms ``tmstate line-from-replay --check`` adds up."""
-    from tmstate.formats.gbx import score_states
+    from tmstate.tools.lines import score_states
 
     _, steps = score_states(states, line, None, REWARD)
     return [step.terms for step in steps]
@@ -114,7 +116,7 @@ def test_three_paths_agree_with_a_respawn(sim_run):
 
 
 def test_check_line_credits_the_run_after_a_respawn(sim_run):
-    from tmstate.formats.gbx import check_line
+    from tmstate.tools.lines import check_line
 
     states = sim_run["respawned"]
 
@@ -141,7 +143,7 @@ def test_three_paths_agree_on_a_real_ghost(replays, tmp_path):
 
     path = next(p for p in replays if p.name.startswith("A01-Race_TAS"))
     ghost = read_ghost(path)
-    line = ghost.line()
+    line = line_from_ghost(ghost)
     line_path = line.save(tmp_path / "a01.npz")
     online = env_terms(path, line, ghost.sample_period_ms)
     offline = compare_terms(path, line_path)

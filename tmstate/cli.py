@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from tmstate import __version__
@@ -39,6 +41,37 @@ def _size(text: str) -> tuple[int, int]:
     from tmstate.tools.drive import parse_size
 
     return parse_size(text)
+
+
+def line_from_replay(args: argparse.Namespace) -> int:
+    """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, :func:`tmstate.tools.lines.line_from_replay`)
+    or an episode log (``.npz``, :func:`tmstate.tools.record.line_from_driven_log`)."""
+    if str(args.replay).lower().endswith(".gbx"):
+        from tmstate.tools.lines import line_from_replay as from_ghost
+
+        figures = from_ghost(args.replay, output=args.output, spacing_m=args.spacing, smooth=args.smooth,
+                             check=args.check, other_line=args.line, log_path=args.log)
+        if args.json:
+            print(json.dumps(figures))
+        elif args.check:
+            for key, value in figures.items():
+                print(f"  {key:<24} {value}")
+        else:
+            print(f"{figures['output']}: {figures['line_points']} points, {figures['line_length_m']:.1f} m, "
+                  f"from {figures['replay']} ({figures['race_time_ms'] / 1000:.2f} s)")
+        return 0
+    if args.check or args.log or args.line:
+        raise TmstateError("--check, --line and --log are for ghosts; an episode log already is a log "
+                           "(replay it with backend='replay')")
+    from tmstate.tools.record import line_from_driven_log
+
+    result = line_from_driven_log(args.replay, output=args.output, spacing_m=args.spacing)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("output", "line_length_m", "line_points")}))
+    else:
+        print(f"{result['output']}: {result['line_points']} points, {result['line_length_m']:.1f} m, "
+              f"{result['checkpoints']} checkpoint(s), from {Path(args.replay).name}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
     p.add_argument("--line", default=None, help="with --check: score the ghost along this line instead "
                    "(nothing is built or written)")
-    p.set_defaults(run=_handler("tmstate.tools.record:line_from_replay_main"))
+    p.set_defaults(run=line_from_replay)
 
     p = sub.add_parser("drive", help="drive the simulator with the keyboard in a window (extra: [human])",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)

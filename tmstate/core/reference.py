@@ -320,3 +320,20 @@ class ReferenceLine:
         v = (1.0 - t) * self.tangents[i] + t * self.tangents[i + 1]
         n = float(np.linalg.norm(v))
         return v / n if n > 1e-12 else self.segment_directions[i].copy()
+
+
+STATIONARY_M = 0.01
+"""Consecutive recorded positions closer than this are one point of a line (the car sat still)."""
+
+
+def drop_stationary(points: np.ndarray, tolerance_m: float = STATIONARY_M) -> np.ndarray:
+    """Points without the ones closer than ``tolerance_m`` to the last one kept."""
+    if len(points) == 0:
+        return points
+    kept = [0]
+    for i in range(1, len(points)):
+        if np.linalg.norm(points[i] - points[kept[-1]]) >= tolerance_m:
+            kept.append(i)
+    if len(kept) > 1 and kept[-1] != len(points) - 1:
+        kept[-1] = len(points) - 1  # always end exactly at the finish
+    return points[kept]

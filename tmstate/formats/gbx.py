@@ -1,4 +1,7 @@
-"""Ghosts from ``.Replay.Gbx`` files: race time, checkpoints, samples -> states and lines.
+"""Ghosts from ``.Replay.Gbx`` files: race time, checkpoints, samples -> states; map blocks.
+
+Parsing only: lines built from ghosts, and checking a line against a ghost, are in
+:mod:`tmstate.tools.lines`.
 
 Files are parsed with the PyPI package ``tmnf-gbx`` (imported as ``gbx``). What this module
 takes from a replay (the first ghost in it):
@@ -20,21 +23,14 @@ not confirmed, so states carry ``rpm = 0``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tmstate.errors import ConfigError, ReplayFileError
-from tmstate.core.reference import LineMetadata, ReferenceLine, utc_now_iso
+from tmstate.errors import ReplayFileError
 from tmstate.core.state import GameState
-
-STATIONARY_M = 0.01
-"""Consecutive ghost positions closer than this are one point of the line (the car sat still)."""
 
 _SPEED_ZERO = -32768
 _SAMPLE_BYTES = 61  # one ghost sample of format version 9 (tmnf-gbx's SAMPLE_SIZE)
@@ -96,58 +92,9 @@ class Ghost:
             ))
         return states
 
-    def line(self, spacing_m: float | None = 0.5, smooth: float = 0.0) -> ReferenceLine:
-        """A reference line along this ghost's path from the start to the finish."""
-        points = drop_stationary(self.positions)
-        if len(points) < 2:
-            raise ReplayFileError(self.path, "the ghost never moves", "use a replay of a finished run")
-        metadata = LineMetadata(map_name=self.map_name, map_uid=self.map_uid, source=self.source,
-                                created=utc_now_iso(), extra={"race_time_ms": self.race_time_ms,
-                                                              "player": self.player})
-        line = ReferenceLine.from_points(points, spacing_m=spacing_m, smooth=smooth,
-                                         metadata=metadata, name=str(self.path))
-        line.metadata.checkpoints_m = self.checkpoint_arcs(line)
-        line.metadata.checkpoint_source = "ghost"
-        return line
-
-    def checkpoint_arcs(self, line: ReferenceLine) -> tuple[float, ...]:
-        """Arc lengths on ``line`` where this ghost passed its checkpoints (the finish excluded).
-
-        Each is the ghost's position at its checkpoint time, located on the line by walking
-        the ghost along it (so a line that passes a place twice takes the right pass).
-        """
-        from tmstate.core.progress import ProgressConfig, ProgressTracker
-
-        tracker = ProgressTracker(line, ProgressConfig(resync="off"))
-        tracker.reset(self.positions[0])
-        marks = []
-        times = self.times_ms.tolist()
-        i = 0
-        for t in self.checkpoint_times_ms[:-1]:  # the last is the finish: the end of the line
-            while i < len(times) and times[i] <= t:
-                tracker.update(self.positions[i])
-                i += 1
-            at = self.position_at(t)
-            loc = tracker.update(at)
-            marks.append(round(loc.arc_length_m, 3))
-        return tuple(marks)
-
     def position_at(self, time_ms: float) -> np.ndarray:
         """Position linearly interpolated at a race time (clamped to the samples)."""
         return np.array([np.interp(time_ms, self.times_ms, self.positions[:, k]) for k in range(3)])
-
-
-def drop_stationary(points: np.ndarray, tolerance_m: float = STATIONARY_M) -> np.ndarray:
-    """Points without the ones closer than ``tolerance_m`` to the last one kept."""
-    if len(points) == 0:
-        return points
-    kept = [0]
-    for i in range(1, len(points)):
-        if np.linalg.norm(points[i] - points[kept[-1]]) >= tolerance_m:
-            kept.append(i)
-    if len(kept) > 1 and kept[-1] != len(points) - 1:
-        kept[-1] = len(points) - 1  # always end exactly at the finish
-    return points[kept]
 
 
 def _angular_velocity(rotations, times_ms: np.ndarray) -> np.ndarray:
@@ -287,104 +234,6 @@ def _ghost_from_samples(path: Path, data: dict, race_time_ms: int, cp_times: tup
     )
 
 
-# --- checking a line against the ghost it came from -------------------------------------
-
-
-def score_states(states: list[GameState], line: ReferenceLine, progress_config=None, reward_config=None):
-    """(scorer, scored steps): ``states`` scored along ``line`` by the env's own
-    :class:`~tmstate.core.scoring.Scorer` (termination not applied)."""
-    from tmstate.core.scoring import Scorer
-
-    scorer = Scorer(line, reward_config, progress=progress_config)
-    return scorer, scorer.run(states)
-
-
-def check_line(ghost: Ghost, line: ReferenceLine, progress_config=None, reward_config=None) -> dict:
-    """Replay the ghost's states through the scoring path; figures for a person or a test.
-
-    ``max_backward_m`` is the largest drop of credited progress below its running maximum.
-    """
-    scorer, steps = score_states(ghost.states(), line, progress_config, reward_config)
-    tracker = scorer.tracker
-    peak = steps[0].progress_m - steps[0].progress_delta_m if steps else tracker.progress_m
-    max_backward = worst_distance = ret = 0.0
-    for step in steps:
-        ret += step.reward
-        peak = max(peak, step.progress_m)
-        max_backward = max(max_backward, peak - step.progress_m)
-        worst_distance = max(worst_distance, step.location.distance_m)
-    return {
-        "replay": ghost.path.name,
-        "map_name": ghost.map_name,
-        "map_uid": ghost.map_uid,
-        "race_time_ms": ghost.race_time_ms,
-        "sample_period_ms": ghost.sample_period_ms,
-        "samples": len(steps) + 1,
-        "line_points": len(line),
-        "line_length_m": round(line.length_m, 3),
-        "final_progress_m": round(tracker.progress_m, 3),
-        "final_progress_fraction": round(tracker.progress_m / line.length_m, 6),
-        "max_backward_m": round(max_backward, 3),
-        "max_distance_m": round(worst_distance, 3),
-        "refused_updates": tracker.refused,
-        "resyncs": scorer.resyncs,
-        "resync_m": round(scorer.resync_m, 3),
-        "return": round(ret, 6),
-    }
-
-
-# --- CLI --------------------------------------------------------------------------------
-
-
-def default_line_path(ghost: Ghost) -> Path:
-    """``reference_lines/<map name>.npz`` (the file stem when the map name is unknown)."""
-    name = ghost.map_name or ghost.path.name.split(".")[0]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "line"
-    return Path("reference_lines") / f"{safe}.npz"
-
-
-def line_from_replay_main(args: argparse.Namespace) -> int:
-    """``tmstate line-from-replay``: build (and optionally check) a line from a ghost.
-
-    With ``--check --line OTHER.npz`` the ghost is scored along that line instead (same
-    figures; ``output`` names the line used).
-    """
-    ghost = read_ghost(args.replay)
-    other = getattr(args, "line", None)
-    if other:  # score the ghost along another line; nothing is built or written
-        if not args.check:
-            raise ConfigError("--line OTHER.npz scores the ghost along another line: add --check")
-        if args.output:
-            raise ConfigError("--line and -o do not go together: with --line no line is written")
-        output = Path(other)
-        line = ReferenceLine.load(output)
-    else:
-        line = ghost.line(spacing_m=args.spacing, smooth=args.smooth)
-        output = Path(args.output) if args.output else default_line_path(ghost)
-        line.save(output)
-    log_path = getattr(args, "log", None)
-    if log_path:
-        from tmstate.formats.log import write_states_log
-
-        write_states_log(ghost.states(), Path(log_path), ghost_metadata(ghost, output))
-    if args.check:
-        figures = check_line(ghost, line)
-        figures["output"] = str(output)
-        if args.json:
-            print(json.dumps(figures))
-        else:
-            for key, value in figures.items():
-                print(f"  {key:<24} {value}")
-        return 0
-    if args.json:
-        print(json.dumps({"output": str(output), "line_length_m": round(line.length_m, 3),
-                          "line_points": len(line), "race_time_ms": ghost.race_time_ms}))
-    else:
-        print(f"{output}: {len(line)} points, {line.length_m:.1f} m, from {ghost.path.name} "
-              f"({ghost.race_time_ms / 1000:.2f} s)", file=sys.stdout)
-    return 0
-
-
 def ghost_metadata(ghost: Ghost, line_path: Path | None = None) -> dict:
     """Log metadata for a ghost converted to a states-only episode log."""
     meta = {
@@ -446,33 +295,3 @@ def read_challenge_markers(path: str | Path) -> tuple[str, list[MapMarker]]:
         centre = np.array([bx * BLOCK_SIZE_M[0] + 16.0, by * BLOCK_SIZE_M[1], bz * BLOCK_SIZE_M[2] + 16.0])
         markers.append(MapMarker(kind, name, centre))
     return str(data.get("trackName", "")), markers
-
-
-CHALLENGE_MATCH_M = 32.0
-"""A checkpoint block whose centre is farther than this (one block) from the line is not on its route."""
-
-
-def challenge_checkpoint_arcs(path: str | Path, line: ReferenceLine) -> tuple[float, ...]:
-    """Arc lengths on ``line`` of the checkpoint blocks of a ``.Challenge.Gbx``, in line order.
-
-    Each block's centre (raised 1 m, about where a car passes) is located on the line; a
-    block is a 32 m square, so these sit within about half a block of where a car crosses
-    the gate (measured on A01 and B13: 2-11 m from the arcs a ghost's checkpoint times give).
-    Good for the resync rule; for the anti-cut rule use a margin of 16 m or a ghost's line.
-    ReplayFileError when a checkpoint block is farther than a block from the line (the line
-    does not follow this map).
-    """
-    from tmstate.core.progress import ProgressTracker
-
-    _, markers = read_challenge_markers(path)
-    tracker = ProgressTracker(line)
-    arcs = []
-    for marker in markers:
-        if marker.kind != "checkpoint":
-            continue
-        loc = tracker.locate(marker.position + np.array([0.0, 1.0, 0.0]))
-        if loc.distance_m > CHALLENGE_MATCH_M:
-            raise ReplayFileError(Path(path), f"checkpoint block {marker.block} at {marker.position.round(1).tolist()} "
-                                  f"is {loc.distance_m:.0f} m from the line", "is the line from this map?")
-        arcs.append(round(loc.arc_length_m, 3))
-    return tuple(sorted(arcs))

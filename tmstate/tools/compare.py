@@ -136,9 +136,10 @@ def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episod
     for path in find_logs(paths, patterns=("*.npz", "*.Replay.Gbx")):
         if path.name.lower().endswith(".gbx"):
             from tmstate.formats.gbx import ghost_metadata, read_ghost
+            from tmstate.tools.lines import line_from_ghost
 
             ghost = read_ghost(path)
-            line = shared if shared is not None else ghost.line()
+            line = shared if shared is not None else line_from_ghost(ghost)
             episodes.append(Episode(path.name, ghost.states(), line, ghost_metadata(ghost)))
             continue
         states, metadata = load_states(path)

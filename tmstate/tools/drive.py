@@ -26,8 +26,9 @@ def track_line(track: str, spacing_m: float = 0.5) -> ReferenceLine:
     """The line to drive: a ``.Replay.Gbx`` ghost's path, else what the env's ``map`` takes."""
     if track.lower().endswith(".gbx"):
         from tmstate.formats.gbx import read_ghost
+        from tmstate.tools.lines import line_from_ghost
 
-        return read_ghost(track).line(spacing_m=spacing_m)
+        return line_from_ghost(read_ghost(track), spacing_m=spacing_m)
     from tmstate.backends.sim.track import resolve_line
 
     return resolve_line(track)

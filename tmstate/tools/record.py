@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tmstate.errors import TmstateError
-from tmstate.formats.gbx import drop_stationary
-from tmstate.core.reference import LineMetadata, ReferenceLine, utc_now_iso
+from tmstate.core.reference import LineMetadata, ReferenceLine, drop_stationary, utc_now_iso
 from tmstate.core.state import GameState
 
 OBSERVE_TIMEOUT_S = 3600.0
@@ -198,28 +197,15 @@ def line_from_log(path: str | Path, *, spacing_m: float = 0.5, map_name: str = "
     return line
 
 
-def line_from_replay_main(args: argparse.Namespace) -> int:
-    """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, see
-    :func:`tmstate.formats.gbx.line_from_replay_main`) or an episode log (``.npz``)."""
-    if str(args.replay).lower().endswith(".gbx"):
-        from tmstate.formats.gbx import line_from_replay_main as from_ghost
-
-        return from_ghost(args)
-    if args.check or args.log or getattr(args, "line", None):
-        raise TmstateError("--check, --line and --log are for ghosts; an episode log already is a log "
-                           "(replay it with backend='replay')")
-    line = line_from_log(args.replay, spacing_m=args.spacing)
-    if args.output:
-        output = Path(args.output)
+def line_from_driven_log(path: str | Path, *, output: str | Path | None = None, spacing_m: float = 0.5) -> dict:
+    """``tmstate line-from-replay LOG.npz``: :func:`line_from_log`, saved to ``output`` (default
+    ``reference_lines/<map>_driven.npz``); returns what to report."""
+    line = line_from_log(path, spacing_m=spacing_m)
+    if output:
+        target = Path(output)
     else:
-        stem = line.metadata.map_name or Path(args.replay).name.split(".")[0]
-        output = Path("reference_lines") / f"{stem}_driven.npz"
-    line.save(output)
-    if args.json:
-        import json
-
-        print(json.dumps({"output": str(output), "line_length_m": round(line.length_m, 3), "line_points": len(line)}))
-    else:
-        print(f"{output}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} "
-              f"checkpoint(s), from {Path(args.replay).name}")
-    return 0
+        stem = line.metadata.map_name or Path(path).name.split(".")[0]
+        target = Path("reference_lines") / f"{stem}_driven.npz"
+    line.save(target)
+    return {"output": str(target), "line_length_m": round(line.length_m, 3), "line_points": len(line),
+            "checkpoints": len(line.metadata.checkpoints_m)}
