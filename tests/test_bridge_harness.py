@@ -500,11 +500,9 @@ def test_game_killed_then_back_on_the_same_port_reconnects():
 
 @harness_only
 def test_harness_demo_prints_a_table(capsys):
-    import argparse
+    from tmstate import cli
 
-    from tmstate.link.harness import demo_main
-
-    assert demo_main(argparse.Namespace(steps=30)) == 0
+    assert cli.main(["harness-demo", "--steps", "30"]) == 0
     out = capsys.readouterr().out
     assert "race_ms" in out
     last_row = [l for l in out.splitlines() if l.strip().startswith("30 ")]

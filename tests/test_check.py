@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+
 import json
 
 import pytest
 
+from tmstate import cli
 from tmstate.ops import check
 
 FAST_DEPS = (
@@ -26,7 +27,7 @@ def quick(monkeypatch):
 
 
 def run(capsys, as_json: bool) -> tuple[int, str]:
-    code = check.main(argparse.Namespace(json=as_json))
+    code = cli.main(["check", "--json"] if as_json else ["check"])
     return code, capsys.readouterr().out
 
 

@@ -1,8 +1,8 @@
 """The ``tmstate`` command line.
 
-Each command is a thin layer: it parses arguments here and calls one function
-``handler(args) -> int`` in the module that owns the concept, imported only when the
-command runs (so ``tmstate --help`` stays fast and never needs the game or a display).
+The only module with argparse and print: each command parses its arguments here, calls the
+module that owns the concept (imported only when the command runs, so ``tmstate --help``
+stays fast and never needs the game or a display) and prints what it returned.
 Errors from the tmstate family print as one line and exit with status 2.
 """
 
@@ -13,21 +13,10 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from tmstate import __version__
 from tmstate.errors import TmstateError
-
-
-def _handler(target: str) -> Callable[[argparse.Namespace], int]:
-    """A handler that imports ``module:function`` when the command runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        module_name, _, function_name = target.partition(":")
-        function = getattr(importlib.import_module(module_name), function_name)
-        return int(function(args) or 0)
-
-    return run
 
 
 def _csv_floats(text: str) -> list[float]:
@@ -38,12 +27,262 @@ def _csv_floats(text: str) -> list[float]:
 
 
 def _size(text: str) -> tuple[int, int]:
-    from tmstate.tools.drive import parse_size
+    """``"640x480"`` -> (640, 480), at least 16x16 (``tmstate drive --size``)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 640x480, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"the window must be at least 16x16, got {text!r}")
+    return w, h
 
-    return parse_size(text)
+
+# --- commands: each calls the module that owns the concept, then prints what it returned.
+# Library modules are imported inside the command, so `tmstate --help` stays fast and never
+# needs the game, a display or the optional dependencies.
 
 
-def line_from_replay(args: argparse.Namespace) -> int:
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``tmstate check [--json]``: exit status 1 when a required dependency is missing."""
+    from dataclasses import asdict
+
+    from tmstate.ops import check
+
+    items = check.collect()
+    failed = any(i.required and i.status != check.OK for i in items)
+    if args.json:
+        print(json.dumps({"ok": not failed, "items": [asdict(i) for i in items]}))
+    else:
+        print(check.format_table(items))
+        print("\nrequired Python dependencies missing — see above" if failed else "\nready (MISSING lines are optional parts)")
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``tmstate demo [--track NAME] [--out DIR] [--seed N] [--no-video]``; status 1 if it did not finish."""
+    from tmstate.tools.demo import run_demo
+
+    result = run_demo(args.track, args.out, seed=args.seed, video=not args.no_video, progress=True)
+    state = "finished" if result.finished else f"did not finish ({result.termination_reason})"
+    print(f"track {result.track} (simulator — a simplified car, not TMNF physics): {state}")
+    print(f"race time {result.race_time_ms / 1000:.2f} s, return {result.episode_return:+.4f}, {result.steps} steps")
+    print("reward terms: " + ", ".join(f"{k} {v.sum():+.4f}" for k, v in result.reward_terms.items()))
+    if result.log_path is not None:
+        print(f"episode log: {result.log_path}")
+    print(f"summary: {result.summary_path}")
+    if result.video_path is not None:
+        print(f"video: {result.video_path}")
+    return 0 if result.finished else 1
+
+
+def cmd_harness_demo(args: argparse.Namespace) -> int:
+    """``tmstate harness-demo [--steps N]``: run the plugin in the harness and drive it for N steps."""
+    from tmstate.backends.base import Action
+    from tmstate.errors import ConfigError
+    from tmstate.link.bridge import Bridge
+    from tmstate.link.harness import HarnessProcess
+
+    steps = int(args.steps)
+    if steps <= 0:
+        raise ConfigError(f"--steps must be > 0, got {steps}")
+    every = max(1, steps // 10)
+    with HarnessProcess() as harness:
+        print(f"harness pid {harness.pid} listening on 127.0.0.1:{harness.port} "
+              "(a point-mass stand-in for the game, not TMNF physics)")
+        with Bridge(port=harness.port) as bridge:
+            print(f"connected: plugin {bridge.plugin_version!r}")
+            state = bridge.next_state()
+            print(f"{'step':>6} {'race_ms':>8} {'x_m':>8} {'z_m':>8} {'yaw':>7} {'km/h':>6} {'cp':>5} fin")
+            for step in range(1, steps + 1):
+                steer = -0.3 if (step // 40) % 2 else 0.3
+                state = bridge.act(Action(steer=steer, gas=1.0))
+                if step % every == 0 or step == steps or state.finished:
+                    x, _, z = state.position
+                    print(
+                        f"{step:>6} {state.race_time_ms:>8} {x:>8.2f} {z:>8.2f} {state.yaw:>7.3f} "
+                        f"{state.speed * 3.6:>6.1f} {state.checkpoint_count:>2}/{state.checkpoint_target:<2} "
+                        f"{'yes' if state.finished else 'no'}"
+                    )
+                if state.finished:
+                    print(f"finished at race time {state.race_time_ms} ms")
+                    break
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``tmstate bench NAME [--json] [--steps N]``."""
+    from tmstate.tools.bench import format_report
+
+    figures = importlib.import_module(f"tmstate.tools.bench.{args.name}").run(args.steps)
+    if args.json:
+        print(json.dumps({"bench": args.name, **figures}))
+    else:
+        print(format_report(args.name, figures))
+    return 0
+
+
+def cmd_drive(args: argparse.Namespace) -> int:
+    """``tmstate drive [--track T] [--camera C] [--record-line OUT.npz] [--size WxH] [--once]``."""
+    from tmstate.errors import ConfigError
+    from tmstate.tools.drive import drive
+
+    if args.record_line and not args.record_line.endswith((".npz", ".npy")):
+        raise ConfigError(f"--record-line writes a .npz reference line, got {args.record_line!r}")
+    drive(args.track, camera=args.camera, size=args.size, record_line=args.record_line,
+          spacing_m=args.spacing, once=args.once, map_name=args.map, say=_stderr, report=print)
+    return 0
+
+
+def cmd_record_line(args: argparse.Namespace) -> int:
+    """``tmstate record-line -o reference_lines/MAP.npz [--port] [--map] [--spacing] [--save-states-every M]``."""
+    from tmstate.tools.record import record_line
+
+    r = record_line(args.output, port=args.port, map_name=args.map, spacing_m=args.spacing,
+                    save_states_every_m=float(getattr(args, "save_states_every", 0.0) or 0.0), say=_stderr)
+    print(f"{r['output']}: {r['line_points']} points, {r['line_length_m']:.1f} m, {r['checkpoints']} checkpoint(s) "
+          f"({r['how']} at {r['race_time_ms'] / 1000:.2f} s)")
+    if "bank" in r:
+        print(f"{r['bank']}: {r['bank_states']} saved state(s), every {args.save_states_every:g} m")
+    return 0
+
+
+def cmd_plot_line(args: argparse.Namespace) -> int:
+    """``tmstate plot-line LINE [-o PNG] [--ghost REPLAY] [--episode LOG] [--challenge MAP]``."""
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.tools.plot import plot_line
+
+    line = ReferenceLine.load(args.line)
+    output = Path(args.output) if args.output else Path(args.line).with_suffix(".png")
+    ghost_positions = episode_positions = None
+    if args.ghost:
+        from tmstate.formats.gbx import read_ghost
+
+        ghost_positions = read_ghost(args.ghost).positions
+    if args.episode:
+        from tmstate.formats.log import read_episode
+
+        episode_positions = read_episode(args.episode).arrays["state.position"]
+    markers = None
+    if args.challenge:
+        from tmstate.formats.gbx import read_challenge_markers
+
+        _, markers = read_challenge_markers(args.challenge)
+    print(plot_line(line, output, ghost_positions=ghost_positions, episode_positions=episode_positions,
+                    markers=markers))
+    return 0
+
+
+def cmd_plot_progress(args: argparse.Namespace) -> int:
+    """``tmstate plot-progress RUN --line LINE [-o PNG]``: RUN a ``.Replay.Gbx`` or an episode log."""
+    from tmstate.backends.replay import load_states
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.tools.plot import plot_progress
+
+    states, _ = load_states(args.path)
+    line = ReferenceLine.load(args.line)
+    output = Path(args.output) if args.output else Path(args.path).with_suffix(".progress.png")
+    print(plot_progress(states, line, output))
+    return 0
+
+
+def cmd_rewards_compare(args: argparse.Namespace) -> int:
+    """``tmstate rewards compare LOGS... [--time-penalty W,...] [--config] [--line] [-o PNG] [--json]``."""
+    from tmstate.errors import ConfigError
+    from tmstate.tools import compare
+
+    if not args.time_penalty:
+        raise ConfigError("--time-penalty needs at least one weight, e.g. 0,0.0005,0.001")
+    reward_config, progress_config = compare.load_configs(args.config)
+    episodes = compare.load_episodes(args.logs, args.line)
+    result = compare.compare(episodes, args.time_penalty, reward_config, progress_config)
+    png = compare.plot(result, args.output)
+    result["plot"] = str(png)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(compare.format_table(result))
+        print(f"plot: {png}")
+        print("other weights: progress {progress}/m, finish {finish}, speed {speed}, lateral {lateral}".format(
+            **result["reward"]))
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """``tmstate launch``: start N instances (or print their commands, or stop them)."""
+    import shlex
+
+    from tmstate.errors import ConfigError
+    from tmstate.ops import launch
+
+    config = launch.load_config(args.config)
+    if args.stop:
+        count = launch.stop_from_pid_file(config.pid_file, config.stop_grace_s)
+        print(f"stopped {count} process(es) listed in {config.pid_file}")
+        return 0
+    plans = launch.plan_instances(config, args.instances)
+    if args.dry_run:
+        if config.plugin:
+            target = launch.plugins_folder(launch.prefix_path(config)) / Path(config.plugin).name
+            print(f"# copy {shlex.quote(config.plugin)} to {shlex.quote(str(target))}")
+        for plan in plans:
+            print(f"# instance {plan.index}: port {plan.port}, log {plan.log_path}")
+            for line in plan.shell_lines():
+                print(line)
+        return 0
+    launcher = launch.Launcher(config, args.instances)
+    launcher.check_ready_to_start()
+    if config.pid_file.exists():
+        if any(launch.pids_with_marker(r["marker"] + ".game") for r in launch.read_pid_file(config.pid_file)):
+            raise ConfigError(
+                f"{config.pid_file}: instances are already running from this run_dir — "
+                f"`tmstate launch --stop` first, or use another run_dir"
+            )
+        print(f"removing stale pid file {config.pid_file} (none of its games runs any more)")
+        launch.stop_from_pid_file(config.pid_file, config.stop_grace_s)  # also ends a leftover Xvfb
+    if config.plugin:
+        print(f"plugin installed at {launch.install_plugin(config.plugin, launch.prefix_path(config))}")
+    launcher.start_all()
+    for instance in launcher.instances.values():
+        shown = f" on display {instance.plan.display}" if instance.plan.display else ""
+        print(f"instance {instance.plan.index}: port {instance.port}{shown}, log {instance.plan.log_path}")
+    print(f"pid file {config.pid_file}; stop with: tmstate launch --stop"
+          + (f" --config {args.config}" if args.config else ""))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``tmstate train``: PPO/SAC on a sim track with stable-baselines3."""
+    from tmstate.tools.train import DEFAULT_TRACK, TrainConfig, train
+
+    config = TrainConfig(algo=args.algo, track=args.track or DEFAULT_TRACK, timesteps=args.timesteps,
+                         envs=args.envs, seed=args.seed, out=args.out, time_penalty=args.time_penalty)
+    summary = train(config)
+    final = summary["final"] or {}
+    print(f"trained {summary['timesteps']:,} steps in {summary['wall_s']:.0f} s; "
+          f"final finish rate {final.get('finish_rate', 0):.0%}, return {final.get('mean_return', float('nan')):.3f}; "
+          f"results in {config.out}")
+    return 0
+
+
+def cmd_experiment_time_penalty(args: argparse.Namespace) -> int:
+    """``tmstate experiment time-penalty``: one agent per time-penalty weight."""
+    from tmstate.tools.train import DEFAULT_TRACK, time_penalty_experiment
+
+    results = time_penalty_experiment(args.weights, args.track or DEFAULT_TRACK, args.timesteps, args.out)
+    for run in results["runs"]:
+        final = run["summary"]["final"] or {}
+        t = final.get("mean_race_time_s")
+        print(f"weight {run['weight']:<8g} finish rate {final.get('finish_rate', 0):4.0%}  "
+              f"race time {'-' if t is None else f'{t:.2f} s'}")
+    print(f"plot and results.json in {args.out}")
+    return 0
+
+
+def cmd_line_from_replay(args: argparse.Namespace) -> int:
     """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, :func:`tmstate.tools.lines.line_from_replay`)
     or an episode log (``.npz``, :func:`tmstate.tools.record.line_from_driven_log`)."""
     if str(args.replay).lower().endswith(".gbx"):
@@ -85,24 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="what is installed and ready, and what to do if not")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=_handler("tmstate.ops.check:main"))
+    p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
     p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")
     p.add_argument("--out", default="out/demo", help="folder for the log, PNG summary and GIF")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-video", action="store_true", help="skip the GIF")
-    p.set_defaults(run=_handler("tmstate.tools.demo:main"))
+    p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("harness-demo", help="run the plugin in the AngelScript harness and drive it")
     p.add_argument("--steps", type=int, default=200)
-    p.set_defaults(run=_handler("tmstate.link.harness:demo_main"))
+    p.set_defaults(run=cmd_harness_demo)
 
     p = sub.add_parser("bench", help="benchmarks (bridge, progress, env, vector)")
     p.add_argument("name", choices=["bridge", "progress", "env", "vector"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    p.set_defaults(run=_handler("tmstate.tools.bench:main"))
+    p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("line-from-replay", help="build a reference line from a .Replay.Gbx ghost or an episode log")
     p.add_argument("replay", help="a .Replay.Gbx ghost, or an episode log .npz (the path the car drove)")
@@ -114,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", default=None, help="also write the ghost as a states-only episode log (.npz)")
     p.add_argument("--line", default=None, help="with --check: score the ghost along this line instead "
                    "(nothing is built or written)")
-    p.set_defaults(run=line_from_replay)
+    p.set_defaults(run=cmd_line_from_replay)
 
     p = sub.add_parser("drive", help="drive the simulator with the keyboard in a window (extra: [human])",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -127,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", default="", help="recorded line: map name for the metadata (default: the track's)")
     p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="window size in pixels")
     p.add_argument("--once", action="store_true", help="quit at the first finish")
-    p.set_defaults(run=_handler("tmstate.tools.drive:main"))
+    p.set_defaults(run=cmd_drive)
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")
@@ -137,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-states-every", type=float, default=0.0, metavar="METRES",
                    help="also save the game's state every METRES driven, as the line's start bank "
                    "(<line>.starts.npz) for episodes that start along the track (0 = off)")
-    p.set_defaults(run=_handler("tmstate.tools.record:main"))
+    p.set_defaults(run=cmd_record_line)
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")
     p.add_argument("line", help="a .npz or .npy reference line")
@@ -145,13 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ghost", default=None, help="overlay a .Replay.Gbx ghost")
     p.add_argument("--episode", default=None, help="overlay an episode log")
     p.add_argument("--challenge", default=None, help="mark checkpoints from a .Challenge.Gbx")
-    p.set_defaults(run=_handler("tmstate.tools.plot:plot_line_main"))
+    p.set_defaults(run=cmd_plot_line)
 
     p = sub.add_parser("plot-progress", help="PNG of a run's credited progress along a line, resync on and off")
     p.add_argument("path", metavar="RUN", help="a .Replay.Gbx ghost or an episode log")
     p.add_argument("--line", required=True, help="the reference line (.npz/.npy)")
     p.add_argument("-o", "--output", default=None, help="default: <run>.progress.png")
-    p.set_defaults(run=_handler("tmstate.tools.plot:plot_progress_main"))
+    p.set_defaults(run=cmd_plot_progress)
 
     p = sub.add_parser("rewards", help="reward experiments on logged episodes")
     rsub = p.add_subparsers(dest="rewards_command", metavar="SUBCOMMAND", required=True)
@@ -162,14 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--line", default=None, help="reference line (default: from the log)")
     c.add_argument("-o", "--output", default="out/rewards_compare.png")
     c.add_argument("--json", action="store_true")
-    c.set_defaults(run=_handler("tmstate.tools.compare:main"))
+    c.set_defaults(run=cmd_rewards_compare)
 
     p = sub.add_parser("launch", help="start TMNF instances under Wine with the plugin")
     p.add_argument("-n", "--instances", type=int, default=1)
     p.add_argument("--config", default=None, help="launch TOML (paths, profile, ports)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands only")
     p.add_argument("--stop", action="store_true", help="stop the instances in the pid file")
-    p.set_defaults(run=_handler("tmstate.ops.launch:main"))
+    p.set_defaults(run=cmd_launch)
 
     p = sub.add_parser("train", help="train PPO/SAC with stable-baselines3 (extra: [train])")
     p.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
@@ -179,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-penalty", type=float, default=None)
-    p.set_defaults(run=_handler("tmstate.tools.train:main"))
+    p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")
     esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -188,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--track", default=None)
     e.add_argument("--timesteps", type=int, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
-    e.set_defaults(run=_handler("tmstate.tools.train:experiment_main"))
+    e.set_defaults(run=cmd_experiment_time_penalty)
 
     return parser
 

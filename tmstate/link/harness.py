@@ -10,7 +10,6 @@ it wherever they would otherwise need TMNF.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
 import fcntl
@@ -271,36 +270,3 @@ class HarnessProcess:
         with contextlib.suppress(Exception):
             if self.alive:
                 self.process.kill()  # type: ignore[union-attr]
-
-
-def demo_main(args: argparse.Namespace) -> int:
-    """``tmstate harness-demo``: run the plugin in the harness and drive it for N steps."""
-    from tmstate.backends.base import Action
-    from tmstate.link.bridge import Bridge
-
-    steps = int(args.steps)
-    if steps <= 0:
-        raise ConfigError(f"--steps must be > 0, got {steps}")
-    every = max(1, steps // 10)
-    with HarnessProcess() as harness:
-        print(f"harness pid {harness.pid} listening on 127.0.0.1:{harness.port} "
-              "(a point-mass stand-in for the game, not TMNF physics)")
-        with Bridge(port=harness.port) as bridge:
-            print(f"connected: plugin {bridge.plugin_version!r}")
-            state = bridge.next_state()
-            print(f"{'step':>6} {'race_ms':>8} {'x_m':>8} {'z_m':>8} {'yaw':>7} {'km/h':>6} {'cp':>5} fin")
-            for step in range(1, steps + 1):
-                steer = -0.3 if (step // 40) % 2 else 0.3
-                state = bridge.act(Action(steer=steer, gas=1.0))
-                if step % every == 0 or step == steps or state.finished:
-                    x, _, z = state.position
-                    print(
-                        f"{step:>6} {state.race_time_ms:>8} {x:>8.2f} {z:>8.2f} {state.yaw:>7.3f} "
-                        f"{state.speed * 3.6:>6.1f} {state.checkpoint_count:>2}/{state.checkpoint_target:<2} "
-                        f"{'yes' if state.finished else 'no'}"
-                    )
-                if state.finished:
-                    print(f"finished at race time {state.race_time_ms} ms")
-                    break
-    return 0
-

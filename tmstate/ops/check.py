@@ -8,14 +8,12 @@ optional for some use (the simulator needs neither Wine nor the harness).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.metadata
-import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 OK = "OK"
@@ -176,14 +174,3 @@ def format_table(items: list[Item]) -> str:
             line += f"  -> {item.fix}"
         lines.append(line)
     return "\n".join(lines)
-
-
-def main(args: argparse.Namespace) -> int:
-    items = collect()
-    failed = any(i.required and i.status != OK for i in items)
-    if getattr(args, "json", False):
-        print(json.dumps({"ok": not failed, "items": [asdict(i) for i in items]}))
-    else:
-        print(format_table(items))
-        print("\nrequired Python dependencies missing — see above" if failed else "\nready (MISSING lines are optional parts)")
-    return 1 if failed else 0

@@ -21,7 +21,6 @@ Set-up steps and pitfalls: docs/wine.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import getpass
 import json
@@ -593,41 +592,3 @@ def stop_from_pid_file(path: Path, grace_s: float = 5.0) -> int:
 
 
 # --- command line ------------------------------------------------------------------------
-
-
-def main(args: argparse.Namespace) -> int:
-    """``tmstate launch``: start N instances (or print their commands, or stop them)."""
-    config = load_config(args.config)
-    if args.stop:
-        count = stop_from_pid_file(config.pid_file, config.stop_grace_s)
-        print(f"stopped {count} process(es) listed in {config.pid_file}")
-        return 0
-    plans = plan_instances(config, args.instances)
-    if args.dry_run:
-        if config.plugin:
-            target = plugins_folder(prefix_path(config)) / Path(config.plugin).name
-            print(f"# copy {shlex.quote(config.plugin)} to {shlex.quote(str(target))}")
-        for plan in plans:
-            print(f"# instance {plan.index}: port {plan.port}, log {plan.log_path}")
-            for line in plan.shell_lines():
-                print(line)
-        return 0
-    launcher = Launcher(config, args.instances)
-    launcher.check_ready_to_start()
-    if config.pid_file.exists():
-        if any(pids_with_marker(r["marker"] + ".game") for r in read_pid_file(config.pid_file)):
-            raise ConfigError(
-                f"{config.pid_file}: instances are already running from this run_dir — "
-                f"`tmstate launch --stop` first, or use another run_dir"
-            )
-        print(f"removing stale pid file {config.pid_file} (none of its games runs any more)")
-        stop_from_pid_file(config.pid_file, config.stop_grace_s)  # also ends a leftover Xvfb
-    if config.plugin:
-        print(f"plugin installed at {install_plugin(config.plugin, prefix_path(config))}")
-    launcher.start_all()
-    for instance in launcher.instances.values():
-        shown = f" on display {instance.plan.display}" if instance.plan.display else ""
-        print(f"instance {instance.plan.index}: port {instance.port}{shown}, log {instance.plan.log_path}")
-    print(f"pid file {config.pid_file}; stop with: tmstate launch --stop"
-          + (f" --config {args.config}" if args.config else ""))
-    return 0

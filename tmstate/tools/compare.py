@@ -14,9 +14,7 @@ resyncs (count and metres credited by them), a PNG of return against time penalt
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,22 +157,3 @@ def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:
     reward = reward_config(table, where=f"{path}[reward]")  # registered custom terms by name too
     progress = from_dict(ProgressConfig, data.get("progress", {}), where=f"{path}[progress]")
     return reward, progress
-
-
-def main(args: argparse.Namespace) -> int:
-    """``tmstate rewards compare``."""
-    if not args.time_penalty:
-        raise ConfigError("--time-penalty needs at least one weight, e.g. 0,0.0005,0.001")
-    reward_config, progress_config = load_configs(args.config)
-    episodes = load_episodes(args.logs, args.line)
-    result = compare(episodes, args.time_penalty, reward_config, progress_config)
-    png = plot(result, args.output)
-    result["plot"] = str(png)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(format_table(result))
-        print(f"plot: {png}")
-        print("other weights: progress {progress}/m, finish {finish}, speed {speed}, lateral {lateral}".format(
-            **result["reward"]))
-    return 0

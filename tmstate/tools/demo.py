@@ -10,7 +10,6 @@ path coloured by speed; the reward terms over time) and a short GIF of the frame
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 from dataclasses import dataclass, field
@@ -216,18 +215,3 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path:
     iio.imwrite(buffer, np.stack(frames), extension=".gif", duration=int(1000 / fps), loop=0)
     atomic_write_bytes(path, buffer.getvalue())
     return path
-
-
-def main(args: argparse.Namespace) -> int:
-    """``tmstate demo [--track NAME] [--out DIR] [--seed N] [--no-video]``."""
-    result = run_demo(args.track, args.out, seed=args.seed, video=not args.no_video, progress=True)
-    state = "finished" if result.finished else f"did not finish ({result.termination_reason})"
-    print(f"track {result.track} (simulator — a simplified car, not TMNF physics): {state}")
-    print(f"race time {result.race_time_ms / 1000:.2f} s, return {result.episode_return:+.4f}, {result.steps} steps")
-    print("reward terms: " + ", ".join(f"{k} {v.sum():+.4f}" for k, v in result.reward_terms.items()))
-    if result.log_path is not None:
-        print(f"episode log: {result.log_path}")
-    print(f"summary: {result.summary_path}")
-    if result.video_path is not None:
-        print(f"video: {result.video_path}")
-    return 0 if result.finished else 1

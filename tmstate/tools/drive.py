@@ -11,13 +11,11 @@ on quitting when something was driven. The simulator is a simplified car, not TM
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tmstate.core.reference import ReferenceLine
-from tmstate.errors import ConfigError
 
 DEFAULT_SIZE = (640, 480)
 
@@ -34,21 +32,12 @@ def track_line(track: str, spacing_m: float = 0.5) -> ReferenceLine:
     return resolve_line(track)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> (640, 480)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 640x480, got {text!r}") from None
-    if w < 16 or h < 16:
-        raise argparse.ArgumentTypeError(f"the window must be at least 16x16, got {text!r}")
-    return w, h
-
-
 def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_SIZE,
           record_line: str | None = None, spacing_m: float = 0.5, once: bool = False,
-          map_name: str = "") -> Path | None:
-    """Drive ``track`` until Esc (or the first finish with ``once``); returns the saved line's path."""
+          map_name: str = "", say: Callable[[str], None] = lambda message: None,
+          report: Callable[[str], None] = lambda message: None) -> Path | None:
+    """Drive ``track`` until Esc (or the first finish with ``once``); returns the saved line's path.
+    ``say`` gets a line of text at each finish, ``report`` one for the line saved."""
     from tmstate.env.env import TMNFEnv
     from tmstate.env.window import Window
     from tmstate.tools.record import LineRecorder
@@ -84,9 +73,9 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
                 if terminated or truncated:
                     finished_at = time.monotonic()
                     how = "finished" if info["finished"] else info["termination_reason"]
-                    print(f"{name}: {how} at {info['race_time_ms'] / 1000:.2f} s", file=sys.stderr)
+                    say(f"{name}: {how} at {info['race_time_ms'] / 1000:.2f} s")
                     if recorder is not None and info["finished"] and saved is None:
-                        saved = _save(recorder, record_line, name, spacing_m)
+                        saved = _save(recorder, record_line, name, spacing_m, report)
                     if once:
                         window.show(env.frame(), lines)
                         break
@@ -97,22 +86,13 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
         window.close()
         env.close()
     if recorder is not None and saved is None and len(recorder.positions) >= 2:
-        saved = _save(recorder, record_line, name, spacing_m)
+        saved = _save(recorder, record_line, name, spacing_m, report)
     return saved
 
 
-def _save(recorder, path: str, name: str, spacing_m: float) -> Path:
+def _save(recorder, path: str, name: str, spacing_m: float, say: Callable[[str], None]) -> Path:
     line = recorder.line(map_name=name, spacing_m=spacing_m)
     out = line.save(Path(path))
-    print(f"{out}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
+    say(f"{out}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
           f"({'finished' if recorder.finished else 'not finished'} at {recorder.times_ms[-1] / 1000:.2f} s)")
     return out
-
-
-def main(args: argparse.Namespace) -> int:
-    """``tmstate drive [--track T] [--camera C] [--record-line OUT.npz] [--size WxH] [--once]``."""
-    if args.record_line and not args.record_line.endswith((".npz", ".npy")):
-        raise ConfigError(f"--record-line writes a .npz reference line, got {args.record_line!r}")
-    drive(args.track, camera=args.camera, size=args.size, record_line=args.record_line,
-          spacing_m=args.spacing, once=args.once, map_name=args.map)
-    return 0

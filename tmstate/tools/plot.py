@@ -9,7 +9,6 @@ be drawn over it.
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
@@ -79,30 +78,6 @@ def plot_line(line: ReferenceLine, output: str | Path, *, ghost_positions: np.nd
     return out
 
 
-def plot_line_main(args: argparse.Namespace) -> int:
-    """``tmstate plot-line LINE [-o PNG] [--ghost REPLAY] [--episode LOG] [--challenge MAP]``."""
-    line = ReferenceLine.load(args.line)
-    output = Path(args.output) if args.output else Path(args.line).with_suffix(".png")
-    ghost_positions = episode_positions = None
-    if args.ghost:
-        from tmstate.formats.gbx import read_ghost
-
-        ghost_positions = read_ghost(args.ghost).positions
-    if args.episode:
-        from tmstate.formats.log import read_episode
-
-        episode_positions = read_episode(args.episode).arrays["state.position"]
-    markers = None
-    if args.challenge:
-        from tmstate.formats.gbx import read_challenge_markers
-
-        _, markers = read_challenge_markers(args.challenge)
-    path = plot_line(line, output, ghost_positions=ghost_positions, episode_positions=episode_positions,
-                     markers=markers)
-    print(path)
-    return 0
-
-
 def plot_progress(states: list, line: ReferenceLine, output: str | Path, *, progress_config=None,
                   title: str = "") -> Path:
     """PNG: credited progress against race time along ``line``, resync on and off.
@@ -168,14 +143,3 @@ def plot_progress(states: list, line: ReferenceLine, output: str | Path, *, prog
     out = save_figure(fig, output)
     plt.close(fig)
     return out
-
-
-def plot_progress_main(args: argparse.Namespace) -> int:
-    """``tmstate plot-progress RUN --line LINE [-o PNG]``: RUN a ``.Replay.Gbx`` or an episode log."""
-    from tmstate.backends.replay import load_states
-
-    states, _ = load_states(args.path)
-    line = ReferenceLine.load(args.line)
-    output = Path(args.output) if args.output else Path(args.path).with_suffix(".progress.png")
-    print(plot_progress(states, line, output))
-    return 0

@@ -18,8 +18,8 @@ you press Ctrl-C, if at least two distinct points were recorded). Rules:
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -134,23 +134,27 @@ def _path_length(positions: list[np.ndarray]) -> float:
     return float(np.linalg.norm(np.diff(np.array(positions), axis=0), axis=1).sum())
 
 
-def main(args: argparse.Namespace) -> int:
-    """``tmstate record-line -o reference_lines/MAP.npz [--port] [--map] [--spacing]``."""
+def record_line(output: str | Path, *, port: int | None = None, map_name: str = "", spacing_m: float = 0.5,
+                save_states_every_m: float = 0.0, say: Callable[[str], None] = lambda message: None) -> dict:
+    """``tmstate record-line``: observe a person driving the map in the game (plugin observe
+    mode) and save the line at the finish (or at Ctrl-C, or when the stream ends) to ``output``.
+
+    With ``save_states_every_m`` > 0 a save state is kept every that many metres and written
+    as a start bank beside the line. ``say`` gets the progress messages. Returns what to report.
+    """
     from tqdm import tqdm
 
     from tmstate.link.bridge import Bridge
-
     from tmstate.link.protocol import DEFAULT_PORT
 
     recorder = LineRecorder()
-    bridge = Bridge(port=DEFAULT_PORT if args.port is None else args.port)
-    print(f"connecting to the plugin on {bridge.address} ...", file=sys.stderr)
+    bridge = Bridge(port=DEFAULT_PORT if port is None else port)
+    say(f"connecting to the plugin on {bridge.address} ...")
     bridge.connect()
-    print("observing: drive the map; the line is saved at the finish (Ctrl-C saves what you drove)",
-          file=sys.stderr)
+    say("observing: drive the map; the line is saved at the finish (Ctrl-C saves what you drove)")
     bar = tqdm(desc="record-line", bar_format="{desc}: {postfix}", file=sys.stderr)
     interrupted = False
-    every = float(getattr(args, "save_states_every", 0.0) or 0.0)
+    every = float(save_states_every_m or 0.0)
     try:
         for state in bridge.observe(timeout_s=OBSERVE_TIMEOUT_S):
             done = recorder.add(state)
@@ -167,18 +171,18 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         bridge.close()
-    line = recorder.line(map_name=args.map, spacing_m=args.spacing)
-    path = line.save(Path(args.output))
-    how = "finished" if recorder.finished else ("stopped with Ctrl-C" if interrupted else "stream ended")
-    print(f"{path}: {len(line)} points, {line.length_m:.1f} m, {len(line.metadata.checkpoints_m)} checkpoint(s) "
-          f"({how} at {recorder.times_ms[-1] / 1000:.2f} s)")
+    line = recorder.line(map_name=map_name, spacing_m=spacing_m)
+    path = line.save(Path(output))
+    result = {"output": str(path), "line_points": len(line), "line_length_m": line.length_m,
+              "checkpoints": len(line.metadata.checkpoints_m), "race_time_ms": recorder.times_ms[-1],
+              "how": "finished" if recorder.finished else ("stopped with Ctrl-C" if interrupted else "stream ended")}
     if every > 0:
         from tmstate.formats.starts import bank_path
 
-        bank = recorder.bank(line, {"map": args.map, "line": str(path), "every_m": every})
-        written = bank.save(bank_path(path))
-        print(f"{written}: {len(bank)} saved state(s), every {every:g} m")
-    return 0
+        bank = recorder.bank(line, {"map": map_name, "line": str(path), "every_m": every})
+        result["bank"] = str(bank.save(bank_path(path)))
+        result["bank_states"] = len(bank)
+    return result
 
 
 def line_from_log(path: str | Path, *, spacing_m: float = 0.5, map_name: str = "") -> ReferenceLine:

@@ -22,7 +22,6 @@ Needs the ``train`` extra: ``bash scripts/setup.sh train`` (stable-baselines3, t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -357,25 +356,3 @@ def plot_experiment(results: dict[str, Any], path: Path) -> Path:
 
 
 # --- CLI handlers -----------------------------------------------------------------------
-
-
-def main(args: argparse.Namespace) -> int:
-    config = TrainConfig(algo=args.algo, track=args.track or DEFAULT_TRACK, timesteps=args.timesteps,
-                         envs=args.envs, seed=args.seed, out=args.out, time_penalty=args.time_penalty)
-    summary = train(config)
-    final = summary["final"] or {}
-    print(f"trained {summary['timesteps']:,} steps in {summary['wall_s']:.0f} s; "
-          f"final finish rate {final.get('finish_rate', 0):.0%}, return {final.get('mean_return', float('nan')):.3f}; "
-          f"results in {config.out}")
-    return 0
-
-
-def experiment_main(args: argparse.Namespace) -> int:
-    results = time_penalty_experiment(args.weights, args.track or DEFAULT_TRACK, args.timesteps, args.out)
-    for run in results["runs"]:
-        final = run["summary"]["final"] or {}
-        t = final.get("mean_race_time_s")
-        print(f"weight {run['weight']:<8g} finish rate {final.get('finish_rate', 0):4.0%}  "
-              f"race time {'-' if t is None else f'{t:.2f} s'}")
-    print(f"plot and results.json in {args.out}")
-    return 0

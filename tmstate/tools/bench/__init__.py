@@ -8,9 +8,6 @@ never as timed assertions in the test suite.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 
 
 def format_report(name: str, figures: dict) -> str:
@@ -21,13 +18,3 @@ def format_report(name: str, figures: dict) -> str:
         shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
         lines.append(f"  {key:<{width}}  {shown}")
     return "\n".join(lines)
-
-
-def main(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"tmstate.tools.bench.{args.name}")
-    figures = module.run(args.steps)
-    if args.json:
-        print(json.dumps({"bench": args.name, **figures}))
-    else:
-        print(format_report(args.name, figures))
-    return 0
