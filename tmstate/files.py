@@ -6,9 +6,13 @@ A reader (or a crash) never sees half a file: either the old content or the new 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 from tmstate.errors import FileFormatError
 
@@ -42,6 +46,83 @@ def read_data_file(path: Path, error: type[FileFormatError], missing_hint: str, 
     if not raw:
         raise error(path, "file is empty", empty_hint)
     return raw
+
+
+def load_arrays(path: Path, raw: bytes, error: type[FileFormatError], hint: str) -> dict[str, Any] | Any:
+    """The arrays of a ``.npz`` (a dict, every member read now) or the one array of a ``.npy``.
+
+    Never unpickles. A file that only starts like a zip, a damaged member, or a member
+    holding Python objects is ``error`` naming the path (and the member), with ``hint`` —
+    never numpy's own message, whose advice to allow pickles does not apply.
+    """
+    import numpy as np
+
+    stream = io.BytesIO(raw)
+    if raw.startswith(NPY_MAGIC):
+        try:
+            return np.load(stream, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise error(path, f"a damaged .npy array ({_numpy_problem(exc)})", hint) from None
+    if not raw.startswith(ZIP_MAGIC):
+        raise error(path, "neither a .npz archive nor a .npy array (it does not start like one)", hint)
+    if not zipfile.is_zipfile(stream):
+        raise error(path, "starts like a .npz (zip) archive but is not a whole one (damaged or cut short)", hint)
+    arrays: dict[str, Any] = {}
+    try:
+        archive = np.load(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError, NotImplementedError, zipfile.BadZipFile) as exc:
+        raise error(path, f"a damaged .npz archive ({_numpy_problem(exc)})", hint) from None
+    with archive:
+        for name in archive.files:
+            try:
+                arrays[name] = archive[name]
+            except (ValueError, OSError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
+                raise error(path, f"member {name} is damaged or not a plain array ({_numpy_problem(exc)})", hint) from None
+    return arrays
+
+
+_KINDS = {"float": ("fiu", "numbers"), "int": ("iub", "whole numbers"), "bool": ("biu", "true/false values"),
+          "str": ("U", "text")}
+
+
+def check_array(path: Path, error: type[FileFormatError], name: str, array: Any, kind: str,
+                shape: tuple[int, ...] | None = None, dtype: Any = None) -> Any:
+    """Member ``name`` of a data file checked: its kind of values (``float``, ``int``, ``bool``,
+    ``str``), its shape, every number finite, every whole number within ``dtype``; returned
+    as ``dtype``. Anything else is ``error`` naming the file and the member.
+
+    One rule for every array tmstate reads back (episode logs, reference lines), so a
+    damaged file fails here, at load, and not as NaN observations or a TypeError later.
+    """
+    import numpy as np
+
+    accepted, words = _KINDS[kind]
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in accepted:
+        got = f"{array.dtype} values" if isinstance(array, np.ndarray) else type(array).__name__
+        raise error(path, f"{name} holds {got}, expected {words}", "the file is damaged or not written by tmstate")
+    if shape is not None and array.shape != shape:
+        raise error(path, f"{name} has shape {array.shape}, expected {shape}", "the file is damaged")
+    if kind == "float":
+        with np.errstate(all="ignore"):
+            bad = ~np.isfinite(array.astype(np.float64))
+        rows = bad.reshape(len(bad), -1).any(axis=1) if bad.ndim and bad.size else bad.reshape(-1)
+        if rows.any():
+            raise error(path, f"{name} is NaN/infinite in {int(rows.sum())} row(s) (first: row {int(np.argmax(rows))})",
+                        "the file is damaged")
+    elif kind in ("int", "bool") and array.dtype.kind in "iu" and array.size:
+        low, high = (0, 1) if kind == "bool" else (np.iinfo(dtype or np.int64).min, np.iinfo(dtype or np.int64).max)
+        if int(array.min()) < low or int(array.max()) > high:
+            raise error(path, f"{name} holds {int(array.min())}..{int(array.max())}, outside {low}..{high}",
+                        "the file is damaged")
+    return array.astype(dtype) if dtype is not None else array
+
+
+def _numpy_problem(exc: BaseException) -> str:
+    """numpy's reason in words that fit tmstate (its hint about ``allow_pickle`` does not)."""
+    text = str(exc)
+    if "pickle" in text or "Object arrays" in text:
+        return "it holds Python objects, which tmstate never writes and never loads"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

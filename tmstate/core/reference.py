@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tmstate.errors import ReferenceLineError
-from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, read_data_file
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, check_array, load_arrays, read_data_file
 
 FORMAT_VERSION = 2
 """Version of the ``.npz`` layout written by :meth:`ReferenceLine.save`.
@@ -40,6 +39,10 @@ dropped when they load (:func:`upgrade_metadata`)."""
 
 CHECKPOINT_SOURCES = ("", "ghost", "challenge", "recorded", "sim")
 """Where a line's ``checkpoints_m`` came from; "" = not known (a plain ``.npy``, a line in code)."""
+
+MAX_COORDINATE_M = 1e9
+"""Largest coordinate a line may have (a TMNF map is a few km across); beyond it lengths and
+tangents overflow to inf/NaN, so such a line is refused at load, not at the first step."""
 
 DUPLICATE_TOLERANCE_M = 1e-6
 """Consecutive points closer than this count as duplicates (a zero-length segment)."""
@@ -71,17 +74,22 @@ class LineMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> LineMetadata:
+        """Metadata from its JSON; every known key checked against its declared type
+        (:func:`tmstate.config.check_type`), so ``track_width_m: "wide"`` fails here.
+        Raises ValueError (ConfigError) naming the key."""
+        from tmstate.config import from_dict
+
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"metadata must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        if "checkpoints_m" in kwargs:
-            kwargs["checkpoints_m"] = tuple(float(x) for x in kwargs["checkpoints_m"])
         # Keys written by a newer version are kept rather than dropped.
-        extra = dict(kwargs.pop("extra", {}) or {})
-        extra.update({k: v for k, v in data.items() if k not in known})
-        return cls(**kwargs, extra=extra)
+        extra = kwargs.pop("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError(f"metadata.extra: expected a table, got {extra!r}")
+        extra = {**extra, **{k: v for k, v in data.items() if k not in known}}
+        return from_dict(cls, {**kwargs, "extra": extra}, where="metadata")
 
     @property
     def checkpoints_known(self) -> bool:
@@ -125,6 +133,11 @@ def validate_points(points: Any, name: str = "<array>") -> np.ndarray:
     if bad.any():
         raise ReferenceLineError(name, f"{int(bad.sum())} point(s) are NaN or infinite (first at row {int(np.argmax(bad))})",
                                  "clean or rebuild the line")
+    far = (np.abs(array) > MAX_COORDINATE_M).any(axis=1)
+    if far.any():
+        raise ReferenceLineError(name, f"{int(far.sum())} point(s) lie beyond +-{MAX_COORDINATE_M:g} metres "
+                                 f"(first at row {int(np.argmax(far))}), where lengths are not finite",
+                                 "is the line in metres? rebuild it")
     steps = np.linalg.norm(np.diff(array, axis=0), axis=1)
     dup = steps < DUPLICATE_TOLERANCE_M
     if dup.any():
@@ -236,42 +249,38 @@ class ReferenceLine:
 
     @classmethod
     def _load(cls, path: Path) -> ReferenceLine:
+        hint = "give a line saved by tmstate (.npz) or an (N, 3) array (.npy); rebuild it if damaged"
         raw = read_data_file(path, ReferenceLineError, "check the path, or build the line with "
                              "`tmstate line-from-replay` / `tmstate record-line`", "build or copy the line again")
         if not raw.startswith((NPY_MAGIC, ZIP_MAGIC)):
-            raise ReferenceLineError(path, "not a readable .npy/.npz file (it does not start like one)",
-                                     "give a line saved by tmstate (.npz) or an (N, 3) array (.npy)")
-        try:
-            # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
-            loaded = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise ReferenceLineError(path, f"not a readable .npy/.npz file ({exc})",
-                                     "the file is corrupt or of another format") from None
-        if isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ReferenceLineError(path, "not a readable .npy/.npz file (it does not start like one)", hint)
+        loaded = load_arrays(path, raw, ReferenceLineError, hint)
+        if isinstance(loaded, dict):
             return cls._from_npz(path, loaded)
-        line = cls(loaded, LineMetadata(map_name=path.stem, source="npy"), str(path))
+        points = check_array(path, ReferenceLineError, "the .npy array", loaded, "float")
+        line = cls(points, LineMetadata(map_name=path.stem, source="npy"), str(path))
         line.metadata.spacing_m = float(np.mean(line.segment_lengths))
         return line
 
     @classmethod
-    def _from_npz(cls, path: Path, archive: np.lib.npyio.NpzFile) -> ReferenceLine:
-        with archive:
-            try:
-                if "points" not in archive.files:
-                    raise ReferenceLineError(path, f"no 'points' array (has {', '.join(archive.files) or 'nothing'})",
-                                             "is this a tmstate reference line?")
-                points = archive["points"]
-                metadata_text = str(archive["metadata"][()]) if "metadata" in archive.files else "{}"
-                version = int(archive["format_version"][()]) if "format_version" in archive.files else 1
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-                raise ReferenceLineError(path, f"corrupt .npz ({exc})", "build or copy the line again") from None
+    def _from_npz(cls, path: Path, archive: dict[str, np.ndarray]) -> ReferenceLine:
+        if "points" not in archive:
+            raise ReferenceLineError(path, f"no 'points' array (has {', '.join(archive) or 'nothing'})",
+                                     "is this a tmstate reference line?")
+        points = check_array(path, ReferenceLineError, "points", archive["points"], "float")
+        version = 1  # files from before format_version was written
+        if "format_version" in archive:
+            version = int(check_array(path, ReferenceLineError, "format_version", archive["format_version"], "int", ())[()])
         if version > FORMAT_VERSION:
             raise ReferenceLineError(path, f"format version {version} is newer than this tmstate ({FORMAT_VERSION})",
                                      "upgrade tmstate")
+        metadata_text = "{}"
+        if "metadata" in archive:
+            metadata_text = str(check_array(path, ReferenceLineError, "metadata", archive["metadata"], "str", ())[()])
         try:
             metadata = LineMetadata.from_json(metadata_text)
         except (ValueError, TypeError) as exc:
-            raise ReferenceLineError(path, f"metadata is not valid JSON ({exc})", "rebuild the line") from None
+            raise ReferenceLineError(path, f"bad metadata ({exc})", "rebuild the line") from None
         line = cls(points, metadata, str(path))
         line.metadata = upgrade_metadata(metadata, version, line.length_m)
         return line

@@ -24,7 +24,6 @@ import datetime as _dt
 import io
 import json
 import uuid
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 from tmstate import __version__
 from tmstate.backends.base import Action
 from tmstate.errors import LogFileError, TmstateError
-from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, read_data_file
+from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, check_array, load_arrays, read_data_file
 from tmstate.core.reference import utc_now_iso
 from tmstate.core.state import GameState
 
@@ -66,8 +65,6 @@ STATE_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
     "in_race": (np.bool_, ()),
 }
 """Every GameState field with its dtype and per-row shape, as stored under ``state.<field>``."""
-
-_FINITE_FIELDS = ("position", "velocity", "yaw", "pitch", "roll", "angular_velocity")
 
 
 def states_to_arrays(states: Sequence[GameState]) -> dict[str, np.ndarray]:
@@ -266,8 +263,23 @@ class EpisodeLog:
         return float(sum(float(v.sum()) for v in self.reward_terms.values()))
 
 
+_KIND_OF_DTYPE = {np.float64: "float", np.int64: "int", np.int32: "int", np.bool_: "bool"}
+
+PER_STEP_KINDS: dict[str, tuple[str, Any]] = {
+    "action.steer": ("float", np.float64),
+    "action.gas": ("float", np.float64),
+    "action.brake": ("bool", np.bool_),
+    "step.terminated": ("bool", np.bool_),
+    "step.truncated": ("bool", np.bool_),
+    "step.reason": ("str", None),
+}
+"""The per-step arrays of a log (one row per step); ``reward.<term>`` are float64 too."""
+
+
 def read_episode(path: str | Path) -> EpisodeLog:
-    """Read an episode log; :class:`~tmstate.errors.LogFileError` naming the file if it is unusable."""
+    """Read an episode log; :class:`~tmstate.errors.LogFileError` naming the file (and the
+    array) if it is unusable: every array is checked for its kind of values, its shape, and
+    every number for being finite, so nothing damaged reaches an observation."""
     path = Path(path)
     raw = read_data_file(path, LogFileError, "check the path to the episode log",
                          "the episode was not written completely; record it again")
@@ -275,20 +287,16 @@ def read_episode(path: str | Path) -> EpisodeLog:
         raise LogFileError(path, "a plain .npy array, not an episode log archive", "pass a log .npz")
     if not raw.startswith(ZIP_MAGIC):
         raise LogFileError(path, "not an .npz archive", "pass an episode log written by tmstate (.npz)")
-    try:
-        # From the bytes, not the path: numpy leaks its file handle when a .npz is corrupt.
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-            data = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise LogFileError(path, f"corrupt or not an .npz archive ({exc})", "the file is damaged; record it again") from None
+    data = load_arrays(path, raw, LogFileError, "the file is damaged; record it again")
     if "format_version" not in data or "metadata" not in data:
         raise LogFileError(path, "no format_version/metadata arrays", "is this a tmstate episode log?")
-    version = int(data["format_version"][()])
+    version = int(check_array(path, LogFileError, "format_version", data["format_version"], "int", ())[()])
     if version > FORMAT_VERSION:
         raise LogFileError(path, f"log format version {version} is newer than this tmstate reads ({FORMAT_VERSION})",
                            "upgrade tmstate")
+    text = str(check_array(path, LogFileError, "metadata", data["metadata"], "str", ())[()])
     try:
-        metadata = json.loads(str(data["metadata"][()]))
+        metadata = json.loads(text)
         if not isinstance(metadata, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
@@ -296,34 +304,32 @@ def read_episode(path: str | Path) -> EpisodeLog:
     missing = [f"state.{n}" for n in STATE_FIELDS if f"state.{n}" not in data]
     if missing:
         raise LogFileError(path, f"missing array(s) {', '.join(missing)}", "the file is damaged or not a log")
-    rows = len(data["state.race_time_ms"])
+    times = data["state.race_time_ms"]
+    if getattr(times, "ndim", 0) != 1:
+        raise LogFileError(path, f"state.race_time_ms has shape {getattr(times, 'shape', '?')}, expected one row per state",
+                           "the file is damaged")
+    rows = len(times)
     if rows < 1:
         raise LogFileError(path, "the log holds no state", "the episode was empty")
-    for name, (_, shape) in STATE_FIELDS.items():
-        if data[f"state.{name}"].shape != (rows,) + shape:
-            raise LogFileError(path, f"state.{name} has shape {data[f'state.{name}'].shape}, expected {(rows,) + shape}",
-                               "the file is damaged")
-    for name in _FINITE_FIELDS:
-        bad = ~np.isfinite(data[f"state.{name}"].reshape(rows, -1)).all(axis=1)
-        if bad.any():
-            raise LogFileError(path, f"state.{name} is NaN/infinite in {int(bad.sum())} row(s) (first: row {int(np.argmax(bad))})",
-                               "the file is damaged")
+    for name, (dtype, shape) in STATE_FIELDS.items():
+        key = f"state.{name}"
+        data[key] = check_array(path, LogFileError, key, data[key], _KIND_OF_DTYPE[dtype], (rows,) + shape, dtype)
     steps = rows - 1
-    reward_terms = {k[len("reward."):]: v.astype(np.float64) for k, v in data.items() if k.startswith("reward.")}
-    per_step = {k: v for k, v in data.items() if k.startswith(("action.", "reward.", "step."))}
-    for name, array in per_step.items():
-        if array.shape != (steps,):
-            raise LogFileError(path, f"{name} has {array.shape} rows, expected ({steps},) (one per step)", "the file is damaged")
-    for name, array in reward_terms.items():
-        if not np.isfinite(array).all():
-            raise LogFileError(path, f"reward.{name} has NaN/infinite values", "the file is damaged")
+    for key in [k for k in data if k.startswith(("action.", "reward.", "step."))]:
+        kind, dtype = PER_STEP_KINDS.get(key, ("float", np.float64))
+        if not key.startswith("reward.") and key not in PER_STEP_KINDS:
+            continue  # an array a newer writer added: kept in the file, not read
+        data[key] = check_array(path, LogFileError, key, data[key], kind, (steps,), dtype)
+    reward_terms = {k[len("reward."):]: v for k, v in data.items() if k.startswith("reward.")}
     actions: list[Action] = []
     if "action.steer" in data:
         try:
             actions = [Action(steer=float(s), gas=float(g), brake=bool(b)) for s, g, b in
                        zip(data["action.steer"].tolist(), data["action.gas"].tolist(), data["action.brake"].tolist())]
-        except (KeyError, TmstateError) as exc:
-            raise LogFileError(path, f"bad action arrays ({exc})", "the file is damaged") from None
+        except KeyError as exc:
+            raise LogFileError(path, f"action arrays incomplete (no {exc})", "the file is damaged") from None
+        except TmstateError as exc:
+            raise LogFileError(path, f"action.* out of range ({exc})", "the file is damaged") from None
     empty = np.zeros(0, dtype=np.bool_)
     state_arrays = {k: v for k, v in data.items() if k.startswith("state.")}
     return EpisodeLog(
@@ -332,8 +338,8 @@ def read_episode(path: str | Path) -> EpisodeLog:
         states=arrays_to_states(state_arrays),
         actions=actions,
         reward_terms=reward_terms,
-        terminated=data.get("step.terminated", empty).astype(np.bool_),
-        truncated=data.get("step.truncated", empty).astype(np.bool_),
+        terminated=data.get("step.terminated", empty),
+        truncated=data.get("step.truncated", empty),
         reasons=[str(r) for r in data["step.reason"].tolist()] if "step.reason" in data else [],
         arrays=state_arrays,
     )
