@@ -102,6 +102,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         run_dir=str(tmp_path / "run"),
         handshake_timeout_s=20.0,
         stop_grace_s=1.0,
+        start_prefix=False,  # the fake wine has no wineserver (tests/test_wine.py runs the real one)
     )
     started: list[launch.Launcher] = []
     yield config, records, started
@@ -318,7 +319,7 @@ def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, ca
     path = Path(config.run_dir).parent / "launch.toml"
     path.write_text(
         f'wine = "{config.wine}"\ntmloader = "{config.tmloader}"\nbase_port = {config.base_port}\n'
-        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\n'
+        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\nstart_prefix = false\n'
     )
     assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
     assert "stop with: tmstate launch --stop" in capsys.readouterr().out
