@@ -677,6 +677,7 @@ class Launcher:
         instance = self.start(index)
         self.write_pid_file()
         self.wait_ready([index], timeout_s=timeout_s, progress=False)
+        self.write_pid_file()  # now with the game's pid and its handshake time
         return instance
 
     # -- stopping ---------------------------------------------------------------------
