@@ -90,12 +90,18 @@ def _missing() -> str | None:
     for tool, package in (("wine", "wine64"), ("wineserver", "wine64"), ("Xvfb", "xvfb")):
         if shutil.which(tool) is None:
             return f"{tool} not installed (apt-get install {package}; scripts/test.sh installs it)"
-    if not TMLOADER.is_file() or not (STANDIN / "build" / "TmForever.exe").is_file():
-        if shutil.which("x86_64-w64-mingw32-gcc") is None:
-            return "the Wine stand-in is not built and gcc-mingw-w64-x86-64 is not installed (scripts/test.sh does both)"
+    try:
+        version = subprocess.run(["wine", "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"wine is installed but does not run here ({exc})"
+    if version.returncode != 0:
+        return f"wine is installed but does not run here: {(version.stdout + version.stderr).strip()[:200]}"
+    if shutil.which("x86_64-w64-mingw32-gcc") is not None:  # make rebuilds a stale stand-in
         result = subprocess.run(["make", "-s", "-C", str(STANDIN)], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             pytest.fail(f"building plugins/winestandin failed: {result.stdout}{result.stderr}")
+    elif not TMLOADER.is_file() or not (STANDIN / "build" / "TmForever.exe").is_file():
+        return "the Wine stand-in is not built and gcc-mingw-w64-x86-64 is not installed (scripts/test.sh does both)"
     from tmstate.link.harness import angelscript_header
 
     if angelscript_header() is None:
