@@ -414,6 +414,8 @@ class PrefixRecord:
     marker: str
     setup_s: float = 0.0
     created: bool = False
+    display: str | None = None
+    """With ``xvfb = true``: the prefix's own Xvfb display, where Wine's desktop process lives."""
 
     def alive(self) -> bool:
         return bool(pids_with_marker(self.marker))
@@ -444,6 +446,7 @@ class Launcher:
         self.instances: dict[int, Instance] = {}
         self.prefix: PrefixRecord | None = None
         """The prefix processes this launcher started (None: not started, or not ours)."""
+        self._prefix_xvfb: subprocess.Popen | None = None
 
     @classmethod
     def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
@@ -572,6 +575,16 @@ class Launcher:
                 return None
             if status != 0:
                 raise TmstateError(f"`{shlex.join(server)}` failed (exit {status}) for prefix {prefix} — see {log_path}")
+            self.prefix = record
+            if self.config.xvfb:
+                # wineboot starts explorer.exe (Wine's desktop) on $DISPLAY; with none it fails and
+                # every later window of the prefix fails too (CreateWindow error 1400, measured). The
+                # games' own displays come and go with restarts, so the prefix gets one of its own.
+                try:
+                    env["DISPLAY"] = record.display = self._start_prefix_xvfb(env)
+                except BaseException:
+                    self.stop_prefix()
+                    raise
             boot = [self.config.wine, "wineboot"]
             log.write(f"--- {shlex.join(boot)}\n".encode())
             log.flush()
@@ -582,7 +595,6 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 status = None
         record.setup_s = time.monotonic() - started
-        self.prefix = record
         if status != 0:
             self.stop_prefix()
             raise TmstateError(
@@ -596,7 +608,32 @@ class Launcher:
         record, self.prefix = self.prefix, None
         if record is None:
             return 0
-        return signal_marked(record.marker, self.config.stop_grace_s)
+        count = signal_marked(record.marker, self.config.stop_grace_s)
+        if self._prefix_xvfb is not None:
+            self._prefix_xvfb.wait()  # reap; signal_marked already made sure it exited
+            self._prefix_xvfb = None
+        return count
+
+    def _start_prefix_xvfb(self, env: dict[str, str]) -> str:
+        """An Xvfb for the prefix (a free display number Xvfb picks itself); returns ``:<n>``."""
+        import select
+
+        read_fd, write_fd = os.pipe()
+        command = [self.config.xvfb_executable, "-displayfd", str(write_fd), "-screen", "0", "640x480x24",
+                   "-nolisten", "tcp"]
+        try:
+            self._prefix_xvfb = subprocess.Popen(
+                command, env=env, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        with os.fdopen(read_fd) as reader:
+            ready, _, _ = select.select([reader], [], [], 10.0)
+            number = reader.readline().strip() if ready else ""
+        if not number.isdigit():
+            raise TmstateError(f"the prefix's Xvfb did not start — run `{shlex.join(command)}` by hand to see why")
+        return f":{number}"
 
     def _start_xvfb(self, plan: InstancePlan, env: dict[str, str]) -> subprocess.Popen:
         number = str(plan.display).lstrip(":")
