@@ -291,6 +291,39 @@ def test_launch_two_games_under_wine_and_stop_ends_that_prefix_only(world, capsy
     assert prefix_pids(other.config.wine_prefix) == []
 
 
+def test_each_game_on_its_own_xvfb_display_in_one_prefix(world):
+    """``xvfb = true``: the launcher's Xvfb per game; one prefix (its wineserver) serves both.
+    Runs before the tests that keep prefix-a up (``running``): this launcher must start it."""
+    import dataclasses
+
+    from tmstate.env.xwindow import find_windows, open_display
+
+    base = next(n for n in range(160, 400, 2)
+                if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X{n + 1}-lock").exists())
+    config = world.config("a", 2)
+    config = dataclasses.replace(config, xvfb=True, display_base=base,
+                                 extra_env={k: v for k, v in config.extra_env.items() if k != "DISPLAY"})
+    launcher = Launcher(config, 2)
+    world.launchers.append(launcher)
+    launcher.start_all(progress=False)
+    xvfb_markers = [instance.marker + ".xvfb" for instance in launcher.instances.values()]
+    # Wine's desktop process needs a display that outlives every game's: the prefix has its own.
+    assert launcher.prefix is not None and launcher.prefix.display not in (None, f":{base}", f":{base + 1}")
+    for i in range(2):
+        dpy = open_display(f":{base + i}")
+        try:
+            found = [w for w in find_windows(dpy, title=TITLE) if w.viewable]
+        finally:
+            dpy.close()
+        assert [w.pid for w in found] == [launcher.game_pid(i)]
+        assert launch.default_probe(launcher.instances[i].port, 2.0)
+    launcher.restart(0)  # its Xvfb and game go, the prefix (and its display) stay
+    assert launch.default_probe(launcher.instances[0].port, 2.0) and launch.default_probe(launcher.instances[1].port, 2.0)
+    launcher.stop_all()
+    assert prefix_pids(config.wine_prefix) == []  # the games' and the prefix's Xvfb carry WINEPREFIX too
+    assert not any(pids_with_marker(m) for m in xvfb_markers)
+
+
 def test_xwindow_finds_each_game_window_by_title_and_game_pid_moves_and_captures(running, world):
     from tmstate.env.xwindow import WindowCapture, find_windows, open_display
 
@@ -416,38 +449,6 @@ def test_kill_9_of_one_wine_game_is_truncated_relaunched_and_the_other_untouched
     finally:
         env.close()
     assert adopted.game_pid(0) == new_game  # adopted games outlive the vector env
-
-
-def test_each_game_on_its_own_xvfb_display_in_one_prefix(world):
-    """``xvfb = true``: the launcher's Xvfb per game; one prefix (its wineserver) serves both."""
-    import dataclasses
-
-    from tmstate.env.xwindow import find_windows, open_display
-
-    base = next(n for n in range(160, 400, 2)
-                if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X{n + 1}-lock").exists())
-    config = world.config("a", 2)
-    config = dataclasses.replace(config, xvfb=True, display_base=base,
-                                 extra_env={k: v for k, v in config.extra_env.items() if k != "DISPLAY"})
-    launcher = Launcher(config, 2)
-    world.launchers.append(launcher)
-    launcher.start_all(progress=False)
-    xvfb_markers = [instance.marker + ".xvfb" for instance in launcher.instances.values()]
-    # Wine's desktop process needs a display that outlives every game's: the prefix has its own.
-    assert launcher.prefix is not None and launcher.prefix.display not in (None, f":{base}", f":{base + 1}")
-    for i in range(2):
-        dpy = open_display(f":{base + i}")
-        try:
-            found = [w for w in find_windows(dpy, title=TITLE) if w.viewable]
-        finally:
-            dpy.close()
-        assert [w.pid for w in found] == [launcher.game_pid(i)]
-        assert launch.default_probe(launcher.instances[i].port, 2.0)
-    launcher.restart(0)  # its Xvfb and game go, the prefix (and its display) stay
-    assert launch.default_probe(launcher.instances[0].port, 2.0) and launch.default_probe(launcher.instances[1].port, 2.0)
-    launcher.stop_all()
-    assert prefix_pids(config.wine_prefix) == []  # the games' and the prefix's Xvfb carry WINEPREFIX too
-    assert not any(pids_with_marker(m) for m in xvfb_markers)
 
 
 def test_nothing_of_wine_or_xvfb_is_left_after_the_wine_tests(world):
