@@ -461,7 +461,8 @@ class Launcher:
         launcher = cls(config, max(int(r["index"]) for r in records) + 1, probe=probe)
         prefix = read_prefix_record(config.pid_file)
         if prefix is not None:
-            launcher.prefix = PrefixRecord(**prefix)
+            known = {f.name for f in dataclasses.fields(PrefixRecord)}
+            launcher.prefix = PrefixRecord(**{k: v for k, v in prefix.items() if k in known})
         for record in records:
             plan = launcher.plans[int(record["index"])]
             if plan.port != record["port"]:
