@@ -95,7 +95,8 @@ class LaunchConfig:
     start_prefix: bool = True
     """Start the prefix (``wineserver -p`` + ``wine wineboot``) under the launcher's own id before
     the first game, and end it after the last (see the module notes). False: leave the prefix to
-    whatever starts it (the first game's Wine then starts the shared processes)."""
+    whatever starts it (the first game's Wine then starts the shared processes, which carry that
+    game's id: stopping or restarting that game ends the wineserver under every other game)."""
     wineserver: str = ""
     """The wineserver executable; empty = the one next to ``wine``, else ``wineserver`` on PATH."""
     extra_env: dict[str, str] = field(default_factory=dict)
