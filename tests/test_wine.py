@@ -317,6 +317,24 @@ def test_each_game_on_its_own_xvfb_display_in_one_prefix(world):
             dpy.close()
         assert [w.pid for w in found] == [launcher.game_pid(i)]
         assert launch.default_probe(launcher.instances[i].port, 2.0)
+    # The vector env's sub-env of a game captures that game's window on that game's display.
+    from tmstate.env.env import make_config
+    from tmstate.vector.env import LaunchedInstance, harness_line
+
+    line = str(harness_line().save(world.root / "xvfb_line.npz"))
+    env_config = make_config(None, backend="tminterface", map=line, backend_options=FAST_LOSS,
+                             observation={"type": "frames", "frame_source": "x11", "window_title": TITLE,
+                                          "width": 80, "height": 60, "grayscale": False, "stack": 1})
+    env = LaunchedInstance(launcher, 1, env_config).make_env()
+    try:
+        obs, _ = env.reset()
+        for _ in range(5):
+            obs, *_ = env.step(np.array([0.0, 1.0], np.float32))
+        counter = decode_counter(obs, counter_rows=2)
+        assert np.array_equal(obs, cv2.resize(expected_pattern(320, 240, counter), (80, 60),
+                                              interpolation=cv2.INTER_AREA))
+    finally:
+        env.close()
     launcher.restart(0)  # its Xvfb and game go, the prefix (and its display) stay
     assert launch.default_probe(launcher.instances[0].port, 2.0) and launch.default_probe(launcher.instances[1].port, 2.0)
     launcher.stop_all()
