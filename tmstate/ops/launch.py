@@ -243,6 +243,16 @@ def prefix_path(config: LaunchConfig, environ: Mapping[str, str] | None = None) 
     return Path(text).expanduser()
 
 
+def wineserver_executable(config: LaunchConfig) -> str:
+    """``wineserver`` as configured, else the one next to ``wine``, else the name on PATH."""
+    if config.wineserver:
+        return config.wineserver
+    wine = shutil.which(config.wine)
+    if wine is not None and (Path(wine).parent / "wineserver").is_file():
+        return str(Path(wine).parent / "wineserver")
+    return "wineserver"
+
+
 def plugins_folder(prefix: Path, user: str | None = None) -> Path:
     """TMInterface's plugin folder inside a Wine prefix (Wine maps Documents per Unix user)."""
     return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface" / "Plugins"
@@ -536,13 +546,8 @@ class Launcher:
         return instance
 
     def wineserver_executable(self) -> str:
-        """``wineserver`` as configured, else the one next to ``wine``, else the name on PATH."""
-        if self.config.wineserver:
-            return self.config.wineserver
-        wine = shutil.which(self.config.wine)
-        if wine is not None and (Path(wine).parent / "wineserver").is_file():
-            return str(Path(wine).parent / "wineserver")
-        return "wineserver"
+        """The wineserver of this launcher's wine (see :func:`wineserver_executable`)."""
+        return wineserver_executable(self.config)
 
     def ensure_prefix(self) -> PrefixRecord | None:
         """Start the prefix's wineserver and Wine's services under the launcher's own id.
