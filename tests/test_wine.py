@@ -319,7 +319,7 @@ def test_each_game_on_its_own_xvfb_display_in_one_prefix(world):
         assert launch.default_probe(launcher.instances[i].port, 2.0)
     # The vector env's sub-env of a game captures that game's window on that game's display.
     from tmstate.env.env import make_config
-    from tmstate.vector.env import LaunchedInstance, harness_line
+    from tmstate.vector.instances import LaunchedInstance, harness_line
 
     line = str(harness_line().save(world.root / "xvfb_line.npz"))
     env_config = make_config(None, backend="tminterface", map=line, backend_options=FAST_LOSS,
@@ -388,7 +388,7 @@ def test_xwindow_finds_each_game_window_by_title_and_game_pid_moves_and_captures
 
 
 def _harness_line(tmp_path: Path) -> str:
-    from tmstate.vector.env import harness_line
+    from tmstate.vector.instances import harness_line
 
     return str(harness_line().save(tmp_path / "harness_line.npz"))
 
@@ -424,7 +424,8 @@ def test_env_runs_200_steps_on_frames_captured_from_a_wine_window(running, world
 
 def test_kill_9_of_one_wine_game_is_truncated_relaunched_and_the_other_untouched(running, world, tmp_path,
                                                                                   monkeypatch):
-    from tmstate.vector.env import VectorConfig, make_vector_env
+    from tmstate.vector.env import VectorConfig
+    from tmstate.vector.make import make_vector_env
 
     monkeypatch.setenv("DISPLAY", world.display)
     observation = {"type": "frames", "frame_source": "x11", "window_title": TITLE, "width": 80, "height": 60,
