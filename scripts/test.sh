@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README quick start; .ci/run calls exactly this).
-# Installs what the tests need (Debian: AngelScript 2.35 + Xvfb; Python: the package with
-# its test extra in the project venv, made by scripts/setup.sh), builds the plugin harness,
+# Installs what the tests need (Debian: AngelScript 2.35 + Xvfb, and Wine 8 + mingw-w64 for
+# the `wine` tests; Python: the package with its test extra in the project venv, made by
+# scripts/setup.sh), builds the plugin harness and the Wine stand-in (plugins/winestandin),
 # then runs the whole suite with the venv's Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Wine and the compiler of the Windows stand-in: if they cannot be installed here the
+# `wine` tests skip and say so; nothing else depends on them.
+wine_missing=()
+command -v wine >/dev/null 2>&1 && command -v wineserver >/dev/null 2>&1 || wine_missing+=(wine64)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || wine_missing+=(gcc-mingw-w64-x86-64)
+if [ ${#wine_missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${wine_missing[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        "${wine_missing[@]}" >/dev/null; } || echo "could not install ${wine_missing[*]}: the wine tests will skip"
+fi
+
 bash scripts/setup.sh test
 venv=$(cd "${TMSTATE_VENV:-.venv}" && pwd)
 export PATH="$venv/bin:$PATH"  # the venv's python3 and tmstate for tests that start them
 make -s -C plugins/harness
+if command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
+    make -s -C plugins/winestandin
+fi
 "$venv/bin/python" -m pytest -q "$@"

@@ -100,3 +100,16 @@ def test_broken_launch_config_is_a_line_and_the_environment_still_counts(quick, 
     assert code == 0
     assert items["launch config"]["status"] == "MISSING" and str(broken) in items["launch config"]["detail"]
     assert items["TMLoader.exe"]["status"] == "MISSING" and "absent" in items["TMLoader.exe"]["detail"]
+
+
+def test_the_prefix_and_its_wineserver_as_tmstate_launch_will_use_them(quick, capsys, tmp_path):
+    """`tmstate launch` starts the prefix itself (creating it when missing) with the wineserver
+    next to `wine`: a missing prefix is information, a missing wineserver is missing."""
+    quick.setenv("TMSTATE_WINE_PREFIX", str(tmp_path / "not-yet"))
+    quick.setenv("TMSTATE_WINESERVER", str(tmp_path / "absent" / "wineserver"))
+    items = items_by_name(run(capsys, as_json=True)[1])
+    assert items["wine prefix"]["status"] == "INFO" and "creates it" in items["wine prefix"]["detail"]
+    assert items["wineserver"]["status"] == "MISSING" and "absent" in items["wineserver"]["detail"]
+    quick.setenv("TMSTATE_START_PREFIX", "false")
+    items = items_by_name(run(capsys, as_json=True)[1])
+    assert items["wine prefix"]["status"] == "MISSING" and "wineserver" not in items

@@ -30,6 +30,11 @@ FAKE_WINE = textwrap.dedent(
     """\
     #!{python}
     import json, os, socket, sys, time
+    if sys.argv[1] == "wineboot":  # like Wine's: start the prefix's "services" in the background
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(600)
+        sys.exit(0)
     port = int(sys.argv[-1].rsplit(" ", 1)[1])
     record = {{"argv": sys.argv[1:], "env": {{k: os.environ.get(k) for k in
               ("DISPLAY", "WINEPREFIX", "WINEDEBUG", "TMSTATE_INSTANCE", "EXTRA")}}}}
@@ -102,11 +107,29 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         run_dir=str(tmp_path / "run"),
         handshake_timeout_s=20.0,
         stop_grace_s=1.0,
+        start_prefix=False,  # the fake wine has no wineserver (tests/test_wine.py runs the real one)
     )
     started: list[launch.Launcher] = []
     yield config, records, started
     for launcher in started:  # never leave a fake game behind, even when a test fails
         launcher.stop_all()
+
+
+FAKE_WINESERVER = textwrap.dedent(
+    """\
+    #!{python}
+    import os, sys, time
+    # Like `wineserver -p`: one server per prefix (exit 2 if it runs), forked into the background.
+    lock = os.path.join(os.environ["WINEPREFIX"], "server.pid")
+    if os.path.exists(lock) and os.path.exists("/proc/" + open(lock).read()):
+        sys.exit(2)
+    if os.fork() == 0:
+        os.setsid()
+        open(lock, "w").write(str(os.getpid()))
+        time.sleep(600)
+    time.sleep(0.1)
+    """
+)
 
 
 def records_of(records: Path) -> dict[int, dict]:
@@ -318,7 +341,7 @@ def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, ca
     path = Path(config.run_dir).parent / "launch.toml"
     path.write_text(
         f'wine = "{config.wine}"\ntmloader = "{config.tmloader}"\nbase_port = {config.base_port}\n'
-        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\n'
+        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\nstart_prefix = false\n'
     )
     assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
     assert "stop with: tmstate launch --stop" in capsys.readouterr().out
@@ -335,3 +358,33 @@ def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, ca
     finally:
         cli.main(["launch", "--stop", "--config", str(path)])
     assert not config.pid_file.exists()
+
+
+def test_the_prefix_is_started_under_its_own_id_and_outlives_a_game_restart(fake, tmp_path):
+    """start_prefix: wineserver and Wine's services carry the launcher's prefix id, not a
+    game's, so restarting instance 0 never ends what instance 1 runs on (real Wine: test_wine)."""
+    config, records, started = fake
+    server = tmp_path / "bin" / "wineserver"
+    server.write_text(FAKE_WINESERVER.format(python=sys.executable))
+    server.chmod(0o755)
+    config.start_prefix = True
+    launcher = launch.Launcher(config, 2)
+    started.append(launcher)
+    launcher.start_all(progress=False)
+    assert launcher.wineserver_executable() == str(server)  # the one next to `wine`
+    prefix = launch.read_prefix_record(config.pid_file)
+    assert prefix["wine_prefix"] == config.wine_prefix and prefix["created"] is True
+    shared = launch.pids_with_marker(prefix["marker"])
+    assert len(shared) == 2  # the server and the "services" wineboot left running
+    games = [launcher.instances[i].marker + ".game" for i in range(2)]
+    assert not set(shared) & {pid for m in games for pid in launch.pids_with_marker(m)}
+
+    launcher.restart(0, timeout_s=20)
+    assert sorted(launch.pids_with_marker(prefix["marker"])) == sorted(shared)  # the prefix stayed up
+    assert launch.pids_with_marker(games[1]) and launch.default_probe(config.base_port + 1, 2.0)
+    again = launch.Launcher(config, 2)
+    assert again.ensure_prefix() is None  # a running server that is not this launcher's is left alone
+    assert launch.stop_from_pid_file(config.pid_file, grace_s=1.0) >= 4
+    assert not launch.pids_with_marker(prefix["marker"])
+    launcher.instances.clear()
+    launcher.prefix = None

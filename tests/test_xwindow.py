@@ -192,3 +192,24 @@ def test_not_found_by_pid_only_does_not_name_a_title(xvfb):
     with pytest.raises(WindowError, match=r"^no window with _NET_WM_PID 999999 on display") as caught:
         WindowCapture.find(pid=999999, display=xvfb)
     assert "None" not in str(caught.value)
+
+
+def test_an_unmapped_window_of_the_process_is_never_captured(xvfb):
+    """Wine gives each GUI process an unmapped 1x1 "Default IME" window with the game's
+    _NET_WM_PID: finding by pid before the game window shows must not pick that one."""
+    from Xlib import Xatom, display
+
+    from tmstate.env.xwindow import WindowCapture
+    from tmstate.errors import WindowError
+
+    owner = display.Display(xvfb)
+    helper = owner.screen().root.create_window(0, 0, 1, 1, 0, owner.screen().root_depth)
+    helper.set_wm_name("Default IME")
+    helper.change_property(owner.get_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [5151])
+    owner.sync()
+    try:
+        with pytest.raises(WindowError, match=r"_NET_WM_PID 5151 .*none mapped"):
+            WindowCapture.find(pid=5151, display=xvfb)
+    finally:
+        helper.destroy()
+        owner.close()

@@ -81,6 +81,7 @@ class ObservationConfig:
     lookahead_spacing_m: float = 10.0  # metres between those points along the line
     window_title: str = "TrackMania"  # x11 source: a substring of the game window's title
     window_pid: int = 0  # x11 source: the game's process id (0 = match by title only)
+    window_display: str = ""  # x11 source: the X display of the game's window ("" = $DISPLAY)
 
     def __post_init__(self) -> None:
         if self.type not in OBSERVATION_TYPES:
@@ -290,10 +291,10 @@ class BackendFrames:
 class WindowFrames:
     """Frame source ``"x11"``: the game window's client area (see :mod:`tmstate.env.xwindow`)."""
 
-    def __init__(self, title: str, pid: int, width: int, height: int) -> None:
+    def __init__(self, title: str, pid: int, width: int, height: int, display: str = "") -> None:
         from tmstate.env.xwindow import WindowCapture
 
-        self.capture = WindowCapture.find(title=title or None, pid=pid or None)
+        self.capture = WindowCapture.find(title=title or None, pid=pid or None, display=display or None)
         self.width, self.height = width, height
 
     def __call__(self, state: GameState) -> np.ndarray:
@@ -307,7 +308,7 @@ def frame_source(config: ObservationConfig, backend: Backend, line: ReferenceLin
     """The frame source the config names."""
     w, h = config.width, config.height
     if config.frame_source == "x11":
-        return WindowFrames(config.window_title, config.window_pid, w, h)
+        return WindowFrames(config.window_title, config.window_pid, w, h, config.window_display)
     rendered = RenderedFrames(line, w, h, config.camera)
     if config.frame_source == "render":
         return rendered

@@ -2,7 +2,11 @@
 
 - :func:`find_windows` walks the window tree and matches a title substring (``WM_NAME`` or
   ``_NET_WM_NAME``; TMNF under TMLoader is "TrackMania Modded") and/or the process id in
-  ``_NET_WM_PID`` (Wine sets it), which tells several game instances apart.
+  ``_NET_WM_PID``, which tells several game instances apart. Wine sets it to the Unix pid
+  of the Windows process that owns the window: the game that TMLoader started, not the
+  ``wine TMLoader.exe`` the launcher ran (``Launcher.game_pid`` finds it). Each Wine GUI
+  process also owns an unmapped 1x1 "Default IME" window with the same pid; only mapped
+  windows are captured.
 - :class:`WindowCapture` grabs the window's client area as RGB. It uses the MIT-SHM
   extension when the X server offers it (the server writes the pixels into shared memory:
   no image data through the socket), else the core ``GetImage`` request.
@@ -234,12 +238,17 @@ class WindowCapture:
             found = find_windows(dpy, title, pid)
         finally:
             dpy.close()
+        wanted = " and ".join(([f"title containing {title!r}"] if title else [])
+                              + ([f"_NET_WM_PID {pid}"] if pid else []))
+        shown = display or os.environ.get("DISPLAY", "")
         if not found:
-            wanted = " and ".join(([f"title containing {title!r}"] if title else [])
-                                  + ([f"_NET_WM_PID {pid}"] if pid else []))
+            raise WindowError(f"no window with {wanted} on display {shown} — is the game running and its window mapped?")
+        if not found[0].viewable:
+            # Under Wine a process also owns unmapped helper windows (a 1x1 "Default IME" per
+            # GUI thread, with the same _NET_WM_PID): never capture one of those instead.
             raise WindowError(
-                f"no window with {wanted} on display {display or os.environ.get('DISPLAY', '')}"
-                " — is the game running and its window mapped?"
+                f"{len(found)} window(s) with {wanted} on display {shown}, none mapped — "
+                "wait until the game shows its window, and never minimise it"
             )
         return cls(found[0].id, display, use_shm)
 

@@ -127,9 +127,10 @@ def _path_item(name: str, value: str, what: str, fix: str) -> Item:
 
 def check_game() -> list[Item]:
     """Wine, TMLoader and the TMNF folder, as configured (env vars or the launch config)."""
-    from tmstate.ops.launch import load_config
+    from tmstate.ops.launch import LaunchConfig, load_config, wineserver_executable
 
     items = []
+    config: LaunchConfig | None = None
     try:
         config = load_config()
         wine, tmloader, prefix = config.wine, config.tmloader, config.wine_prefix
@@ -142,10 +143,16 @@ def check_game() -> list[Item]:
         source = "environment"
     items.append(_path_item("wine", wine, "wine executable",
                             "install wine (docs/wine.md) or set TMSTATE_WINE"))
+    if config is not None and config.start_prefix:  # `tmstate launch` starts the prefix with it
+        items.append(_path_item("wineserver", wineserver_executable(config), "wineserver of that wine",
+                                "install wine (docs/wine.md), or set `wineserver` in the launch config"))
     items.append(_path_item("TMLoader.exe", tmloader, f"from {source}",
                             "set TMSTATE_TMLOADER or `tmloader` in the launch config (docs/wine.md)"))
     if prefix:
-        items.append(_path_item("wine prefix", prefix, "WINEPREFIX", "create it (docs/wine.md)"))
+        item = _path_item("wine prefix", prefix, "WINEPREFIX", "create it (docs/wine.md)")
+        if item.status == MISSING and config is not None and config.start_prefix:
+            item = Item("wine prefix", INFO, f"{item.detail}: `tmstate launch` creates it (about 10 s)", "")
+        items.append(item)
     tmnf_dir = os.environ.get("TMSTATE_TMNF_DIR", "")
     items.append(_path_item("TMNF folder", tmnf_dir, "TMSTATE_TMNF_DIR",
                             "set TMSTATE_TMNF_DIR to the TmForever install folder (optional)"))

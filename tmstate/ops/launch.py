@@ -13,6 +13,17 @@ Every process of an instance carries the environment variable ``TMSTATE_INSTANCE
 (inherited by all its descendants); stopping an instance signals exactly the processes
 that carry its id, never processes found by name.
 
+The prefix's shared processes: the first Wine program of a prefix starts ``wineserver``
+and Wine's services (``services.exe``, ``explorer.exe /desktop``, ``winedevice.exe``,
+``plugplay.exe``, ``svchost.exe``, ``rpcss.exe``), and they inherit *its* environment —
+measured under Wine 8: with the game as first program they all carry instance 0's id,
+so stopping instance 0 would end the wineserver under every other instance. So before
+the first game the launcher starts the prefix itself (``wineserver -p``, then ``wine
+wineboot``, which also creates a missing prefix) under an id of its own
+(``<run id>.prefix``): games then carry only their own id, restarting one game leaves
+the prefix up, and stopping everything ends the prefix's processes last, wineserver
+included. A wineserver that already ran for the prefix is not ours and is left alone.
+
 Configuration: a :class:`LaunchConfig` from a TOML file (``--config``, or the path in
 ``TMSTATE_LAUNCH_CONFIG``), then any ``TMSTATE_<FIELD>`` environment variable on top
 (``TMSTATE_TMLOADER``, ``TMSTATE_WINE_PREFIX``, ``TMSTATE_BASE_PORT``, ``TMSTATE_XVFB`` ...).
@@ -80,6 +91,13 @@ class LaunchConfig:
     """Folder for the pid file and one log per instance."""
     wine_debug: str = "-all"
     """WINEDEBUG for the game ("-all" keeps the logs small)."""
+    start_prefix: bool = True
+    """Start the prefix (``wineserver -p`` + ``wine wineboot``) under the launcher's own id before
+    the first game, and end it after the last (see the module notes). False: leave the prefix to
+    whatever starts it (the first game's Wine then starts the shared processes, which carry that
+    game's id: stopping or restarting that game ends the wineserver under every other game)."""
+    wineserver: str = ""
+    """The wineserver executable; empty = the one next to ``wine``, else ``wineserver`` on PATH."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """More environment variables for the game (e.g. DXVK_HUD, WINEFSYNC)."""
 
@@ -163,6 +181,8 @@ class InstancePlan:
     display: str | None
     xvfb_command: tuple[str, ...] | None
     log_path: Path
+    game_image: str = "TmForever.exe"
+    """File name of the game's executable: the process whose window is the game's."""
 
     def shell_lines(self) -> list[str]:
         """The commands as a person would type them in a shell (what ``--dry-run`` prints)."""
@@ -210,7 +230,8 @@ def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
             f"/configstring={configstring(config, port)}",
         )
         log_path = Path(config.run_dir) / f"instance_{index}.log"
-        plans.append(InstancePlan(index, port, command, env, display, xvfb_command, log_path))
+        plans.append(InstancePlan(index, port, command, env, display, xvfb_command, log_path,
+                                  game_image=f"{config.game}.exe"))
     return plans
 
 
@@ -219,6 +240,16 @@ def prefix_path(config: LaunchConfig, environ: Mapping[str, str] | None = None) 
     environ = os.environ if environ is None else environ
     text = config.wine_prefix or environ.get("WINEPREFIX") or "~/.wine"
     return Path(text).expanduser()
+
+
+def wineserver_executable(config: LaunchConfig) -> str:
+    """``wineserver`` as configured, else the one next to ``wine``, else the name on PATH."""
+    if config.wineserver:
+        return config.wineserver
+    wine = shutil.which(config.wine)
+    if wine is not None and (Path(wine).parent / "wineserver").is_file():
+        return str(Path(wine).parent / "wineserver")
+    return "wineserver"
 
 
 def plugins_folder(prefix: Path, user: str | None = None) -> Path:
@@ -256,6 +287,25 @@ def pids_with_marker(marker: str) -> list[int]:
         if needle in variables and not _is_zombie(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def process_image(pid: int) -> str:
+    """The file name a process runs, as ``ps`` shows it: for a Windows program under Wine the
+    last part of its Windows path (Wine rewrites argv[0] to e.g. ``Z:\\games\\TmForever.exe``),
+    else the last part of argv[0]. Empty when the process is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            first = fh.read().split(b"\0", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return first.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def game_pids(marker: str, image: str) -> list[int]:
+    """Pids carrying ``marker`` that run the executable ``image`` (case-insensitive), e.g. the
+    TmForever.exe that TMLoader started: the process whose pid is the window's _NET_WM_PID."""
+    wanted = image.lower()
+    return sorted(pid for pid in pids_with_marker(marker) if process_image(pid).lower() == wanted)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -329,10 +379,18 @@ class Instance:
     started_at: float = 0.0
     pid: int | None = None
     xvfb_pid: int | None = None
+    ready_s: float | None = None
+    """Seconds from the start of the game to its plugin's first handshake."""
 
     @property
     def port(self) -> int:
         return self.plan.port
+
+    def game_pid(self) -> int | None:
+        """The game's own process (TMLoader's child, ``plan.game_image``): its pid is what Wine
+        puts in the window's ``_NET_WM_PID``, not the pid of the launched ``wine TMLoader.exe``."""
+        found = game_pids(self.marker + ".game", self.plan.game_image)
+        return found[0] if found else None
 
     def alive(self) -> bool:
         """Some process of the game is still running (TMLoader itself may have exited)."""
@@ -346,12 +404,34 @@ class Instance:
             "port": self.plan.port,
             "marker": self.marker,
             "pid": self.process.pid if self.process else self.pid,
+            "game_pid": self.game_pid(),
             "xvfb_pid": self.xvfb_process.pid if self.xvfb_process else self.xvfb_pid,
             "display": self.plan.display,
             "command": list(self.plan.command),
             "log": str(self.plan.log_path),
             "started_at": self.started_at,
+            "ready_s": self.ready_s,
         }
+
+
+@dataclass
+class PrefixRecord:
+    """The Wine prefix's shared processes (wineserver, Wine's services) that the launcher started
+    under its own id ``marker``; ``setup_s``: how long ``wineserver -p`` + ``wineboot`` took
+    (creating the prefix when it was missing: ``created``)."""
+
+    wine_prefix: str
+    marker: str
+    setup_s: float = 0.0
+    created: bool = False
+    display: str | None = None
+    """With ``xvfb = true``: the prefix's own Xvfb display, where Wine's desktop process lives."""
+
+    def alive(self) -> bool:
+        return bool(pids_with_marker(self.marker))
+
+    def record(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 class Launcher:
@@ -374,6 +454,9 @@ class Launcher:
         self.environ = dict(os.environ if environ is None else environ)
         self.run_id = uuid.uuid4().hex[:12]
         self.instances: dict[int, Instance] = {}
+        self.prefix: PrefixRecord | None = None
+        """The prefix processes this launcher started (None: not started, or not ours)."""
+        self._prefix_xvfb: subprocess.Popen | None = None
 
     @classmethod
     def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
@@ -386,6 +469,10 @@ class Launcher:
         if not records:
             raise ConfigError(f"{config.pid_file}: lists no instance — run `tmstate launch` first")
         launcher = cls(config, max(int(r["index"]) for r in records) + 1, probe=probe)
+        prefix = read_prefix_record(config.pid_file)
+        if prefix is not None:
+            known = {f.name for f in dataclasses.fields(PrefixRecord)}
+            launcher.prefix = PrefixRecord(**{k: v for k, v in prefix.items() if k in known})
         for record in records:
             plan = launcher.plans[int(record["index"])]
             if plan.port != record["port"]:
@@ -395,13 +482,18 @@ class Launcher:
                 )
             launcher.instances[plan.index] = Instance(
                 plan=plan, marker=record["marker"], started_at=float(record.get("started_at", 0.0)),
-                pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"),
+                pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"), ready_s=record.get("ready_s"),
             )
         return launcher
 
     @property
     def ports(self) -> list[int]:
         return [plan.port for plan in self.plans]
+
+    def game_pid(self, index: int) -> int | None:
+        """The pid of instance ``index``'s game process (its window's ``_NET_WM_PID``), or None."""
+        instance = self.instances.get(index)
+        return instance.game_pid() if instance is not None else None
 
     # -- starting ---------------------------------------------------------------------
 
@@ -417,6 +509,11 @@ class Launcher:
                 f"TMLoader.exe not found at {self.config.tmloader!r} — set 'tmloader' in the launch "
                 f"config or {ENV_PREFIX}TMLOADER (docs/wine.md)"
             )
+        if self.config.start_prefix and shutil.which(self.wineserver_executable()) is None:
+            raise ConfigError(
+                f"wineserver {self.wineserver_executable()!r} not found — set 'wineserver' to the one of "
+                f"your wine, or start_prefix = false"
+            )
         if self.config.xvfb and shutil.which(self.config.xvfb_executable) is None:
             raise ConfigError(
                 f"{self.config.xvfb_executable!r} not found — apt-get install xvfb, or set xvfb = false"
@@ -427,6 +524,7 @@ class Launcher:
         plan = self.plans[index]
         marker = f"{self.run_id}.{index}.{uuid.uuid4().hex[:6]}"
         plan.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.ensure_prefix()
         instance = Instance(plan=plan, marker=marker, started_at=time.time())
         env = {**self.environ, **plan.env}
         if plan.xvfb_command:
@@ -445,6 +543,103 @@ class Launcher:
             )
         self.instances[index] = instance
         return instance
+
+    def wineserver_executable(self) -> str:
+        """The wineserver of this launcher's wine (see :func:`wineserver_executable`)."""
+        return wineserver_executable(self.config)
+
+    def ensure_prefix(self) -> PrefixRecord | None:
+        """Start the prefix's wineserver and Wine's services under the launcher's own id.
+
+        ``wineserver -p`` (persistent: it does not exit between a game's death and its
+        restart), then ``wine wineboot``, which creates the prefix if it is missing and starts
+        services.exe, explorer.exe and the rest, so they carry ``<run id>.prefix`` and not a
+        game's id. Nothing happens when ``start_prefix`` is off, when the prefix is already
+        up from this launcher, or when another wineserver serves the prefix (then it is not
+        ours to stop: :attr:`prefix` stays None).
+        """
+        if not self.config.start_prefix or (self.prefix is not None and self.prefix.alive()):
+            return self.prefix
+        prefix = prefix_path(self.config, self.environ)
+        created = not (prefix / "system.reg").is_file()
+        prefix.mkdir(parents=True, exist_ok=True)  # wineserver needs the folder to exist
+        record = PrefixRecord(str(prefix), f"{self.run_id}.prefix.{uuid.uuid4().hex[:6]}", created=created)
+        env = {**self.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": self.config.wine_debug,
+               **self.config.extra_env, MARKER_VARIABLE: record.marker}
+        log_path = Path(self.config.run_dir) / "prefix.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with open(log_path, "ab") as log:
+            server = [self.wineserver_executable(), "-p"]
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(server)}\n".encode())
+            log.flush()
+            # wineserver forks itself into the background; exit status 2 = one already runs.
+            status = subprocess.run(server, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True, check=False).returncode
+            if status == 2:
+                self.prefix = None
+                return None
+            if status != 0:
+                raise TmstateError(f"`{shlex.join(server)}` failed (exit {status}) for prefix {prefix} — see {log_path}")
+            self.prefix = record
+            if self.config.xvfb:
+                # wineboot starts explorer.exe (Wine's desktop) on $DISPLAY; with none it fails and
+                # every later window of the prefix fails too (CreateWindow error 1400, measured). The
+                # games' own displays come and go with restarts, so the prefix gets one of its own.
+                try:
+                    env["DISPLAY"] = record.display = self._start_prefix_xvfb(env)
+                except BaseException:
+                    self.stop_prefix()
+                    raise
+            boot = [self.config.wine, "wineboot"]
+            log.write(f"--- {shlex.join(boot)}\n".encode())
+            log.flush()
+            try:
+                status = subprocess.run(boot, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True, timeout=self.config.handshake_timeout_s,
+                                        check=False).returncode
+            except subprocess.TimeoutExpired:
+                status = None
+        record.setup_s = time.monotonic() - started
+        if status != 0:
+            self.stop_prefix()
+            raise TmstateError(
+                f"`wine wineboot` for prefix {prefix} failed ({'timed out' if status is None else f'exit {status}'}) "
+                f"— see {log_path} and docs/wine.md"
+            )
+        return record
+
+    def stop_prefix(self) -> int:
+        """End the prefix processes this launcher started (wineserver included); 0 if none."""
+        record, self.prefix = self.prefix, None
+        if record is None:
+            return 0
+        count = signal_marked(record.marker, self.config.stop_grace_s)
+        if self._prefix_xvfb is not None:
+            self._prefix_xvfb.wait()  # reap; signal_marked already made sure it exited
+            self._prefix_xvfb = None
+        return count
+
+    def _start_prefix_xvfb(self, env: dict[str, str]) -> str:
+        """An Xvfb for the prefix (a free display number Xvfb picks itself); returns ``:<n>``."""
+        import select
+
+        read_fd, write_fd = os.pipe()
+        command = [self.config.xvfb_executable, "-displayfd", str(write_fd), "-screen", "0", "640x480x24",
+                   "-nolisten", "tcp"]
+        try:
+            self._prefix_xvfb = subprocess.Popen(
+                command, env=env, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        with os.fdopen(read_fd) as reader:
+            ready, _, _ = select.select([reader], [], [], 10.0)
+            number = reader.readline().strip() if ready else ""
+        if not number.isdigit():
+            raise TmstateError(f"the prefix's Xvfb did not start — run `{shlex.join(command)}` by hand to see why")
+        return f":{number}"
 
     def _start_xvfb(self, plan: InstancePlan, env: dict[str, str]) -> subprocess.Popen:
         number = str(plan.display).lstrip(":")
@@ -485,6 +680,7 @@ class Launcher:
                 for index in list(waiting):
                     instance = self.instances[index]
                     if self.probe(instance.port, 0.5):
+                        instance.ready_s = time.time() - instance.started_at
                         waiting.remove(index)
                         bar.update(1)
                         continue
@@ -524,6 +720,7 @@ class Launcher:
         instance = self.start(index)
         self.write_pid_file()
         self.wait_ready([index], timeout_s=timeout_s, progress=False)
+        self.write_pid_file()  # now with the game's pid and its handshake time
         return instance
 
     # -- stopping ---------------------------------------------------------------------
@@ -540,19 +737,22 @@ class Launcher:
         self.write_pid_file()
 
     def stop_all(self) -> None:
+        """Stop every instance, then the prefix processes this launcher started."""
         for index in list(self.instances):
             self.stop(index)
+        self.stop_prefix()
         self.write_pid_file()
 
     def write_pid_file(self) -> None:
         """The running instances as JSON (atomically); removed when none is left."""
         path = self.config.pid_file
-        if not self.instances:
+        if not self.instances and self.prefix is None:
             path.unlink(missing_ok=True)
             return
         records = [self.instances[i].record() for i in sorted(self.instances)]
-        atomic_write_text(path, json.dumps({"version": PID_FILE_VERSION, "run_id": self.run_id,
-                                            "instances": records}, indent=2))
+        data = {"version": PID_FILE_VERSION, "run_id": self.run_id, "instances": records,
+                "prefix": self.prefix.record() if self.prefix is not None else None}
+        atomic_write_text(path, json.dumps(data, indent=2))
 
     def __enter__(self) -> Launcher:
         return self
@@ -563,6 +763,15 @@ class Launcher:
 
 def read_pid_file(path: Path) -> list[dict]:
     """The instance records of a pid file written by :class:`Launcher`."""
+    return list(_read_pid_data(path).get("instances", []))
+
+
+def read_prefix_record(path: Path) -> dict | None:
+    """The pid file's record of the prefix processes the launcher started, or None."""
+    return _read_pid_data(path).get("prefix")
+
+
+def _read_pid_data(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -571,7 +780,7 @@ def read_pid_file(path: Path) -> list[dict]:
         raise ConfigError(f"{path}: pid file is not valid JSON ({exc}) — delete it by hand") from None
     if not isinstance(data, dict) or data.get("version") != PID_FILE_VERSION:
         raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION} — delete it by hand")
-    return list(data.get("instances", []))
+    return data
 
 
 def stop_record(record: Mapping, grace_s: float) -> int:
@@ -582,11 +791,15 @@ def stop_record(record: Mapping, grace_s: float) -> int:
 
 
 def stop_from_pid_file(path: Path, grace_s: float = 5.0) -> int:
-    """``tmstate launch --stop``: stop every instance in the pid file, then remove it."""
+    """``tmstate launch --stop``: stop every instance in the pid file, then the prefix processes
+    the launcher started (wineserver included), then remove the file."""
     records = read_pid_file(path)
+    prefix = read_prefix_record(path)
     total = 0
     for record in records:
         total += stop_record(record, grace_s)
+    if prefix is not None:
+        total += signal_marked(prefix["marker"], grace_s)
     path.unlink(missing_ok=True)
     return total
 

@@ -195,7 +195,20 @@ class LaunchedInstance(GameInstance):
         from tmstate.env.env import TMNFEnv, make_config
 
         options = {**self.env_config.backend_options, "port": self.port}
-        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
+        overrides: dict[str, Any] = {}
+        if self.env_config.observation.frame_source == "x11":
+            # Frames from this game's window: matched by its game process, which a restart
+            # replaces, on its own display when each game has one (xvfb = true).
+            window: dict[str, Any] = {}
+            pid = self.launcher.game_pid(self.index)
+            if pid is not None:
+                window["window_pid"] = pid
+            display = self.launcher.plans[self.index].display
+            if display:
+                window["window_display"] = display
+            if window:
+                overrides["observation"] = window
+        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options, **overrides))
 
     def recover(self) -> None:
         self.launcher.restart(self.index)
