@@ -6,6 +6,7 @@
 
 #include <angelscript/scriptarray.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstddef>
@@ -69,7 +70,9 @@ PlayerInfoView* SmPlayerInfo(SimManager* self) { return &self->host->RaceState()
 HmsDynaView* SmDyna(SimManager* self) { return &self->host->RaceState().dyna; }
 CarView* SmSceneVehicleCar(SimManager* self) { return &self->host->RaceState().car; }
 WheelsView* SmWheels(SimManager* self) { return &self->host->RaceState().wheels; }
-void SmSetInputState(int type, int value, SimManager* self) { self->host->RaceState().SetInput(type, value); }
+void SmSetInputState(int type, int value, SimManager* self) {
+    self->host->RaceState().SetInput(type, value, self->host->Speed());
+}
 InputStateValue SmGetInputState(SimManager* self) { return self->host->RaceState().Inputs(); }
 void SmSetSpeed(double speed, SimManager* self) { self->host->SetSpeed(speed); }
 void SmGiveUp(SimManager* self) { self->host->RaceState().GiveUp(); }
@@ -86,6 +89,7 @@ void SmRewindToState(SimulationStateObj* state, bool /*resetCamera*/, SimManager
         return;
     }
     self->host->RaceState().Restore(state->data.data(), state->data.size());
+    self->host->CutBatch();  // the ticks queued for this frame are gone (Linesight's pause)
     state->Release();  // a handle parameter arrives with a reference for the callee
 }
 SimManager* GetSimulationManager() { return H().Manager(); }
@@ -95,13 +99,47 @@ int32_t PiDisplaySpeed(PlayerInfoView* self) { return self->displaySpeed; }
 uint32_t PiCurCheckpointCount(PlayerInfoView* self) { return self->curCheckpointCount; }
 uint32_t PiCurLap(PlayerInfoView* self) { return self->curLap; }
 bool PiRaceFinished(PlayerInfoView* self) { return self->raceFinished; }
+// One entry per checkpoint block incl. the finish/lap line, NOT laps included (tminterface
+// CheckpointData.cp_states: "A map with 3 laps and 5 checkpoints will still contain only 5").
 CScriptArray* PiCheckpointStates(PlayerInfoView* self) {
-    CScriptArray* out = CScriptArray::Create(TypeOf("array<int>"), self->checkpointTarget);
-    for (asUINT i = 0; i < self->checkpointTarget; ++i) {
-        *static_cast<int32_t*>(out->At(i)) = i < self->curCheckpointCount ? 1 : 0;
+    const asUINT n = self->physicalCheckpoints;
+    CScriptArray* out = CScriptArray::Create(TypeOf("array<int>"), n);
+    const asUINT passedThisLap = n == 0 ? 0 : (self->raceFinished ? n : self->curCheckpointCount % n);
+    for (asUINT i = 0; i < n; ++i) *static_cast<int32_t*>(out->At(i)) = i < passedThisLap ? 1 : 0;
+    return out;
+}
+// One entry per logical checkpoint to finish, laps included (D-cps-times; tminterface
+// CheckpointData.cp_times): Time is the race time it was passed at, -1 until then.
+struct PlayerCheckpointObj {
+    int32_t time = -1;
+};
+PlayerCheckpointObj gCheckpointPool[4096];
+CScriptArray* PiCheckpoints(PlayerInfoView* self) {
+    const asUINT n = std::min<asUINT>(self->checkpointTarget, 4096);
+    CScriptArray* out = CScriptArray::Create(TypeOf("array<TM::PlayerCheckpoint@>"), n);
+    for (asUINT i = 0; i < n; ++i) {
+        gCheckpointPool[i].time = i < self->curCheckpointCount ? 0 : -1;
+        *static_cast<PlayerCheckpointObj**>(out->At(i)) = &gCheckpointPool[i];
     }
     return out;
 }
+int32_t PcTime(PlayerCheckpointObj* self) { return self->time; }
+
+// --- the loaded map
+struct ChallengeObj {
+    std::string uid;
+    std::string name;
+};
+ChallengeObj gChallenge;
+ChallengeObj* GetCurrentChallenge() {
+    const RaceConfig& c = H().RaceState().Config();
+    if (c.mapUid.empty()) return nullptr;  // no map loaded
+    gChallenge.uid = c.mapUid;
+    gChallenge.name = c.mapName;
+    return &gChallenge;
+}
+std::string ChallengeUid(ChallengeObj* self) { return self->uid; }
+std::string ChallengeName(ChallengeObj* self) { return self->name; }
 HmsStateDynaView* DynaCurrentState(HmsDynaView* self) { return &self->currentState; }
 Iso4 StateLocation(HmsStateDynaView* self) { return self->location; }
 Vec3 StateLinearSpeed(HmsStateDynaView* self) { return self->linearSpeed; }
@@ -160,6 +198,11 @@ void Log(const std::string& message) { std::fprintf(stderr, "[plugin] %s\n", mes
 void Print(const std::string& message) { std::fprintf(stderr, "[plugin] %s\n", message.c_str()); }
 void RegisterVariableDouble(const std::string& name, double value) { H().RegisterVariable(name, value); }
 void RegisterVariableString(const std::string& name, const std::string& value) { H().RegisterVariable(name, value); }
+void RegisterVariableBool(const std::string& name, bool value) { H().RegisterVariable(name, value ? 1.0 : 0.0); }
+void SetVariableDouble(const std::string& name, double value) { H().SetVariable(name, value); }
+void SetVariableString(const std::string& name, const std::string& value) { H().SetVariable(name, value); }
+void SetVariableBool(const std::string& name, bool value) { H().SetVariable(name, value ? 1.0 : 0.0); }
+bool GetVariableBool(const std::string& name) { return H().GetVariableBool(name); }
 double GetVariableDouble(const std::string& name) { return H().GetVariableDouble(name); }
 std::string GetVariableString(const std::string& name) { return H().GetVariableString(name); }
 void RegisterCustomCommand(const std::string& name, const std::string& /*description*/, asIScriptFunction* cb) {
@@ -294,6 +337,8 @@ bool ApiRegistrar::RegisterAll() {
     Enum("InputType");
     EnumValue("InputType", "Up", static_cast<int>(Input::Up));
     EnumValue("InputType", "Down", static_cast<int>(Input::Down));
+    EnumValue("InputType", "Left", static_cast<int>(Input::Left));
+    EnumValue("InputType", "Right", static_cast<int>(Input::Right));
     EnumValue("InputType", "Steer", static_cast<int>(Input::Steer));
     EnumValue("InputType", "Gas", static_cast<int>(Input::Gas));
 
@@ -310,6 +355,8 @@ bool ApiRegistrar::RegisterAll() {
     RefType("SceneVehicleCar", false);
     RefType("CarEngine", false);
     RefType("WheelRTState", false);
+    RefType("PlayerCheckpoint", false);
+    RefType("GameCtnChallenge", false);
     Namespace("TM::SceneVehicleCar");
     RefType("SimulationWheel", false);
     Namespace("Net");
@@ -343,6 +390,7 @@ bool ApiRegistrar::RegisterAll() {
     Method("SimulationManager", "void RewindToState(SimulationState@ state, bool resetCamera = true)",
            asFUNCTION(SmRewindToState));
     Function("SimulationManager@ GetSimulationManager()", asFUNCTION(GetSimulationManager));
+    Function("TM::GameCtnChallenge@ GetCurrentChallenge()", asFUNCTION(::harness::GetCurrentChallenge));
 
     Method("SimulationWheels", "TM::SceneVehicleCar::SimulationWheel@ get_FrontLeft()", asFUNCTION(WheelsFrontLeft));
     Method("SimulationWheels", "TM::SceneVehicleCar::SimulationWheel@ get_FrontRight()", asFUNCTION(WheelsFrontRight));
@@ -355,6 +403,10 @@ bool ApiRegistrar::RegisterAll() {
     Method("PlayerInfo", "uint get_CurLap()", asFUNCTION(PiCurLap));
     Method("PlayerInfo", "bool get_RaceFinished()", asFUNCTION(PiRaceFinished));
     Method("PlayerInfo", "array<int>@ get_CheckpointStates()", asFUNCTION(PiCheckpointStates));
+    Method("PlayerInfo", "array<TM::PlayerCheckpoint@>@ get_Checkpoints()", asFUNCTION(PiCheckpoints));
+    Method("PlayerCheckpoint", "int get_Time()", asFUNCTION(PcTime));
+    Method("GameCtnChallenge", "string get_Uid()", asFUNCTION(ChallengeUid));
+    Method("GameCtnChallenge", "string get_Name()", asFUNCTION(ChallengeName));
     Method("HmsDyna", "TM::HmsStateDyna@ get_CurrentState()", asFUNCTION(DynaCurrentState));
     Method("HmsStateDyna", "iso4 get_Location()", asFUNCTION(StateLocation));
     Method("HmsStateDyna", "vec3 get_LinearSpeed()", asFUNCTION(StateLinearSpeed));
@@ -394,6 +446,11 @@ bool ApiRegistrar::RegisterAll() {
     Function("void RegisterVariable(const string&in name, double defaultValue)", asFUNCTION(RegisterVariableDouble));
     Function("void RegisterVariable(const string&in name, const string&in defaultValue)",
              asFUNCTION(RegisterVariableString));
+    Function("void RegisterVariable(const string&in name, bool defaultValue)", asFUNCTION(RegisterVariableBool));
+    Function("void SetVariable(const string&in name, double value)", asFUNCTION(SetVariableDouble));
+    Function("void SetVariable(const string&in name, const string&in value)", asFUNCTION(SetVariableString));
+    Function("void SetVariable(const string&in name, bool value)", asFUNCTION(SetVariableBool));
+    Function("bool GetVariableBool(const string&in name)", asFUNCTION(::harness::GetVariableBool));
     Function("double GetVariableDouble(const string&in name)", asFUNCTION(::harness::GetVariableDouble));
     Function("string GetVariableString(const string&in name)", asFUNCTION(::harness::GetVariableString));
     Funcdef("void CustomCommandCallback(int fromTime, int toTime, const string&in commandLine, const array<string>&in args)");

@@ -4,8 +4,11 @@
 #include <angelscript/scriptbuilder.h>
 #include <angelscript/scriptstdstring.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "api.hpp"
@@ -16,13 +19,14 @@ using namespace AngelScript;
 
 Host* Host::current = nullptr;
 
-const char* const kCallbackDecls[6] = {
+const char* const kCallbackDecls[7] = {
     "PluginInfo@ GetPluginInfo()",
     "void Main()",
     "void Render()",
     "void OnRunStep(SimulationManager@ simManager)",
     "void OnCheckpointCountChanged(SimulationManager@ simManager, int current, int target)",
     "void OnDisabled()",
+    "void OnLapCountChanged(SimulationManager@ simManager, int current, int target)",
 };
 
 namespace {
@@ -62,7 +66,8 @@ std::vector<std::string> SplitArgs(const std::string& line) {
 
 }  // namespace
 
-Host::Host(RaceConfig config) : race_(std::move(config)), start_(std::chrono::steady_clock::now()) {
+Host::Host(RaceConfig config, Options options)
+    : race_(std::move(config)), options_(std::move(options)), start_(std::chrono::steady_clock::now()) {
     current = this;
     engine_ = asCreateScriptEngine();
     engine_->SetMessageCallback(asFUNCTION(MessageCallback), nullptr, asCALL_CDECL);
@@ -75,6 +80,49 @@ Host::Host(RaceConfig config) : race_(std::move(config)), start_(std::chrono::st
     RegisterStdString(engine_);
     RegisterScriptArray(engine_, true);
     ctx_ = engine_->CreateContext();
+    LoadVariables();
+}
+
+int Host::TicksThisFrame() const {
+    if (speed_ <= 0) return 0;
+    return static_cast<int>(std::clamp(std::lround(speed_), 1L, 1000L));
+}
+
+// The persist file holds one "set <name> <value>" line per variable, as a console would
+// take it (TMInterface's builtin.txt format itself is not documented; assumed).
+void Host::LoadVariables() {
+    if (options_.persistFile.empty()) return;
+    std::ifstream in(options_.persistFile);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::vector<std::string> args = SplitArgs(Trim(line));
+        if (args.size() >= 2 && args[0] == "set") {
+            std::string value;
+            for (size_t i = 2; i < args.size(); ++i) value += (i > 2 ? " " : "") + args[i];
+            persisted_[args[1]] = value;
+        }
+    }
+}
+
+void Host::SaveVariables() const {
+    if (options_.persistFile.empty()) return;
+    std::map<std::string, std::string> all = persisted_;
+    for (const auto& entry : variables_) {
+        if (entry.second.isString) {
+            all[entry.first] = entry.second.text;
+        } else {
+            std::ostringstream out;
+            out.precision(17);
+            out << entry.second.number;
+            all[entry.first] = out.str();
+        }
+    }
+    std::string tmp = options_.persistFile + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& entry : all) out << "set " << entry.first << " \"" << entry.second << "\"\n";
+    }
+    std::rename(tmp.c_str(), options_.persistFile.c_str());
 }
 
 Host::~Host() {
@@ -108,6 +156,7 @@ bool Host::Compile(const std::string& pluginPath) {
     fnOnRunStep_ = module_->GetFunctionByDecl(kCallbackDecls[3]);
     fnOnCheckpoint_ = module_->GetFunctionByDecl(kCallbackDecls[4]);
     fnOnDisabled_ = module_->GetFunctionByDecl(kCallbackDecls[5]);
+    fnOnLap_ = module_->GetFunctionByDecl(kCallbackDecls[6]);
     if (fnGetPluginInfo_ == nullptr) {
         std::fprintf(stderr, "%s:0:0: ERR: the plugin has no '%s' (TMInterface requires it)\n", pluginPath.c_str(),
                      kCallbackDecls[0]);
@@ -182,21 +231,42 @@ void Host::CallOnRunStep() {
 
 void Host::CallOnDisabled() { Call(fnOnDisabled_, {}); }
 
-void Host::Tick() {
-    race_.Tick([this](int cur, int target) {
-        Call(fnOnCheckpoint_, [this, cur, target](asIScriptContext* ctx) {
-            ctx->SetArgObject(0, manager_.get());
-            ctx->SetArgDWord(1, static_cast<asDWORD>(cur));
-            ctx->SetArgDWord(2, static_cast<asDWORD>(target));
-        });
+void Host::CallRaceEvent(const RaceEvent& event) {
+    if (!event.lap) race_.BeginFinishHook();
+    Call(event.lap ? fnOnLap_ : fnOnCheckpoint_, [this, &event](asIScriptContext* ctx) {
+        ctx->SetArgObject(0, manager_.get());
+        ctx->SetArgDWord(1, static_cast<asDWORD>(event.current));
+        ctx->SetArgDWord(2, static_cast<asDWORD>(event.target));
     });
-    CallOnRunStep();
+    race_.EndFinishHook();
 }
 
+void Host::Tick() {
+    events_.clear();
+    race_.Tick(events_);
+    std::vector<RaceEvent> events;
+    events.swap(events_);
+    if (!options_.checkpointAfterRunStep) {
+        for (const RaceEvent& e : events) CallRaceEvent(e);
+    }
+    CallOnRunStep();
+    if (options_.checkpointAfterRunStep) {
+        for (const RaceEvent& e : events) CallRaceEvent(e);
+    }
+}
+
+// TMInterface keeps an existing value, and a variable saved in builtin.txt comes back
+// with the value it had when the game closed (D-set).
 void Host::RegisterVariable(const std::string& name, double value) {
-    if (variables_.count(name) != 0) return;  // TMInterface keeps an existing value
+    if (variables_.count(name) != 0) return;
     Variable v;
     v.number = value;
+    auto kept = persisted_.find(name);
+    if (kept != persisted_.end()) {
+        char* end = nullptr;
+        double number = std::strtod(kept->second.c_str(), &end);
+        if (!kept->second.empty() && *end == '\0') v.number = number;
+    }
     variables_[name] = v;
 }
 
@@ -205,7 +275,39 @@ void Host::RegisterVariable(const std::string& name, const std::string& value) {
     Variable v;
     v.isString = true;
     v.text = value;
+    auto kept = persisted_.find(name);
+    if (kept != persisted_.end()) v.text = kept->second;
     variables_[name] = v;
+}
+
+void Host::SetVariable(const std::string& name, double value) {
+    auto it = variables_.find(name);
+    if (it == variables_.end()) {
+        std::fprintf(stderr, "[console] Unknown variable: %s\n", name.c_str());
+        return;
+    }
+    if (it->second.isString) {
+        std::ostringstream out;
+        out << value;
+        it->second.text = out.str();
+    } else {
+        it->second.number = value;
+    }
+}
+
+void Host::SetVariable(const std::string& name, const std::string& value) {
+    auto it = variables_.find(name);
+    if (it == variables_.end()) {
+        std::fprintf(stderr, "[console] Unknown variable: %s\n", name.c_str());
+        return;
+    }
+    if (it->second.isString) {
+        it->second.text = value;
+    } else {
+        char* end = nullptr;
+        double number = std::strtod(value.c_str(), &end);
+        if (!value.empty() && *end == '\0') it->second.number = number;
+    }
 }
 
 double Host::GetVariableDouble(const std::string& name) const {

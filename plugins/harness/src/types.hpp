@@ -62,7 +62,8 @@ struct PlayerInfoView {
     uint32_t curCheckpointCount = 0;
     uint32_t curLap = 0;
     bool raceFinished = false;
-    uint32_t checkpointTarget = 0;
+    uint32_t checkpointTarget = 0;   // logical checkpoints to finish, laps included (Checkpoints)
+    uint32_t physicalCheckpoints = 0;  // checkpoint blocks incl. finish/lap line (CheckpointStates)
 };
 
 struct RtStateView {
