@@ -94,6 +94,10 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     tmloader = tmp_path / "TMLoader.exe"
     tmloader.write_bytes(b"MZ")
     monkeypatch.setenv("FAKE_WINE_RECORDS", str(records))
+    # The fake game imports tmstate.link.protocol: this checkout's, not whichever tmstate
+    # is installed (an editable install of another checkout would speak its protocol).
+    repo = str(Path(__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH", "")])))
     config = launch.LaunchConfig(
         wine=str(wine),
         tmloader=str(tmloader),

@@ -21,6 +21,10 @@ from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.config import from_dict
 from tmstate.errors import BridgeError, ConfigError
 from tmstate.core.state import GameState, check_action_period_ms
+from tmstate.link.protocol import MAX_GAME_SPEED
+
+STEER_MODES = ("analog", "binary")
+"""Values of :attr:`GameConfig.steer_mode`."""
 
 
 @dataclass
@@ -32,7 +36,12 @@ class GameConfig:
     action_period_ms: int = 50
     """Race time per step; a multiple of the game's 10 ms tick."""
     game_speed: float = 10.0
-    """Game speed while stepping (1 = real time). Speed-up is the default."""
+    """Game speed while stepping (1 = real time), at most 100: above that TMInterface may
+    drop inputs (its SetInputState docs), so the plugin refuses it."""
+    steer_mode: str = "analog"
+    """How steering reaches TMNF: ``"analog"`` (TMInterface's analog Steer, the default)
+    or ``"binary"`` (the Left/Right keys, full deflection for |steer| >= 0.5), for a game
+    that ignores analog steering (``tmstate check --game`` tells; docs/env.md)."""
     timeout_s: float = 10.0
     """How long the client waits for any answer (a restart with countdown takes ~2 s at speed 1)."""
     plugin_timeout_ms: int = 500_000
@@ -55,8 +64,13 @@ class GameConfig:
 
     def __post_init__(self) -> None:
         check_action_period_ms(self.action_period_ms)
-        if not self.game_speed > 0:
-            raise ConfigError(f"game_speed must be > 0, got {self.game_speed}")
+        if not 0 < self.game_speed <= MAX_GAME_SPEED:
+            raise ConfigError(
+                f"game_speed must be > 0 and <= {MAX_GAME_SPEED:g}, got {self.game_speed} — above "
+                f"{MAX_GAME_SPEED:g}x TMInterface may drop inputs; run more game instances instead"
+            )
+        if self.steer_mode not in STEER_MODES:
+            raise ConfigError(f"steer_mode must be one of {', '.join(STEER_MODES)}, got {self.steer_mode!r}")
         if self.timeout_s <= 0 or self.plugin_timeout_ms < 100:
             raise ConfigError(
                 f"timeout_s must be > 0 and plugin_timeout_ms >= 100, got {self.timeout_s} "
@@ -106,6 +120,8 @@ class GameBackend(Backend):
         self.bridge.set_timeout(c.plugin_timeout_ms)
         self.bridge.set_action_period(c.action_period_ms)
         self.bridge.set_speed(c.game_speed)
+        if c.steer_mode == "binary":
+            self.bridge.set_steer_mode(True)
         self.bridge.prevent_finish(c.prevent_finish)
         if c.frame_size is not None:
             self.bridge.set_auto_frame(*c.frame_size)
