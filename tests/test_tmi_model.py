@@ -240,3 +240,31 @@ def test_map_identity_from_get_current_challenge():
     with link("--map-uid", "Abc123Uid") as bridge:
         info = bridge.get_map()
     assert (info.uid, info.name) == ("Abc123Uid", "tmstate harness straight")
+
+
+# --- angles ---------------------------------------------------------------------------
+
+
+def test_mixed_yaw_pitch_roll_decompose_as_tminterface_quat_to_ypw(tmp_path):
+    """A car at yaw 0.7, pitch 0.2, roll -0.1: the plugin's STATE (GetYawPitchRoll) and
+    tminterface's quat_to_ypw on the save state's rotation matrix agree on all three."""
+    import numpy as np
+    from tminterface.util import mat3_to_quat, quat_to_ypw
+
+    from tmstate.core.state import decode_sim_state
+
+    states = tmp_path / "tilted.csv"
+    states.write_text(
+        "race_time_ms,x,y,z,yaw,pitch,roll\n0,10,5,20,0.7,0.2,-0.1\n10000,10,5,20,0.7,0.2,-0.1\n", encoding="utf-8"
+    )
+    with HarnessProcess(states=states) as h:
+        bridge = Bridge(port=h.port, timeout_s=10)
+        bridge.connect()
+        state = bridge.restart()
+        blob = bridge.save_state().blob
+        bridge.close()
+    r = decode_sim_state(blob).dyna.current_state.rotation
+    rotation = np.array([[r[i, j] for j in range(3)] for i in range(3)], dtype=np.float64)
+    game = quat_to_ypw(mat3_to_quat(rotation))
+    assert game == pytest.approx([0.7, 0.2, -0.1], abs=2e-6)
+    assert (state.yaw, state.pitch, state.roll) == pytest.approx(tuple(game), abs=2e-6)

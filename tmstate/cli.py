@@ -326,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_check)
 
+    p = sub.add_parser("plugin-check", help="compile TMInterface plugins against the harness's API model")
+    p.add_argument("plugins", nargs="+", metavar="PLUGIN", help="a .as file, or a folder whose .as files form one plugin")
+    p.add_argument("--harness", default=None,
+                   help="a tmstate-harness binary to use (e.g. one built with AS_SDK=..., plugins/harness/README.md)")
+    p.set_defaults(run=_handler("tmstate.ops.plugin_check:main"))
+
     p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
     p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")
     p.add_argument("--out", default="out/demo", help="folder for the log, PNG summary and GIF")

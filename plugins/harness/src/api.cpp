@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -141,9 +142,6 @@ ChallengeObj* GetCurrentChallenge() {
 std::string ChallengeUid(ChallengeObj* self) { return self->uid; }
 std::string ChallengeName(ChallengeObj* self) { return self->name; }
 HmsStateDynaView* DynaCurrentState(HmsDynaView* self) { return &self->currentState; }
-Iso4 StateLocation(HmsStateDynaView* self) { return self->location; }
-Vec3 StateLinearSpeed(HmsStateDynaView* self) { return self->linearSpeed; }
-Vec3 StateAngularSpeed(HmsStateDynaView* self) { return self->angularSpeed; }
 EngineView* CarEngine(CarView* self) { return &self->engine; }
 int32_t EngineGear(EngineView* self) { return self->gear; }
 float EngineActualRpm(EngineView* self) { return self->actualRpm; }
@@ -214,6 +212,8 @@ void RegisterCustomCommand(const std::string& name, const std::string& /*descrip
 }
 void ExecuteCommand(const std::string& command) { H().Execute(command); }
 
+}  // namespace
+
 // "int ReadInt32()" -> "ReadInt32"; "uint get_Available()" -> "get_Available"; "float x" -> "x".
 std::string DeclaredName(const std::string& decl) {
     size_t end = decl.find('(');
@@ -223,8 +223,6 @@ std::string DeclaredName(const std::string& decl) {
     while (begin > 0 && (std::isalnum(static_cast<unsigned char>(decl[begin - 1])) || decl[begin - 1] == '_')) --begin;
     return decl.substr(begin, end - begin);
 }
-
-}  // namespace
 
 void ApiRegistrar::Check(int r, const std::string& what) {
     if (r < 0) {
@@ -311,6 +309,7 @@ bool ApiRegistrar::RegisterAll() {
     Method("array<T>", "void Add(const T&in value)", asMETHOD(CScriptArray, InsertLast), asCALL_THISCALL);
     Method("array<T>", "void Resize(uint length)", asMETHODPR(CScriptArray, Resize, (asUINT), void), asCALL_THISCALL);
     Method("string", "uint get_Length() const", asFUNCTION(StringLength));
+    RegisterCompatAddOns();
 
     // Value types.
     ValueType("vec2", sizeof(Vec2), asGetTypeTraits<Vec2>() | asOBJ_APP_CLASS_ALLFLOATS);
@@ -335,12 +334,15 @@ bool ApiRegistrar::RegisterAll() {
     Property("InputState", "bool Right", offsetof(InputStateValue, Right));
 
     Enum("InputType");
+    EnumValue("InputType", "None", 0);
     EnumValue("InputType", "Up", static_cast<int>(Input::Up));
     EnumValue("InputType", "Down", static_cast<int>(Input::Down));
     EnumValue("InputType", "Left", static_cast<int>(Input::Left));
     EnumValue("InputType", "Right", static_cast<int>(Input::Right));
     EnumValue("InputType", "Steer", static_cast<int>(Input::Steer));
     EnumValue("InputType", "Gas", static_cast<int>(Input::Gas));
+    EnumValue("InputType", "Respawn", 7);
+    EnumValue("InputType", "Horn", 8);
 
     // Reference types (declared before any declaration names them).
     RefType("PluginInfo", true);
@@ -408,9 +410,12 @@ bool ApiRegistrar::RegisterAll() {
     Method("GameCtnChallenge", "string get_Uid()", asFUNCTION(ChallengeUid));
     Method("GameCtnChallenge", "string get_Name()", asFUNCTION(ChallengeName));
     Method("HmsDyna", "TM::HmsStateDyna@ get_CurrentState()", asFUNCTION(DynaCurrentState));
-    Method("HmsStateDyna", "iso4 get_Location()", asFUNCTION(StateLocation));
-    Method("HmsStateDyna", "vec3 get_LinearSpeed()", asFUNCTION(StateLinearSpeed));
-    Method("HmsStateDyna", "vec3 get_AngularSpeed()", asFUNCTION(StateAngularSpeed));
+    // Object properties, not get_ accessors: Shweetz's nosepos passes
+    // CurrentState.LinearSpeed to a vec3& parameter and Kim's bruteforce assigns it, both
+    // need an lvalue (plugins/API.md).
+    Property("HmsStateDyna", "iso4 Location", offsetof(HmsStateDynaView, location));
+    Property("HmsStateDyna", "vec3 LinearSpeed", offsetof(HmsStateDynaView, linearSpeed));
+    Property("HmsStateDyna", "vec3 AngularSpeed", offsetof(HmsStateDynaView, angularSpeed));
     Method("SceneVehicleCar", "TM::CarEngine@ get_CarEngine()", asFUNCTION(CarEngine));
     Method("CarEngine", "int get_Gear()", asFUNCTION(EngineGear));
     Method("CarEngine", "float get_ActualRPM()", asFUNCTION(EngineActualRpm));
@@ -436,7 +441,16 @@ bool ApiRegistrar::RegisterAll() {
     Method("Socket", "bool Write(const string&in data)", asFUNCTION(SockWriteString));
 
     Namespace("Graphics");
-    Function("array<uint8>@ CaptureScreenshot(vec2&inout size)", asFUNCTION(CaptureScreenshot));
+    // TMSTATE_HARNESS_WRONG_DECL=CaptureScreenshot-out swaps in a deliberately wrong
+    // declaration (&out instead of the documented &inout): tests show that plugin-check
+    // then fails a public plugin (Linesight passes a temporary vec2).
+    const char* wrong = std::getenv("TMSTATE_HARNESS_WRONG_DECL");
+    const bool wrongCapture = wrong != nullptr && std::string(wrong) == "CaptureScreenshot-out";
+    if (wrong != nullptr && !wrongCapture) {
+        std::fprintf(stderr, "[harness] TMSTATE_HARNESS_WRONG_DECL=%s is not a known switch (CaptureScreenshot-out)\n", wrong);
+    }
+    Function(wrongCapture ? "array<uint8>@ CaptureScreenshot(vec2&out size)" : "array<uint8>@ CaptureScreenshot(vec2&inout size)",
+             asFUNCTION(CaptureScreenshot));
     Namespace("Time");
     Function("uint64 get_Now()", asFUNCTION(TimeNow));
 
@@ -461,6 +475,8 @@ bool ApiRegistrar::RegisterAll() {
     RefCounting("CommandList", asMETHOD(CommandListObj, AddRef), asMETHOD(CommandListObj, Release));
     Property("CommandList", "string Content", offsetof(CommandListObj, content));
     Method("CommandList", "bool Process()", asFUNCTION(CommandListProcess));
+
+    RegisterCompat();
 
     // The callbacks the harness calls (looked up in the plugin by these declarations).
     for (const char* decl : kCallbackDecls) Note(DeclaredName(decl), "callback", decl);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -77,6 +78,9 @@ Host::Host(RaceConfig config, Options options)
     // TMInterface documents accessors as get_X() (e.g. TM::PlayerInfo::get_Checkpoints) and
     // plugins read them as properties (.Checkpoints): get_/set_ without the 'property' keyword.
     engine_->SetEngineProperty(asEP_PROPERTY_ACCESSOR_MODE, 2);
+    // Public plugins compare string bytes with 'v' and default uint8 parameters to ' ':
+    // TMInterface's engine reads single-quoted literals as characters.
+    engine_->SetEngineProperty(asEP_USE_CHARACTER_LITERALS, 1);
     RegisterStdString(engine_);
     RegisterScriptArray(engine_, true);
     ctx_ = engine_->CreateContext();
@@ -141,12 +145,35 @@ bool Host::RegisterApi() {
     return registrar.RegisterAll();
 }
 
+// A plugin is one .as file, or a folder whose .as files (subfolders included) TMInterface
+// compiles together as one module (the public plugin folders are laid out so).
+std::vector<std::string> PluginSources(const std::string& path) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec)) {
+            if (entry.is_regular_file() && entry.path().extension() == ".as") files.push_back(entry.path().string());
+        }
+        std::sort(files.begin(), files.end());
+    } else {
+        files.push_back(path);
+    }
+    return files;
+}
+
 bool Host::Compile(const std::string& pluginPath) {
     CScriptBuilder builder;
     if (builder.StartNewModule(engine_, "plugin") < 0) return false;
-    if (builder.AddSectionFromFile(pluginPath.c_str()) < 0) {
-        std::fprintf(stderr, "%s:0:0: ERR: cannot read the plugin file\n", pluginPath.c_str());
+    std::vector<std::string> files = PluginSources(pluginPath);
+    if (files.empty()) {
+        std::fprintf(stderr, "%s:0:0: ERR: the plugin folder holds no .as file\n", pluginPath.c_str());
         return false;
+    }
+    for (const std::string& file : files) {
+        if (builder.AddSectionFromFile(file.c_str()) < 0) {
+            std::fprintf(stderr, "%s:0:0: ERR: cannot read the plugin file\n", file.c_str());
+            return false;
+        }
     }
     if (builder.BuildModule() < 0) return false;
     module_ = engine_->GetModule("plugin");

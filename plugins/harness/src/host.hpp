@@ -49,6 +49,9 @@ public:
     bool RegisterApi();
     // Compiles the plugin; AngelScript's messages go to stderr as file:row:col: ERR: text.
     bool Compile(const std::string& pluginPath);
+    // Compile only (plugin-check): global variables are not initialised, since their
+    // initialisers may call compile-only stubs (api_compat.cpp).
+    void SetCompileOnly() { engine_->SetEngineProperty(AngelScript::asEP_INIT_GLOBAL_VARS_AFTER_BUILD, 0); }
     bool LoadRace(std::string& error) { return race_.Load(error); }
 
     // TMInterface's callbacks, called as the game calls them.

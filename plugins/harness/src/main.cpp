@@ -32,6 +32,7 @@ const char* const kUsage =
     "                       /configstring, e.g. --config \"set tmstate_port 8477\" (repeatable)\n"
     "  --check-only         compile the plugin, print AngelScript's messages, exit 0 or 1\n"
     "  --dump-api           print the registered API (symbol<TAB>kind<TAB>declaration) and exit\n"
+    "  --angelscript-version  print the AngelScript library version and exit\n"
     "  --realtime           pace ticks at game speed (default: as fast as the client answers)\n"
     "  --states FILE        play back a states CSV instead of the point-mass car\n"
     "  --checkpoints LIST   checkpoint planes in metres along the start direction (default 50,100)\n"
@@ -114,6 +115,9 @@ Options ParseOptions(int argc, char** argv) {
             o.checkOnly = true;
         } else if (a == "--dump-api") {
             o.dumpApi = true;
+        } else if (a == "--angelscript-version") {
+            std::printf("%s\n", AngelScript::asGetLibraryVersion());
+            std::exit(0);
         } else if (a == "--realtime") {
             o.realtime = true;
         } else if (a == "--states") {
@@ -250,6 +254,7 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
+    if (options.checkOnly) host.SetCompileOnly();
     if (!host.Compile(options.plugin)) {
         std::fprintf(stderr, "tmstate-harness: %s does not compile (messages above)\n", options.plugin.c_str());
         return 1;

@@ -77,28 +77,73 @@ std::string Trim(const std::string& s) {
 
 }  // namespace
 
+// R = Ry(yaw) * Rz(roll) * Rx(pitch): the order tminterface's util.quat_to_ypw (which
+// "uses the internal implementation that the game uses") inverts, checked numerically
+// against that function for mixed angles (tests/test_tmi_model.py).
 Mat3 Mat3::FromYawPitchRoll(double yaw, double pitch, double roll) {
     const double cy = std::cos(yaw), sy = std::sin(yaw);
     const double cp = std::cos(pitch), sp = std::sin(pitch);
     const double cr = std::cos(roll), sr = std::sin(roll);
-    // Ry(yaw) * Rx(pitch) * Rz(roll)
     Mat3 r;
-    r.m[0][0] = static_cast<float>(cy * cr + sy * sp * sr);
-    r.m[0][1] = static_cast<float>(-cy * sr + sy * sp * cr);
-    r.m[0][2] = static_cast<float>(sy * cp);
-    r.m[1][0] = static_cast<float>(cp * sr);
-    r.m[1][1] = static_cast<float>(cp * cr);
-    r.m[1][2] = static_cast<float>(-sp);
-    r.m[2][0] = static_cast<float>(-sy * cr + cy * sp * sr);
-    r.m[2][1] = static_cast<float>(sy * sr + cy * sp * cr);
-    r.m[2][2] = static_cast<float>(cy * cp);
+    r.m[0][0] = static_cast<float>(cy * cr);
+    r.m[0][1] = static_cast<float>(-cy * sr * cp + sy * sp);
+    r.m[0][2] = static_cast<float>(cy * sr * sp + sy * cp);
+    r.m[1][0] = static_cast<float>(sr);
+    r.m[1][1] = static_cast<float>(cr * cp);
+    r.m[1][2] = static_cast<float>(-cr * sp);
+    r.m[2][0] = static_cast<float>(-sy * cr);
+    r.m[2][1] = static_cast<float>(sy * sr * cp + cy * sp);
+    r.m[2][2] = static_cast<float>(-sy * sr * sp + cy * cp);
     return r;
 }
 
+// The game's way (tminterface util.mat3_to_quat then util.quat_to_ypw): the matrix to a
+// quaternion (w, x, y, z), then the quaternion to yaw, pitch, roll, with the same
+// handling of the singular case (|2 (x y + z w)| = 1 reads pitch = -+pi/2, roll = 0).
 void Mat3::GetYawPitchRoll(float& yaw, float& pitch, float& roll) const {
-    yaw = static_cast<float>(std::atan2(m[0][2], m[2][2]));
-    pitch = static_cast<float>(std::asin(std::clamp(-static_cast<double>(m[1][2]), -1.0, 1.0)));
-    roll = static_cast<float>(std::atan2(m[1][0], m[1][1]));
+    double q[4];  // w, x, y, z
+    const double trace = static_cast<double>(m[0][0]) + m[1][1] + m[2][2];
+    if (trace > 0) {
+        const double root = std::sqrt(trace + 1.0);
+        const double f = 0.5 / root;
+        q[0] = root / 2;
+        q[1] = f * (m[2][1] - m[1][2]);
+        q[2] = f * (m[0][2] - m[2][0]);
+        q[3] = f * (m[1][0] - m[0][1]);
+    } else {
+        int i = 0;
+        if (m[1][1] > m[0][0]) {
+            i = 1;
+        } else if (m[2][2] > m[0][0]) {
+            i = 2;
+        }
+        const int next[3] = {1, 2, 0};
+        const int j = next[i];
+        const int k = next[j];
+        const double root = std::sqrt(static_cast<double>(m[i][i]) - (static_cast<double>(m[k][k]) + m[j][j]) + 1.0);
+        const double f = 0.5 / root;
+        q[0] = f * (m[k][j] - m[j][k]);
+        q[i + 1] = root / 2;
+        q[j + 1] = f * (m[i][j] + m[j][i]);
+        q[k + 1] = f * (m[i][k] + m[k][i]);
+    }
+    constexpr double kEps = 0.00001;
+    const double t0 = q[2] * q[1] + q[3] * q[0];
+    if (std::fabs(t0 + 0.5) < kEps || t0 + 0.5 <= 0) {
+        yaw = static_cast<float>(2.0 * std::atan2(q[1], q[0]));
+        pitch = -1.57079637F;
+        roll = 0.0F;
+        return;
+    }
+    if (std::fabs(t0 - 0.5) < kEps || t0 - 0.5 >= 0) {
+        yaw = static_cast<float>(-2.0 * std::atan2(q[1], q[0]));
+        pitch = 1.57079637F;
+        roll = 0.0F;
+        return;
+    }
+    yaw = static_cast<float>(std::atan2(2.0 * (q[2] * q[0] - q[3] * q[1]), 1.0 - (q[3] * q[3] + q[2] * q[2]) * 2.0));
+    roll = static_cast<float>(std::asin(2.0 * t0));
+    pitch = static_cast<float>(std::atan2(2.0 * (q[0] * q[1] - q[2] * q[3]), 1.0 - 2.0 * (q[1] * q[1] + q[3] * q[3])));
 }
 
 bool LoadStatesFile(const std::string& path, std::vector<StateRow>& rows, int32_t& checkpointTarget,
