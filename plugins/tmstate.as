@@ -9,7 +9,7 @@
 // launch the game with /configstring="set tmstate_port 8477" (the default port is 8477).
 
 const uint PROTOCOL_VERSION = 2;
-const string PLUGIN_VERSION = "tmstate 0.2.0";
+const string PLUGIN_VERSION = "tmstate 0.1.0";
 const uint MAX_PAYLOAD = 67108864;      // 64 MiB
 const uint STATE_RECORD_SIZE = 112;
 const uint MIN_STATE_BLOB = 8356;       // bytes in a SimulationState (tminterface SimStateData.min_size)

@@ -334,15 +334,12 @@ bool ApiRegistrar::RegisterAll() {
     Property("InputState", "bool Right", offsetof(InputStateValue, Right));
 
     Enum("InputType");
-    EnumValue("InputType", "None", 0);
     EnumValue("InputType", "Up", static_cast<int>(Input::Up));
     EnumValue("InputType", "Down", static_cast<int>(Input::Down));
     EnumValue("InputType", "Left", static_cast<int>(Input::Left));
     EnumValue("InputType", "Right", static_cast<int>(Input::Right));
     EnumValue("InputType", "Steer", static_cast<int>(Input::Steer));
     EnumValue("InputType", "Gas", static_cast<int>(Input::Gas));
-    EnumValue("InputType", "Respawn", 7);
-    EnumValue("InputType", "Horn", 8);
 
     // Reference types (declared before any declaration names them).
     RefType("PluginInfo", true);

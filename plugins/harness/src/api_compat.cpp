@@ -50,14 +50,6 @@ int StringFindFirst(const std::string& what, asUINT start, const std::string& se
     size_t at = self.find(what, start);
     return at == std::string::npos ? -1 : static_cast<int>(at);
 }
-int StringFindLast(const std::string& what, const std::string& self) {
-    size_t at = self.rfind(what);
-    return at == std::string::npos ? -1 : static_cast<int>(at);
-}
-std::string StringSubstr(asUINT start, int count, const std::string& self) {
-    if (start > self.size()) return std::string();
-    return count < 0 ? self.substr(start) : self.substr(start, static_cast<size_t>(count));
-}
 bool StringIsEmpty(const std::string& self) { return self.empty(); }
 void StringResize(asUINT length, std::string& self) { self.resize(length); }
 void ArrayClear(CScriptArray* self) { self->Resize(0); }
@@ -122,18 +114,14 @@ void ApiRegistrar::RegisterCompatAddOns() {
     Method("array<T>", "void RemoveAt(uint index, uint count)", asFUNCTION(ArrayRemoveAtCount));
     Method("array<T>", "void InsertAt(uint index, const T&in value)",
            asMETHODPR(CScriptArray, InsertAt, (asUINT, void*), void), asCALL_THISCALL);
-    Method("array<T>", "void InsertLast(const T&in value)", asMETHOD(CScriptArray, InsertLast), asCALL_THISCALL);
-    Method("array<T>", "void RemoveLast()", asMETHOD(CScriptArray, RemoveLast), asCALL_THISCALL);
     Method("array<T>", "int Find(const T&in value) const", asFUNCTION(ArrayFind));
-    Method("array<T>", "void Reverse()", asMETHOD(CScriptArray, Reverse), asCALL_THISCALL);
     Method("array<T>", "void Clear()", asFUNCTION(ArrayClear));
     Method("string", "array<string>@ Split(const string&in delimiter) const", asFUNCTION(StringSplit));
     Method("string", "int FindFirst(const string&in str, uint start = 0) const", asFUNCTION(StringFindFirst));
-    Method("string", "int FindLast(const string&in str) const", asFUNCTION(StringFindLast));
-    Method("string", "string Substr(uint start = 0, int count = -1) const", asFUNCTION(StringSubstr));
     Method("string", "bool IsEmpty() const", asFUNCTION(StringIsEmpty));
     Method("string", "void Resize(uint length)", asFUNCTION(StringResize));
     RegisterScriptDictionary(engine_);
+    Note("dictionary", "type", "add-on (scriptdictionary)");
     Method("dictionary", "bool Get(const string&in key, int64&out value) const",
            asMETHODPR(CScriptDictionary, Get, (const std::string&, asINT64&) const, bool), asCALL_THISCALL);
     Method("dictionary", "bool Get(const string&in key, ?&out value) const",
@@ -142,7 +130,6 @@ void ApiRegistrar::RegisterCompatAddOns() {
            asMETHODPR(CScriptDictionary, Set, (const std::string&, void*, int), void), asCALL_THISCALL);
     Method("dictionary", "array<string>@ GetKeys() const", asMETHOD(CScriptDictionary, GetKeys), asCALL_THISCALL);
     Method("dictionary", "bool Delete(const string&in key)", asMETHOD(CScriptDictionary, Delete), asCALL_THISCALL);
-    Method("dictionary", "bool Exists(const string&in key) const", asMETHOD(CScriptDictionary, Exists), asCALL_THISCALL);
 }
 
 void ApiRegistrar::RegisterCompat() {
@@ -157,8 +144,7 @@ void ApiRegistrar::RegisterCompat() {
     EnumValue("VariableType", "Double", 1);
     EnumValue("VariableType", "String", 2);
     Enum("CommandListProcessOption");
-    EnumValue("CommandListProcessOption", "QueueAndExecute", 0);
-    EnumValue("CommandListProcessOption", "ExecuteImmediately", 1);
+    EnumValue("CommandListProcessOption", "ExecuteImmediately", 1);  // the value is the harness's
     Enum("BFPhase");
     EnumValue("BFPhase", "Initial", 0);
     EnumValue("BFPhase", "Search", 1);
@@ -171,9 +157,6 @@ void ApiRegistrar::RegisterCompat() {
     Enum("GameState");
     EnumValue("GameState", "StartUp", 0);
     EnumValue("GameState", "Menus", 1);
-    EnumValue("GameState", "Race", 2);
-    EnumValue("GameState", "Finish", 3);
-    EnumValue("GameState", "LocalRace", 4);
     Namespace("");
 
     // Types only public plugins use (compile-only). Value types are plain storage.
@@ -246,7 +229,6 @@ void ApiRegistrar::RegisterCompat() {
     StubMethod("vec3", "float opIndex(uint index) const");
     StubMethod("vec3", "float Length() const");
     StubMethod("vec3", "float LengthSquared() const");
-    StubMethod("vec3", "vec3 Normalized() const");
     StubMethod("vec3", "string ToString() const");
     Property("mat3", "vec3 x", 0);
     Property("mat3", "vec3 y", 12);
@@ -262,12 +244,9 @@ void ApiRegistrar::RegisterCompat() {
     StubFactory("BFEvaluationResponse", "BFEvaluationResponse@ f()");
     StubMethod("BFEvaluationResponse", "BFEvaluationDecision get_Decision()");
     StubMethod("BFEvaluationResponse", "void set_Decision(BFEvaluationDecision value)");
-    StubMethod("BFEvaluationResponse", "string get_ResultFileStartContent()");
-    StubMethod("BFEvaluationResponse", "void set_ResultFileStartContent(const string&in value)");
     StubFactory("BFEvaluationInfo", "BFEvaluationInfo@ f()");
     StubMethod("BFEvaluationInfo", "int get_Iterations() const");
     StubMethod("BFEvaluationInfo", "BFPhase get_Phase() const");
-    StubMethod("BFEvaluationInfo", "bool get_Rewinded() const");
     StubFactory("SimulationResult", "SimulationResult@ f()");
     StubConstructor("Trigger3D", "void f(const vec3&in position, const vec3&in size)");
     StubMethod("Trigger3D", "vec3 get_Position() const");
@@ -281,7 +260,7 @@ void ApiRegistrar::RegisterCompat() {
     StubMethod("TM::InputEventBuffer", "uint get_EventsDuration() const");
     StubMethod("TM::InputEventBuffer", "void set_EventsDuration(uint value)");
     StubMethod("TM::InputEventBuffer", "TM::InputEvent& opIndex(uint index)");
-    StubMethod("TM::InputEventBuffer", "array<uint>@ Find(int time, InputType type = InputType::None, int value = -1)");
+    StubMethod("TM::InputEventBuffer", "array<uint>@ Find(int time, InputType type)");
     StubMethod("TM::InputEventBuffer", "void Add(int time, InputType type, int value)");
     StubMethod("TM::InputEventBuffer", "void Add(const TM::InputEvent&in event)");
     StubMethod("TM::InputEventBuffer", "void RemoveAt(uint index, uint count = 1)");
@@ -301,16 +280,10 @@ void ApiRegistrar::RegisterCompat() {
     StubFunction("void RegisterSettingsPage(const string&in name, SettingsPageCallback@ callback)");
     StubFunction("void RegisterValidationHandler(const string&in id, const string&in name, ValidationSettingsCallback@ callback = null)");
     StubFunction("void RegisterBruteforceEvaluation(const string&in id, const string&in title, BruteforceEvaluationCallback@ callback, BruteforceSettingsCallback@ renderCallback = null)");
-    StubFunction("SimulationManager@ GetSimulationManager(bool forceRace)");
 
     // Socket writes of plain numbers (Linesight writes int32 message types and race times).
     StubMethod("Net::Socket", "bool Write(int value)");
-    StubMethod("Net::Socket", "bool Write(uint value)");
-    StubMethod("Net::Socket", "bool Write(float value)");
-    StubMethod("Net::Socket", "bool Write(double value)");
-    StubMethod("Net::Socket", "bool Write(uint8 value)");
     StubMethod("Net::Socket", "uint8 ReadUint8()");
-    StubMethod("Net::Socket", "double ReadDouble()");
 
     // CommandList as the public plugins use it.
     StubFactory("CommandList", "CommandList@ f(const string&in content)");
@@ -349,7 +322,6 @@ void ApiRegistrar::RegisterCompat() {
     StubFunction("uint64 ParseUInt(const string&in text, uint base, uint&out byteCount)");
     StubFunction("vec3 ParseVec3(const string&in text)");
     StubFunction("string FormatInt(int64 value)");
-    StubFunction("string FormatUInt(uint64 value)");
     StubFunction("string FormatFloat(double value, const string&in pad = \"\", int width = 0, int precision = 3)");
     StubFunction("string Join(const array<string>&in items, const string&in delimiter)");
     Namespace("Time");
@@ -406,7 +378,6 @@ void ApiRegistrar::RegisterCompat() {
     StubFunction("int SliderInt(const string&in label, int value, int min, int max)");
     StubFunction("int SliderIntVar(const string&in label, const string&in variable, int min, int max)");
     StubFunction("float SliderFloatVar(const string&in label, const string&in variable, float min, float max, const string&in format = \"%.3f\")");
-    StubFunction("float DragFloat(const string&in label, float value)");
     Namespace("");
 }
 
