@@ -136,10 +136,12 @@ PluginInfo@ GetPluginInfo()
 
 void Main()
 {
+    RegisterVariable("tmstate_listen", "");
     RegisterVariable("tmstate_port", DEFAULT_PORT);
     RegisterVariable("tmstate_bind", "");
     // TMInterface saves variables in builtin.txt and RegisterVariable brings back the value
     // of the last session: reset them, so only this launch's configstring sets them.
+    SetVariable("tmstate_listen", "");
     SetVariable("tmstate_port", double(DEFAULT_PORT));
     SetVariable("tmstate_bind", "");
     // The launch configstring ("set tmstate_port N") is applied after Main(): read the
@@ -161,32 +163,62 @@ void OnListenCommand(int fromTime, int toTime, const string&in commandLine, cons
     StartListening();
 }
 
+// Where to listen: "tmstate_listen" = "ADDRESS:PORT" when set (one command sets both; the
+// launcher always uses it), else tmstate_port and tmstate_bind (default 8477 on 127.0.0.1).
+// The log line says where each value came from.
 void StartListening()
 {
     if (gListener !is null) {
         return;
     }
-    double port = GetVariableDouble("tmstate_port");
+    string host = "127.0.0.1";
+    double port = DEFAULT_PORT;
+    string from;
+    string listen = GetVariableString("tmstate_listen");
+    if (listen != "") {
+        array<string>@ parts = listen.Split(":");
+        if (parts.Length != 2 || parts[0] == "" || parts[1] == "") {
+            log("tmstate: tmstate_listen must be ADDRESS:PORT (e.g. 127.0.0.1:8477), got '" + listen + "'; not listening");
+            return;
+        }
+        host = parts[0];
+        port = ParsePort(parts[1]);
+        from = "address and port from tmstate_listen";
+    } else {
+        port = GetVariableDouble("tmstate_port");
+        string bind = GetVariableString("tmstate_bind");
+        if (bind != "") {
+            host = bind;
+        }
+        from = "port: " + (int(port) == DEFAULT_PORT ? "default or tmstate_port " + DEFAULT_PORT : "tmstate_port")
+             + ", address: " + (bind == "" ? "default, tmstate_bind not set" : "tmstate_bind");
+    }
     if (port < 0 || port > 65535 || double(int(port)) != port) {
-        log("tmstate: tmstate_port must be a whole number 0..65535, got " + port + "; not listening");
+        log("tmstate: the port must be a whole number 0..65535, got " + port + " (" + from + "); not listening");
         return;
     }
-    string host = GetVariableString("tmstate_bind");
-    string hostFrom = "tmstate_bind from the launch configstring";
-    if (host == "") {
-        host = "127.0.0.1";
-        hostFrom = "default, tmstate_bind not set";
-    }
-    string portFrom = int(port) == DEFAULT_PORT ? "default or tmstate_port " + DEFAULT_PORT
-                                                : "tmstate_port from the launch configstring";
     Net::Socket@ listener = Net::Socket();
     if (!listener.Listen(host, uint16(port))) {
-        log("tmstate: cannot listen on " + host + ":" + int(port) + " (port in use? set tmstate_port)");
+        log("tmstate: cannot listen on " + host + ":" + int(port) + " (" + from + "; port in use?)");
         return;
     }
     @gListener = listener;
-    log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port) + " (port: " + portFrom
-        + "; address: " + hostFrom + "; values kept in builtin.txt are reset at start)");
+    log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port) + " (" + from
+        + "; values kept in builtin.txt are reset at start)");
+}
+
+// A port number from text ("8477"), or -1 when it is not a whole number.
+double ParsePort(const string&in text)
+{
+    double value = 0;
+    for (uint i = 0; i < text.Length; i++) {
+        uint8 c = text[i];
+        if (c < 48 || c > 57 || i >= 5) {
+            return -1;
+        }
+        value = value * 10 + double(c - 48);
+    }
+    return value;
 }
 
 // ---------------------------------------------------------------- callbacks

@@ -10,6 +10,7 @@ pass for the wrong reason, a deliberately broken copy of the plugin shows that i
 from __future__ import annotations
 
 import struct
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from tmstate.backends.base import Action
 from tmstate.errors import BridgeTimeoutError
 from tmstate.link import protocol as p
 from tmstate.link.bridge import Bridge
-from tmstate.link.harness import PLUGIN_PATH, HarnessProcess, angelscript_header
+from tmstate.link.harness import PLUGIN_PATH, HarnessProcess, angelscript_header, build_harness
 
 pytestmark = pytest.mark.skipif(
     angelscript_header() is None, reason="angelscript-dev is not installed (scripts/test.sh installs it)"
@@ -223,17 +224,36 @@ def test_three_lap_map_counts_checkpoints_laps_and_finishes_once():
 
 
 def test_stale_port_and_bind_from_builtin_txt_never_win(tmp_path):
+    """builtin.txt keeps variables between sessions; a stale unbindable address and port from
+    an earlier session must not decide where the plugin listens (the launcher's
+    tmstate_listen does), and without any setting it listens on the defaults."""
     builtin = tmp_path / "builtin.txt"
-    builtin.write_text('set tmstate_port "1"\nset tmstate_bind "10.254.254.254"\n', encoding="utf-8")
+    stale = 'set tmstate_listen "10.254.254.254:1"\nset tmstate_port "1"\nset tmstate_bind "10.254.254.254"\n'
+    builtin.write_text(stale, encoding="utf-8")
     with HarnessProcess(extra_args=["--persist", str(builtin)]) as h:
-        bridge = Bridge(port=h.port, timeout_s=5)
-        bridge.connect()  # listening where this launch said, on the default address
-        bridge.close()
+        _hello(h.port)
         log = "\n".join(h.output)
-    assert f"listening on 127.0.0.1:{h.port}" in log
-    assert "tmstate_port from the launch configstring" in log and "default, tmstate_bind not set" in log
+    assert f"listening on 127.0.0.1:{h.port} (address and port from tmstate_listen" in log
     saved = builtin.read_text(encoding="utf-8")  # the model saves the session's values on exit
-    assert f'set tmstate_port "{h.port}"' in saved
+    assert f'set tmstate_listen "127.0.0.1:{h.port}"' in saved
+    builtin.write_text(stale, encoding="utf-8")
+    # No configstring at all: the defaults, never the stale values (8477 may be taken on a
+    # busy machine, so the log line, "listening on" or "cannot listen on", is what counts).
+    cmd = [str(build_harness()), "--plugin", str(PLUGIN_PATH), "--persist", str(builtin)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = next((ln for ln in proc.stderr if "tmstate: " in ln and "listen" in ln), "")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()
+    assert "127.0.0.1:8477 (port: default or tmstate_port 8477, address: default, tmstate_bind not set" in line
+
+
+def _hello(port: int) -> None:
+    bridge = Bridge(port=port, timeout_s=5)
+    bridge.connect()
+    bridge.close()
 
 
 def test_map_identity_from_get_current_challenge():
