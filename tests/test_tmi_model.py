@@ -288,3 +288,59 @@ def test_mixed_yaw_pitch_roll_decompose_as_tminterface_quat_to_ypw(tmp_path):
     game = quat_to_ypw(mat3_to_quat(rotation))
     assert game == pytest.approx([0.7, 0.2, -0.1], abs=2e-6)
     assert (state.yaw, state.pitch, state.roll) == pytest.approx(tuple(game), abs=2e-6)
+
+
+# --- the right map --------------------------------------------------------------------
+
+
+def _line(tmp_path: Path, start, uid: str = "", name: str = "harness") -> Path:
+    import numpy as np
+
+    from tmstate.core.reference import LineMetadata, ReferenceLine
+
+    start = np.asarray(start, dtype=float)
+    points = [start, start + [0.0, 0.0, 150.0]]
+    line = ReferenceLine.from_points(points, spacing_m=0.5)
+    line.metadata = LineMetadata(map_name=name, map_uid=uid)
+    return line.save(tmp_path / f"{name}.npz")
+
+
+def _env(h: HarnessProcess, line: Path, **backend):
+    from tmstate.env.env import TMNFEnv
+
+    return TMNFEnv(backend="tminterface", map=str(line), backend_options={"port": h.port, "timeout_s": 10.0, **backend})
+
+
+def test_a_line_for_another_map_is_refused_by_uid_or_start_position(tmp_path):
+    from tmstate.errors import MapMismatchError
+
+    start = (100.0, 10.0, 200.0)  # the harness's default start
+    with HarnessProcess(extra_args=["--map-uid", "UidA"]) as h:
+        for line, ok in ((_line(tmp_path, start, "UidA", "a"), True), (_line(tmp_path, start, "", "b"), True)):
+            env = _env(h, line)
+            try:
+                env.reset()  # the same uid, or no uid and the car at the line's start
+            finally:
+                env.close()
+        env = _env(h, _line(tmp_path, start, "UidB", "c"))
+        with pytest.raises(MapMismatchError) as info:
+            env.reset()
+        env.close()
+        text = str(info.value)
+        assert "\n" not in text and "c.npz" in text and "UidB" in text and "UidA" in text
+        env = _env(h, _line(tmp_path, (400.0, 10.0, 200.0), "", "far"))
+        with pytest.raises(MapMismatchError, match=r"starts 300 m from the start of reference line .*far\.npz"):
+            env.reset()
+        env.close()
+
+
+def test_game_config_challenge_loads_the_map_before_the_first_race(tmp_path):
+    line = _line(tmp_path, (100.0, 10.0, 200.0), "B02-Race", "B02-Race")
+    with HarnessProcess(extra_args=["--map-uid", "A01-Race"]) as h:
+        env = _env(h, line, challenge="B02-Race.Challenge.Gbx", challenge_timeout_s=10.0)
+        try:
+            _, info = env.reset()  # the uid check passes only if the map was loaded first
+            assert info["race_time_ms"] == 0
+            assert env.backend.map_identity()[0] == "B02-Race"
+        finally:
+            env.close()

@@ -95,6 +95,12 @@ class Backend(abc.ABC):
         """The current image as (height, width, 3) uint8 RGB, or None if this backend has none."""
         return None
 
+    def map_identity(self) -> tuple[str, str] | None:
+        """(uid, name) of the map the game has loaded, or None when this backend drives no
+        game map (the simulator and replays drive the line itself). An empty uid means the
+        game could not tell; the env then checks the start position instead."""
+        return None
+
     def close(self) -> None:
         """Release sockets, windows and processes. Safe to call twice."""
 

@@ -394,6 +394,15 @@ void Host::ExecuteOne(const std::string& command) {
         }
         return;
     }
+    if (args[0] == "map") {  // TMInterface's console loads a map (N: `map NAME.Challenge.Gbx`)
+        if (args.size() < 2) {
+            std::fprintf(stderr, "[console] map: expected 'map <name>.Challenge.Gbx'\n");
+            return;
+        }
+        race_.LoadMap(args[1]);
+        std::fprintf(stderr, "[console] map %s loaded\n", args[1].c_str());
+        return;
+    }
     auto cmd = commands_.find(args[0]);
     if (cmd == commands_.end()) {
         std::fprintf(stderr, "[console] Unknown command: %s\n", args[0].c_str());

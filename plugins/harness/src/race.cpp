@@ -418,6 +418,19 @@ void Race::Respawn() {
     Publish();
 }
 
+void Race::LoadMap(const std::string& name) {
+    std::string stem = name;
+    const std::string suffix = ".Challenge.Gbx";
+    if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        stem.resize(stem.size() - suffix.size());
+    }
+    size_t slash = stem.find_last_of("/\\");
+    if (slash != std::string::npos) stem = stem.substr(slash + 1);
+    config_.mapUid = stem;
+    config_.mapName = stem;
+    GiveUp();
+}
+
 void Race::PreventFinish() {
     if (!inFinishHook_ || !finished_) return;  // only in the finishing OnCheckpointCountChanged
     finished_ = false;  // the finish is undone: the race (and its clock) goes on

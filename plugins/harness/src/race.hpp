@@ -91,6 +91,9 @@ public:
     // speed: the game speed in force (inputs may be dropped above 100, SetInputState docs).
     void SetInput(int type, int value, double speed);
     const RaceConfig& Config() const { return config_; }
+    // The console's "map NAME": the harness has one track, so a map load only changes
+    // GetCurrentChallenge()'s uid and name (to NAME without .Challenge.Gbx) and restarts.
+    void LoadMap(const std::string& name);
 
     int32_t RaceTime() const { return raceTime_; }
     InputStateValue Inputs() const;
