@@ -63,8 +63,8 @@ ALL_MESSAGES = [
     p.SetSteerMode(True),
     p.SetSteerMode(False),
     p.GetMap(),
-    p.MapInfo("AbCdEf0123456789uid", "A01-Race ✓"),
-    p.MapInfo("", ""),
+    p.MapInfo.of("AbCdEf0123456789uid", "A01-Race ✓"),
+    p.MapInfo.of("", ""),
     p.PluginHello(1, "tmstate.as 0.1.0"),
     p.State(42, int(p.StateFlag.FINISHED | p.StateFlag.IN_RACE | p.StateFlag.AFTER_REWIND), sample_state()),
     p.SavedState(-1234, b"\x00\x01blob" * 3000),
@@ -252,7 +252,7 @@ def test_declared_layouts_match_the_message_tables_of_the_spec():
 
     spec = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
     rows = re.findall(r"^\| (\d+) +\| `(\w+)` \| ([^|]+) \|", spec, flags=re.M)
-    assert len(rows) == len(p.MESSAGES) == 21
+    assert len(rows) == len(p.MESSAGES) == 24
     for number, name, payload in rows:
         t = int(number)
         assert p.message_name(t) == name

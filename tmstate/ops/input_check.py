@@ -23,6 +23,7 @@ from tmstate.backends.base import Action
 from tmstate.core.state import GameState
 from tmstate.errors import TmstateError
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
+from tmstate.link.protocol import DEFAULT_PORT
 
 GAS_STEPS = 20
 """Steps of full gas from the start (1 s at the 50 ms period)."""
@@ -150,7 +151,9 @@ def run_checks(bridge: Bridge, binary_steering: bool = False) -> list[InputResul
 
 def main(args: argparse.Namespace) -> int:
     binary = getattr(args, "steer_mode", "analog") == "binary"
-    bridge = Bridge(getattr(args, "host", DEFAULT_HOST), args.port, timeout_s=10.0, connect_retries=3)
+    port = args.port if getattr(args, "port", None) is not None else DEFAULT_PORT
+    args.port = port
+    bridge = Bridge(getattr(args, "host", DEFAULT_HOST), port, timeout_s=10.0, connect_retries=3)
     try:
         bridge.connect()
         bridge.set_timeout(10_000)
