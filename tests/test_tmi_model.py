@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tmstate.backends.base import Action
@@ -293,7 +294,7 @@ def test_mixed_yaw_pitch_roll_decompose_as_tminterface_quat_to_ypw(tmp_path):
 # --- the right map --------------------------------------------------------------------
 
 
-def _line(tmp_path: Path, start, uid: str = "", name: str = "harness") -> Path:
+def _line(tmp_path: Path, start, uid: str = "", name: str = "harness", checkpoints=()) -> Path:
     import numpy as np
 
     from tmstate.core.reference import LineMetadata, ReferenceLine
@@ -301,7 +302,7 @@ def _line(tmp_path: Path, start, uid: str = "", name: str = "harness") -> Path:
     start = np.asarray(start, dtype=float)
     points = [start, start + [0.0, 0.0, 150.0]]
     line = ReferenceLine.from_points(points, spacing_m=0.5)
-    line.metadata = LineMetadata(map_name=name, map_uid=uid)
+    line.metadata = LineMetadata(map_name=name, map_uid=uid, checkpoints_m=tuple(checkpoints))
     return line.save(tmp_path / f"{name}.npz")
 
 
@@ -332,6 +333,32 @@ def test_a_line_for_another_map_is_refused_by_uid_or_start_position(tmp_path):
         with pytest.raises(MapMismatchError, match=r"starts 300 m from the start of reference line .*far\.npz"):
             env.reset()
         env.close()
+
+
+def test_without_a_uid_the_first_checkpoint_must_be_where_the_line_has_it(tmp_path):
+    """Same start, other map: the harness's first checkpoint is 50 m ahead; a line whose
+    first checkpoint is at 120 m is refused when the car passes it, one at 50 m is not."""
+    from tmstate.errors import MapMismatchError
+
+    start = (100.0, 10.0, 200.0)
+    with HarnessProcess(extra_args=["--map-uid", ""]) as h:
+        for checkpoint, ok in ((50.0, True), (120.0, False)):
+            env = _env(h, _line(tmp_path, start, "", f"cp{int(checkpoint)}", [checkpoint]))
+            try:
+                env.reset()
+                def run():
+                    for _ in range(100):
+                        env.step(np.array([0.0, 1.0], np.float32))
+                        if env.state.checkpoint_count >= 2:
+                            return
+                if ok:
+                    run()
+                    assert env.state.checkpoint_count >= 2
+                else:
+                    with pytest.raises(MapMismatchError, match=r"first checkpoint \d+ m from the first checkpoint"):
+                        run()
+            finally:
+                env.close()
 
 
 def test_game_config_challenge_loads_the_map_before_the_first_race(tmp_path):

@@ -248,6 +248,7 @@ class TMNFEnv(gym.Env):
         self._progress_m = 0.0
         self._done = True
         self._map_checked = False
+        self._checkpoint_check = False  # the first checkpoint still to check (map by position)
         self._log = None
         self._log_open = False
         self.last_log_path: Path | None = None
@@ -296,11 +297,29 @@ class TMNFEnv(gym.Env):
                 )
             return
         distance = float(np.linalg.norm(np.asarray(state.position) - self.line.points[0]))
+        self._checkpoint_check = bool(meta.checkpoints_m) and not self.config.start.spread
         if distance > self.config.map_check_m:
             raise MapMismatchError(
                 f"the car starts {distance:.0f} m from the start of reference line {self.line.name} (map {line_name!r}); "
                 f"the game has {name or 'another map'!r} loaded — load the line's map or use the loaded map's line "
                 f"(map_check_m={self.config.map_check_m:g})"
+            )
+
+    def _check_first_checkpoint(self, prev: GameState, state: GameState) -> None:
+        """Where the map was checked by the start position only: the car must pass the
+        game's first checkpoint near the line's first one (within twice ``map_check_m``,
+        a checkpoint block being about 32 m wide)."""
+        self._checkpoint_check = False
+        if prev.checkpoint_count != 0:
+            return
+        expected = self.line.point_at(self.line.metadata.checkpoints_m[0])
+        distance = float(np.linalg.norm(np.asarray(state.position) - expected))
+        if distance > 2 * self.config.map_check_m:
+            meta = self.line.metadata
+            raise MapMismatchError(
+                f"the car passed its first checkpoint {distance:.0f} m from the first checkpoint of reference line "
+                f"{self.line.name} (map {meta.map_name or self.line.name!r}); the game has another map loaded — load "
+                f"the line's map or use the loaded map's line (map_check_m={self.config.map_check_m:g})"
             )
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
@@ -309,6 +328,8 @@ class TMNFEnv(gym.Env):
         inputs = self.actions.to_input(action)
         prev = self.state
         state = self.backend.step(inputs)
+        if self._checkpoint_check and state.checkpoint_count > prev.checkpoint_count:
+            self._check_first_checkpoint(prev, state)
         scored = self.scorer.step(prev, state)
         location, terms, reason = scored.location, scored.terms, scored.reason
         terminated, truncated = scored.terminated, scored.truncated
