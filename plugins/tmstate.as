@@ -6,7 +6,7 @@
 // unmodified (a stand-in host, NOT the game) for the tests.
 //
 // Install: copy this file into Documents/TMInterface/Plugins inside the game's prefix and
-// launch the game with /configstring="set tmstate_port 8477" (the default port is 8477).
+// launch the game with /configstring="set tmstate_listen 127.0.0.1:8477" (the default).
 
 const uint PROTOCOL_VERSION = 2;
 const string PLUGIN_VERSION = "tmstate 0.1.0";
@@ -144,11 +144,12 @@ void Main()
     SetVariable("tmstate_listen", "");
     SetVariable("tmstate_port", double(DEFAULT_PORT));
     SetVariable("tmstate_bind", "");
-    // The launch configstring ("set tmstate_port N") is applied after Main(): read the
-    // port from a command queued now, which TMInterface runs after the configstring.
-    RegisterCustomCommand("tmstate_listen", "tmstate: start listening (runs after the launch configstring)", OnListenCommand);
+    // The launch configstring ("set tmstate_listen 127.0.0.1:8477") is applied after Main():
+    // read it from a command queued now, which TMInterface runs after the configstring.
+    // (The command is not named like a variable: the console has one namespace for both.)
+    RegisterCustomCommand("tmstate_start", "tmstate: start listening (runs after the launch configstring)", OnListenCommand);
     CommandList list;
-    list.Content = "tmstate_listen";
+    list.Content = "tmstate_start";
     list.Process();
 }
 

@@ -286,6 +286,10 @@ void Host::Tick() {
 // with the value it had when the game closed (D-set).
 void Host::RegisterVariable(const std::string& name, double value) {
     if (variables_.count(name) != 0) return;
+    if (commands_.count(name) != 0) {
+        std::fprintf(stderr, "[console] cannot register variable %s: a command has that name\n", name.c_str());
+        return;
+    }
     Variable v;
     v.number = value;
     auto kept = persisted_.find(name);
@@ -299,6 +303,10 @@ void Host::RegisterVariable(const std::string& name, double value) {
 
 void Host::RegisterVariable(const std::string& name, const std::string& value) {
     if (variables_.count(name) != 0) return;
+    if (commands_.count(name) != 0) {
+        std::fprintf(stderr, "[console] cannot register variable %s: a command has that name\n", name.c_str());
+        return;
+    }
     Variable v;
     v.isString = true;
     v.text = value;
@@ -352,6 +360,11 @@ std::string Host::GetVariableString(const std::string& name) const {
 }
 
 void Host::RegisterCustomCommand(const std::string& name, asIScriptFunction* callback) {
+    if (variables_.count(name) != 0) {  // one console namespace for commands and variables (assumed)
+        std::fprintf(stderr, "[console] cannot register command %s: a variable has that name\n", name.c_str());
+        callback->Release();
+        return;
+    }
     auto it = commands_.find(name);
     if (it != commands_.end()) it->second->Release();
     commands_[name] = callback;
