@@ -371,3 +371,16 @@ def test_game_config_challenge_loads_the_map_before_the_first_race(tmp_path):
             assert env.backend.map_identity()[0] == "B02-Race"
         finally:
             env.close()
+
+
+def test_a_start_command_named_like_a_variable_never_listens(tmp_path):
+    """The console has one namespace: a plugin whose start-up command shares the
+    tmstate_listen variable's name is refused the command, so it never listens."""
+    from tmstate.errors import BridgeError
+
+    plugin = tmp_path / "clash.as"
+    plugin.write_text(PLUGIN_SOURCE.replace('"tmstate_start"', '"tmstate_listen"'), encoding="utf-8")
+    assert plugin.read_text(encoding="utf-8").count('"tmstate_listen"') >= 3
+    with pytest.raises(BridgeError, match="exited with status 2|did not start listening"):
+        with HarnessProcess(plugin=plugin, ready_timeout_s=10):
+            pass
