@@ -257,15 +257,12 @@ void ApiRegistrar::RegisterCompat() {
     StubFunction("bool RemoveTrigger(uint id)");
     StubFunction("array<int>@ GetTriggerIds()");
     StubMethod("TM::InputEventBuffer", "uint get_Length() const");
-    StubMethod("TM::InputEventBuffer", "uint get_EventsDuration() const");
-    StubMethod("TM::InputEventBuffer", "void set_EventsDuration(uint value)");
     StubMethod("TM::InputEventBuffer", "TM::InputEvent& opIndex(uint index)");
     StubMethod("TM::InputEventBuffer", "array<uint>@ Find(int time, InputType type)");
     StubMethod("TM::InputEventBuffer", "void Add(int time, InputType type, int value)");
     StubMethod("TM::InputEventBuffer", "void Add(const TM::InputEvent&in event)");
     StubMethod("TM::InputEventBuffer", "void RemoveAt(uint index, uint count = 1)");
     StubMethod("TM::InputEventBuffer", "void Clear()");
-    StubMethod("TM::InputEventBuffer", "void Resize(uint length)");
     StubMethod("TM::InputEventBuffer", "string ToCommandsText(InputFormatFlags flags = InputFormatFlags(0))");
     StubMethod("SimulationManager", "TM::InputEventBuffer@ get_InputEvents()");
     StubMethod("SimulationManager", "int get_TickTime()");
