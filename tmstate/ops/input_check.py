@@ -15,15 +15,12 @@ device or use ``steer_mode = "binary"``). The harness can simulate each
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 
 from tmstate.backends.base import Action
 from tmstate.core.state import GameState
-from tmstate.errors import TmstateError
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
-from tmstate.link.protocol import DEFAULT_PORT
 
 GAS_STEPS = 20
 """Steps of full gas from the start (1 s at the 50 ms period)."""
@@ -149,28 +146,27 @@ def run_checks(bridge: Bridge, binary_steering: bool = False) -> list[InputResul
     return results
 
 
-def main(args: argparse.Namespace) -> int:
-    binary = getattr(args, "steer_mode", "analog") == "binary"
-    port = args.port if getattr(args, "port", None) is not None else DEFAULT_PORT
-    args.port = port
-    bridge = Bridge(getattr(args, "host", DEFAULT_HOST), port, timeout_s=10.0, connect_retries=3)
+def check_game(port: int, host: str = DEFAULT_HOST, binary_steering: bool = False,
+               speed: float = 1.0) -> list[InputResult]:
+    """Connect to the plugin on ``port`` and run :func:`run_checks` (BridgeError if unreachable)."""
+    bridge = Bridge(host, port, timeout_s=10.0, connect_retries=3)
     try:
         bridge.connect()
         bridge.set_timeout(10_000)
         bridge.set_action_period(50)
-        bridge.set_speed(float(getattr(args, "speed", 1.0)))
-        results = run_checks(bridge, binary)
-    except TmstateError as exc:
-        print(f"FAIL     game link on port {args.port}: {exc}")
-        return 1
+        bridge.set_speed(float(speed))
+        return run_checks(bridge, binary_steering)
     finally:
         bridge.close()
+
+
+def format_results(results: list[InputResult]) -> str:
+    """One line per input: OK/FAIL, the input, what was seen and (on failure) what to do."""
     width = max(len(r.name) for r in results)
+    lines = []
     for r in results:
         line = f"{'OK' if r.ok else 'FAIL':<7}  {r.name:<{width}}  {r.seen}"
         if not r.ok and r.fix:
             line += f"  -> {r.fix}"
-        print(line)
-    failed = [r for r in results if not r.ok]
-    print("\nthe game takes tmstate's inputs" if not failed else f"\n{len(failed)} of {len(results)} input checks failed")
-    return 1 if failed else 0
+        lines.append(line)
+    return "\n".join(lines)

@@ -15,7 +15,6 @@ the plugin.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,23 +64,3 @@ def angelscript_version(binary: Path | None = None) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split("."))
     except ValueError:
         raise ConfigError(f"the harness printed no AngelScript version (got {done.stdout!r}); rebuild it") from None
-
-
-def main(args: argparse.Namespace) -> int:
-    binary = Path(args.harness) if getattr(args, "harness", None) else None
-    if binary is not None and not binary.is_file():
-        raise ConfigError(f"{binary}: no such harness binary (make -C plugins/harness builds one)")
-    version = angelscript_version(binary)
-    print(f"AngelScript {'.'.join(map(str, version))}"
-          + ("" if version >= (2, 36) else " (older than TMInterface's compiler: see plugins/API.md, 'Engine')"))
-    results = [check_plugin(p, binary) for p in args.plugins]
-    for r in results:
-        print(f"{'OK' if r.ok else 'FAILED':<6}  {r.plugin}")
-        for line in r.messages:
-            print(f"        {line}")
-    failed = [r for r in results if not r.ok]
-    print(
-        f"\n{len(results) - len(failed)} of {len(results)} plugins compile against the API model"
-        + ("" if not failed else " — each failure is a finding about the model (plugins/API.md)")
-    )
-    return 1 if failed else 0
