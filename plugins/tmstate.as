@@ -1,20 +1,28 @@
 // tmstate: a TMInterface 2 plugin that streams TrackMania Nations Forever's true game state
 // to the tmstate Python package over TCP and applies the actions it sends back.
 //
-// Wire protocol: docs/protocol.md (version 1). Every TMInterface symbol this file uses is
+// Wire protocol: docs/protocol.md (version 2). Every TMInterface symbol this file uses is
 // listed, with its signature and source, in plugins/API.md. plugins/harness runs this file
 // unmodified (a stand-in host, NOT the game) for the tests.
 //
 // Install: copy this file into Documents/TMInterface/Plugins inside the game's prefix and
-// launch the game with /configstring="set tmstate_port 8477" (the default port is 8477).
+// launch the game with /configstring="set tmstate_listen 127.0.0.1:8477" (the default).
 
-const uint PROTOCOL_VERSION = 1;
+const uint PROTOCOL_VERSION = 2;
 const string PLUGIN_VERSION = "tmstate 0.1.0";
 const uint MAX_PAYLOAD = 67108864;      // 64 MiB
 const uint STATE_RECORD_SIZE = 112;
 const uint MIN_STATE_BLOB = 8356;       // bytes in a SimulationState (tminterface SimStateData.min_size)
 const uint BLOB_NUM_RESPAWNS = 8340;    // offset of num_respawns in that blob (tminterface SimStateData)
 const int FULL = 65536;                 // full analog deflection
+// TMNF has no analog acceleration: TMInterface's analog Gas accelerates at <= -19661 and
+// brakes at >= 19661 (plugins/API.md, "Inputs"). The plugin drives the pedals through the
+// binary Up/Down inputs (as Linesight does) and treats an ACTION gas >= 19661 as "accelerate",
+// the same cut the game applies to analog gas.
+const int GAS_ON = 19661;
+const int STEER_KEY_AT = 32768;         // binary steering: |steer| >= half presses Left/Right
+const float MAX_SPEED = 100.0f;         // SetInputState docs: above ~100x inputs may be dropped
+const int DEFAULT_PORT = 8477;
 
 // Client -> plugin messages.
 const uint MSG_HELLO = 1;
@@ -32,6 +40,8 @@ const uint MSG_SET_TIMEOUT = 12;
 const uint MSG_SET_MODE = 13;
 const uint MSG_SET_AUTO_FRAME = 14;
 const uint MSG_BYE = 15;
+const uint MSG_SET_STEER_MODE = 16;
+const uint MSG_GET_MAP = 17;
 
 // Plugin -> client messages.
 const uint MSG_PLUGIN_HELLO = 64;
@@ -40,6 +50,7 @@ const uint MSG_SAVED_STATE = 66;
 const uint MSG_FRAME = 67;
 const uint MSG_OK = 68;
 const uint MSG_ERROR = 69;
+const uint MSG_MAP = 70;
 
 // ERROR codes.
 const uint ERR_VERSION = 1;
@@ -84,6 +95,7 @@ uint gAutoFrameW = 0;
 uint gAutoFrameH = 0;
 bool gPreventFinish = false;
 float gSpeed = 1.0f;
+bool gSteerBinary = false;  // SET_STEER_MODE 1: steer through the Left/Right keys
 uint gSeq = 0;
 
 // Waiting, frames and requests deferred to the next OnRunStep.
@@ -100,6 +112,11 @@ array<string> gPendingCommands;
 
 // Race bookkeeping.
 bool gFinishSent = false;
+// Latched in OnCheckpointCountChanged when the race finishes: PreventSimulationFinish may
+// undo RaceFinished before the next OnRunStep, and TMInterface may call the two callbacks
+// in either order within a tick (plugins/API.md, "Finish").
+bool gFinishLatched = false;
+int gCheckpointTarget = 0;  // OnCheckpointCountChanged's target in this race (0: not called yet)
 bool gAfterRewind = false;
 int gRespawns = 0;
 
@@ -119,13 +136,20 @@ PluginInfo@ GetPluginInfo()
 
 void Main()
 {
-    RegisterVariable("tmstate_port", 8477);
+    RegisterVariable("tmstate_listen", "");
+    RegisterVariable("tmstate_port", DEFAULT_PORT);
     RegisterVariable("tmstate_bind", "");
-    // The launch configstring ("set tmstate_port N") is applied after Main(): read the
-    // port from a command queued now, which TMInterface runs after the configstring.
-    RegisterCustomCommand("tmstate_listen", "tmstate: start listening (runs after the launch configstring)", OnListenCommand);
+    // TMInterface saves variables in builtin.txt and RegisterVariable brings back the value
+    // of the last session: reset them, so only this launch's configstring sets them.
+    SetVariable("tmstate_listen", "");
+    SetVariable("tmstate_port", double(DEFAULT_PORT));
+    SetVariable("tmstate_bind", "");
+    // The launch configstring ("set tmstate_listen 127.0.0.1:8477") is applied after Main():
+    // read it from a command queued now, which TMInterface runs after the configstring.
+    // (The command is not named like a variable: the console has one namespace for both.)
+    RegisterCustomCommand("tmstate_start", "tmstate: start listening (runs after the launch configstring)", OnListenCommand);
     CommandList list;
-    list.Content = "tmstate_listen";
+    list.Content = "tmstate_start";
     list.Process();
 }
 
@@ -140,27 +164,62 @@ void OnListenCommand(int fromTime, int toTime, const string&in commandLine, cons
     StartListening();
 }
 
+// Where to listen: "tmstate_listen" = "ADDRESS:PORT" when set (one command sets both; the
+// launcher always uses it), else tmstate_port and tmstate_bind (default 8477 on 127.0.0.1).
+// The log line says where each value came from.
 void StartListening()
 {
     if (gListener !is null) {
         return;
     }
-    double port = GetVariableDouble("tmstate_port");
-    if (port < 0 || port > 65535 || double(int(port)) != port) {
-        log("tmstate: tmstate_port must be a whole number 0..65535, got " + port + "; not listening");
-        return;
+    string host = "127.0.0.1";
+    double port = DEFAULT_PORT;
+    string from;
+    string listen = GetVariableString("tmstate_listen");
+    if (listen != "") {
+        array<string>@ parts = listen.Split(":");
+        if (parts.Length != 2 || parts[0] == "" || parts[1] == "") {
+            log("tmstate: tmstate_listen must be ADDRESS:PORT (e.g. 127.0.0.1:8477), got '" + listen + "'; not listening");
+            return;
+        }
+        host = parts[0];
+        port = ParsePort(parts[1]);
+        from = "address and port from tmstate_listen";
+    } else {
+        port = GetVariableDouble("tmstate_port");
+        string bind = GetVariableString("tmstate_bind");
+        if (bind != "") {
+            host = bind;
+        }
+        from = "port: " + (int(port) == DEFAULT_PORT ? "default or tmstate_port " + DEFAULT_PORT : "tmstate_port")
+             + ", address: " + (bind == "" ? "default, tmstate_bind not set" : "tmstate_bind");
     }
-    string host = GetVariableString("tmstate_bind");
-    if (host == "") {
-        host = "127.0.0.1";
+    if (port < 0 || port > 65535 || double(int(port)) != port) {
+        log("tmstate: the port must be a whole number 0..65535, got " + port + " (" + from + "); not listening");
+        return;
     }
     Net::Socket@ listener = Net::Socket();
     if (!listener.Listen(host, uint16(port))) {
-        log("tmstate: cannot listen on " + host + ":" + int(port) + " (port in use? set tmstate_port)");
+        log("tmstate: cannot listen on " + host + ":" + int(port) + " (" + from + "; port in use?)");
         return;
     }
     @gListener = listener;
-    log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port));
+    log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port) + " (" + from
+        + "; values kept in builtin.txt are reset at start)");
+}
+
+// A port number from text ("8477"), or -1 when it is not a whole number.
+double ParsePort(const string&in text)
+{
+    double value = 0;
+    for (uint i = 0; i < text.Length; i++) {
+        uint8 c = text[i];
+        if (c < 48 || c > 57 || i >= 5) {
+            return -1;
+        }
+        value = value * 10 + double(c - 48);
+    }
+    return value;
 }
 
 // ---------------------------------------------------------------- callbacks
@@ -200,6 +259,8 @@ void OnRunStep(SimulationManager@ sim)
     int t = sim.RaceTime;
     if (t < 0) {
         gRespawns = 0;  // a new race is counting down
+        gFinishLatched = false;
+        gCheckpointTarget = 0;
     }
     if (gClient is null || !gHandshaken) {
         return;
@@ -214,6 +275,7 @@ void OnRunStep(SimulationManager@ sim)
         gPendingRespawn = false;
         sim.Respawn();
         gRespawns++;
+        gFinishLatched = false;
         return;
     }
     if (gPendingRewind !is null) {
@@ -223,7 +285,7 @@ void OnRunStep(SimulationManager@ sim)
         SendStateAndWait(sim);
         return;
     }
-    bool finished = sim.PlayerInfo.RaceFinished;
+    bool finished = Finished(sim);
     if (!finished) {
         gFinishSent = false;
     }
@@ -237,9 +299,21 @@ void OnRunStep(SimulationManager@ sim)
 
 void OnCheckpointCountChanged(SimulationManager@ sim, int current, int target)
 {
-    if (gClient !is null && gPreventFinish && sim.PlayerInfo.RaceFinished) {
+    gCheckpointTarget = target;
+    if (!sim.PlayerInfo.RaceFinished) {
+        return;
+    }
+    gFinishLatched = true;
+    if (gClient !is null && gPreventFinish) {
         sim.PreventSimulationFinish();
     }
+}
+
+// The race is finished: the game says so, or this race's finish was latched (and perhaps
+// undone by PreventSimulationFinish) in OnCheckpointCountChanged.
+bool Finished(SimulationManager@ sim)
+{
+    return gFinishLatched || sim.PlayerInfo.RaceFinished;
 }
 
 // ---------------------------------------------------------------- connection
@@ -292,6 +366,7 @@ void ResetConnection()
     gAutoFrameH = 0;
     gPreventFinish = false;
     gSpeed = 1.0f;
+    gSteerBinary = false;
     gSeq = 0;
     gWaitInRender = false;
     gFramePending = false;
@@ -304,6 +379,7 @@ void ResetConnection()
 void ResetRace()
 {
     gFinishSent = false;
+    gFinishLatched = false;
     gAfterRewind = false;
     gRespawns = 0;
 }
@@ -327,6 +403,8 @@ void ReleaseInputs(SimulationManager@ sim)
     if (sim.InRace) {
         sim.SetInputState(InputType::Steer, 0);
         sim.SetInputState(InputType::Gas, 0);
+        sim.SetInputState(InputType::Left, 0);
+        sim.SetInputState(InputType::Right, 0);
         sim.SetInputState(InputType::Up, 0);
         sim.SetInputState(InputType::Down, 0);
     }
@@ -519,6 +597,10 @@ void WaitInRender(SimulationManager@ sim)
 }
 
 // A frame needed while waiting in OnRunStep: pause, capture in the next Render(), wait there.
+// At game speed N the game runs several ticks per rendered frame and SetSpeed(0) takes
+// effect only after them; rewinding to the current state ends them now (Linesight calls
+// RewindToState(SaveState()) before every frame request), so the FRAME shows this STATE
+// and no other sync tick runs before the ACTION (plugins/API.md, "Pausing").
 void RequestFrame(SimulationManager@ sim, uint width, uint height, uint request)
 {
     gFramePending = true;
@@ -528,6 +610,7 @@ void RequestFrame(SimulationManager@ sim, uint width, uint height, uint request)
     gWaitInRender = true;
     gWaitStart = Time::Now;
     sim.SetSpeed(0.0f);
+    sim.RewindToState(sim.SaveState());
 }
 
 // Ends a wait in Render(): the game runs on at the client's speed.
@@ -592,8 +675,9 @@ int Handle(SimulationManager@ sim, int where)
     } else if (type == MSG_SET_SPEED) {
         if (!Expect(4)) return KEEP_WAITING;
         float speed = gClient.ReadFloat();
-        if (!(speed > 0.0f) || speed > 1000000.0f) {
-            SendError(ERR_BAD_PAYLOAD, type, "the game speed must be > 0 and <= 1000000 (1 = real time), got " + speed);
+        if (!(speed > 0.0f) || speed > MAX_SPEED) {
+            SendError(ERR_BAD_PAYLOAD, type, "the game speed must be > 0 and <= 100 (1 = real time; above 100"
+                      + " TMInterface may drop inputs), got " + speed);
             return KEEP_WAITING;
         }
         gSpeed = speed;
@@ -660,6 +744,18 @@ int Handle(SimulationManager@ sim, int where)
         gAutoFrameW = width;
         gAutoFrameH = height;
         SendOk(type);
+    } else if (type == MSG_SET_STEER_MODE) {
+        if (!Expect(4)) return KEEP_WAITING;
+        uint mode = gClient.ReadUint32();
+        if (mode > 1) {
+            SendError(ERR_BAD_PAYLOAD, type, "SET_STEER_MODE takes 0 (analog Steer) or 1 (Left/Right keys), got " + mode);
+            return KEEP_WAITING;
+        }
+        gSteerBinary = mode == 1;
+        SendOk(type);
+    } else if (type == MSG_GET_MAP) {
+        if (!Expect(0)) return KEEP_WAITING;
+        SendMap();
     } else if (type == MSG_BYE) {
         Skip(gMsgLength);
         Drop("BYE");
@@ -669,7 +765,7 @@ int Handle(SimulationManager@ sim, int where)
         SendError(ERR_BAD_PAYLOAD, type, "HELLO after the handshake");
     } else {
         Skip(gMsgLength);
-        SendError(ERR_UNKNOWN_TYPE, type, "unknown message type " + type + " (docs/protocol.md lists 1..15)");
+        SendError(ERR_UNKNOWN_TYPE, type, "unknown message type " + type + " (docs/protocol.md lists 1..17)");
     }
     return gClient is null ? DROPPED : KEEP_WAITING;
 }
@@ -690,16 +786,48 @@ int OnAction(SimulationManager@ sim, int where)
         return KEEP_WAITING;
     }
     if (sim.InRace) {
-        sim.SetInputState(InputType::Steer, steer);
-        sim.SetInputState(InputType::Gas, gas);
-        sim.SetInputState(InputType::Up, (buttons & 1) != 0 ? 1 : 0);
-        sim.SetInputState(InputType::Down, (buttons & 2) != 0 ? 1 : 0);
+        ApplyInputs(sim, steer, gas >= GAS_ON || (buttons & 1) != 0, (buttons & 2) != 0);
     }
     if (where == AT_RENDER_WAIT) {
         Resume(sim);
         return END_WAIT;
     }
     return where == AT_RUN_STEP ? END_WAIT : KEEP_WAITING;
+}
+
+// The inputs as TMNF takes them: pedals through Up/Down (never the analog Gas, whose sign
+// is brake-positive and which TMNF reads as on/off anyway); steering through the analog
+// Steer (default) or, in binary mode, the Left/Right keys at full deflection.
+void ApplyInputs(SimulationManager@ sim, int steer, bool accelerate, bool brake)
+{
+    if (gSteerBinary) {
+        sim.SetInputState(InputType::Steer, 0);
+        sim.SetInputState(InputType::Left, steer <= -STEER_KEY_AT ? 1 : 0);
+        sim.SetInputState(InputType::Right, steer >= STEER_KEY_AT ? 1 : 0);
+    } else {
+        sim.SetInputState(InputType::Steer, steer);
+    }
+    sim.SetInputState(InputType::Up, accelerate ? 1 : 0);
+    sim.SetInputState(InputType::Down, brake ? 1 : 0);
+}
+
+// MAP: uint32 uid length, the uid, then the map name (both empty when no map is loaded).
+void SendMap()
+{
+    string uid = "";
+    string name = "";
+    TM::GameCtnChallenge@ challenge = GetCurrentChallenge();
+    if (challenge !is null) {
+        uid = challenge.Uid;
+        name = challenge.Name;
+    }
+    gOut.Resize(12);
+    PutU32(gOut, 0, MSG_MAP);
+    PutU32(gOut, 4, 4 + uid.Length + name.Length);
+    PutU32(gOut, 8, uid.Length);
+    if (SendBytes(gOut) && SendText(uid)) {
+        SendText(name);
+    }
 }
 
 void OnSaveState(SimulationManager@ sim)
@@ -759,6 +887,7 @@ void ApplyRewind(SimulationManager@ sim, array<uint8>@ blob)
     sim.RewindToState(state);
     gRespawns = int(GetU32(blob, BLOB_NUM_RESPAWNS));
     gFinishSent = false;
+    gFinishLatched = false;
     gAfterRewind = true;
 }
 
@@ -773,6 +902,7 @@ int OnRespawnOrRestart(SimulationManager@ sim, int where, uint type)
         if (type == MSG_RESPAWN) {
             sim.Respawn();
             gRespawns++;
+            gFinishLatched = false;
         } else {
             sim.GiveUp();
             ResetRace();
@@ -821,7 +951,7 @@ bool SendState(SimulationManager@ sim)
     gSeq++;
     int t = sim.RaceTime;
     TM::PlayerInfo@ info = sim.PlayerInfo;
-    bool finished = info.RaceFinished;
+    bool finished = Finished(sim);
     uint flags = 0;
     if (finished) flags |= FLAG_FINISHED;
     if (sim.InRace && t >= 0) flags |= FLAG_IN_RACE;
@@ -849,6 +979,9 @@ bool SendState(SimulationManager@ sim)
         rpm = double(car.CarEngine.ActualRPM);
     }
 
+    // The inputs in force, as the car takes them (docs/protocol.md): a held Left/Right key
+    // is full steer, else the analog Steer; gas and brake are on (65536) or off (0), from
+    // Up/Down or an analog Gas past TMNF's thresholds (negative accelerates).
     InputState inputs = sim.GetInputState();
     int steer = int(inputs.Steer);
     if (inputs.Left && !inputs.Right) {
@@ -856,8 +989,8 @@ bool SendState(SimulationManager@ sim)
     } else if (inputs.Right && !inputs.Left) {
         steer = FULL;
     }
-    int gas = inputs.Up ? FULL : Clamp(int(inputs.Gas), 0, FULL);
-    int brake = inputs.Down ? FULL : 0;
+    int gas = (inputs.Up || int(inputs.Gas) <= -GAS_ON) ? FULL : 0;
+    int brake = (inputs.Down || int(inputs.Gas) >= GAS_ON) ? FULL : 0;
 
     PutU32(gState, 0, MSG_STATE);
     PutU32(gState, 4, STATE_RECORD_SIZE);
@@ -878,7 +1011,7 @@ bool SendState(SimulationManager@ sim)
     PutI32(gState, 64, Fixed(angular.y, 1000000.0));
     PutI32(gState, 68, Fixed(angular.z, 1000000.0));
     PutI32(gState, 72, int(info.CurCheckpointCount));
-    PutI32(gState, 76, int(info.CheckpointStates.Length));
+    PutI32(gState, 76, CheckpointTarget(info));
     PutI32(gState, 80, int(info.CurLap));
     PutI32(gState, 84, gRespawns);
     PutI32(gState, 88, gear);
@@ -903,6 +1036,14 @@ bool SendState(SimulationManager@ sim)
     }
     PutU32(gState, 116, 0);
     return SendBytes(gState);
+}
+
+// Checkpoints to pass to finish, laps included: OnCheckpointCountChanged's `target` once it
+// was called this race, before that PlayerInfo.Checkpoints.Length (one entry per logical
+// checkpoint, laps included; CheckpointStates counts one lap only: plugins/API.md).
+int CheckpointTarget(TM::PlayerInfo@ info)
+{
+    return gCheckpointTarget > 0 ? gCheckpointTarget : int(info.Checkpoints.Length);
 }
 
 // ---------------------------------------------------------------- little-endian packing
@@ -937,7 +1078,3 @@ int Fixed(double value, double scale)
     return x >= 0.0 ? int(x + 0.5) : int(x - 0.5);
 }
 
-int Clamp(int value, int low, int high)
-{
-    return value < low ? low : (value > high ? high : value);
-}

@@ -465,10 +465,16 @@ def test_commands_answered_inside_the_wait_and_refusals(bridge):
     with pytest.raises(PluginError) as info:
         bridge.rewind(b"\x00" * 100)  # too short to be a save state
     assert info.value.code == p.ErrorCode.REWIND_FAILED
-    with pytest.raises(PluginError) as info:  # above the plugin's bound: the refusal names it
-        bridge.set_speed(2_000_000.0)
+    # The input-speed rule: above 100x TMInterface may drop inputs (SetInputState docs),
+    # so the plugin refuses such a speed with ERROR 3 naming the bound and the reason ...
+    with pytest.raises(PluginError) as info:
+        bridge._request(p.SetSpeed(150.0), None)
     assert info.value.code == p.ErrorCode.BAD_PAYLOAD
-    assert "1000000" in str(info.value)
+    assert "<= 100" in str(info.value) and "drop inputs" in str(info.value)
+    with pytest.raises(ConfigError, match="<= 100"):  # ... and the bridge before sending it
+        bridge.set_speed(150.0)
+    bridge.set_speed(100.0)  # the bound itself is allowed
+    bridge.set_speed(1.0)
     # The step cycle goes on where it was.
     assert bridge.act(Action()).race_time_ms == here.race_time_ms + PERIOD_MS
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tmstate.link.protocol import PROTOCOL_VERSION
+
 pytestmark = pytest.mark.harness
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,9 +171,9 @@ def test_the_harness_runs_the_plugin_over_tcp(harness: Path) -> None:
         port = int(ready.strip().split("=")[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             name = b"test_harness_build"
-            sock.sendall(struct.pack("<III", 1, 4 + len(name), 1) + name)
+            sock.sendall(struct.pack("<III", 1, 4 + len(name), PROTOCOL_VERSION) + name)
             kind, payload = recv_message(sock)
-            assert kind == 64 and struct.unpack("<I", payload[:4])[0] == 1
+            assert kind == 64 and struct.unpack("<I", payload[:4])[0] == PROTOCOL_VERSION
             assert payload[4:].decode() == "tmstate 0.1.0"
             kind, payload = recv_message(sock)
             assert kind == 65 and len(payload) == 112

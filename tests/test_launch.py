@@ -35,7 +35,7 @@ FAKE_WINE = textwrap.dedent(
             os.setsid()
             time.sleep(600)
         sys.exit(0)
-    port = int(sys.argv[-1].rsplit(" ", 1)[1])
+    port = int(sys.argv[-1].rsplit(":", 1)[1])
     record = {{"argv": sys.argv[1:], "env": {{k: os.environ.get(k) for k in
               ("DISPLAY", "WINEPREFIX", "WINEDEBUG", "TMSTATE_INSTANCE", "EXTRA")}}}}
     with open(os.path.join(os.environ["FAKE_WINE_RECORDS"], f"{{port}}.json"), "w") as fh:
@@ -99,6 +99,10 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     tmloader = tmp_path / "TMLoader.exe"
     tmloader.write_bytes(b"MZ")
     monkeypatch.setenv("FAKE_WINE_RECORDS", str(records))
+    # The fake game imports tmstate.link.protocol: this checkout's, not whichever tmstate
+    # is installed (an editable install of another checkout would speak its protocol).
+    repo = str(Path(__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH", "")])))
     config = launch.LaunchConfig(
         wine=str(wine),
         tmloader=str(tmloader),
@@ -145,13 +149,13 @@ def test_plan_gives_each_instance_its_port_and_the_exact_tmloader_command(tmp_pa
     assert [p.port for p in plans] == [9000, 9001, 9002]
     assert plans[2].command == (
         "wine", "/games/TMLoader.exe", "run", "TmForever", "my profile",
-        "/configstring=set tmstate_port 9002",
+        "/configstring=set tmstate_listen 127.0.0.1:9002",
     )
     assert plans[0].env["WINEPREFIX"] == "/p" and plans[0].display is None
     assert plans[1].xvfb_command is None
     # The shell form quotes what needs quoting, so it can be pasted into a terminal.
     line = plans[0].shell_lines()[-1]
-    assert "'my profile'" in line and "'/configstring=set tmstate_port 9000'" in line
+    assert "'my profile'" in line and "'/configstring=set tmstate_listen 127.0.0.1:9000'" in line
 
 
 def test_plan_with_xvfb_gives_each_instance_a_display():
@@ -206,7 +210,7 @@ def test_dry_run_prints_the_commands_and_starts_nothing(tmp_path, capsys, monkey
     monkeypatch.delenv("TMSTATE_LAUNCH_CONFIG", raising=False)
     assert cli.main(["launch", "-n", "2", "--config", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "wine /g/TMLoader.exe run TmForever default '/configstring=set tmstate_port 9301'" in out
+    assert "wine /g/TMLoader.exe run TmForever default '/configstring=set tmstate_listen 127.0.0.1:9301'" in out
     assert "Xvfb :91 -screen 0" in out and "DISPLAY=:91" in out
     assert "Documents/TMInterface/Plugins/tmstate.as" in out
     assert not (tmp_path / "run").exists()
@@ -220,7 +224,7 @@ def test_start_waits_for_handshakes_writes_pid_file_and_stop_ends_everything(fak
     seen = records_of(records)
     assert sorted(seen) == [config.base_port, config.base_port + 1]
     first = seen[config.base_port]
-    assert first["argv"][1:5] == ["run", "TmForever", "default", f"/configstring=set tmstate_port {config.base_port}"]
+    assert first["argv"][1:5] == ["run", "TmForever", "default", f"/configstring=set tmstate_listen 127.0.0.1:{config.base_port}"]
     assert first["env"]["WINEPREFIX"] == config.wine_prefix and first["env"]["WINEDEBUG"] == "-all"
     # Both plugin stand-ins answer the handshake now, from processes the launcher can find again.
     assert all(launch.default_probe(port, 2.0) for port in launcher.ports)

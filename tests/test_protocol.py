@@ -60,6 +60,11 @@ ALL_MESSAGES = [
     p.SetMode(False),
     p.SetAutoFrame(0, 0),
     p.Bye(),
+    p.SetSteerMode(True),
+    p.SetSteerMode(False),
+    p.GetMap(),
+    p.MapInfo.of("AbCdEf0123456789uid", "A01-Race ✓"),
+    p.MapInfo.of("", ""),
     p.PluginHello(1, "tmstate.as 0.1.0"),
     p.State(42, int(p.StateFlag.FINISHED | p.StateFlag.IN_RACE | p.StateFlag.AFTER_REWIND), sample_state()),
     p.SavedState(-1234, b"\x00\x01blob" * 3000),
@@ -176,7 +181,7 @@ def test_max_payload_itself_is_accepted_by_the_header_check():
     )
 
 
-@pytest.mark.parametrize("bad_type", [0, 16, 63, 70, 2**32 - 1])
+@pytest.mark.parametrize("bad_type", [0, 18, 63, 71, 2**32 - 1])
 def test_unknown_type_raises(bad_type):
     data = struct.pack("<II", bad_type, 0)
     with pytest.raises(ProtocolError, match=f"unknown message type {bad_type}"):
@@ -186,10 +191,11 @@ def test_unknown_type_raises(bad_type):
 
 
 def test_wrong_version_raises_version_mismatch_naming_both():
-    (hello,) = p.decode(p.encode(p.PluginHello(2, "tmstate.as 9")))
+    other = p.PROTOCOL_VERSION + 1
+    (hello,) = p.decode(p.encode(p.PluginHello(other, "tmstate.as 9")))
     with pytest.raises(VersionMismatchError) as info:
         p.check_version(hello)
-    assert "version 1" in str(info.value) and "version 2" in str(info.value)
+    assert f"version {p.PROTOCOL_VERSION}" in str(info.value) and f"version {other}" in str(info.value)
     p.check_version(p.PluginHello(p.PROTOCOL_VERSION, "x"))  # same version: no error
 
 
@@ -246,7 +252,7 @@ def test_declared_layouts_match_the_message_tables_of_the_spec():
 
     spec = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
     rows = re.findall(r"^\| (\d+) +\| `(\w+)` \| ([^|]+) \|", spec, flags=re.M)
-    assert len(rows) == len(p.MESSAGES) == 21
+    assert len(rows) == len(p.MESSAGES) == 24
     for number, name, payload in rows:
         t = int(number)
         assert p.message_name(t) == name

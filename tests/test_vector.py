@@ -367,8 +367,8 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
 HARNESS_WINE = """#!{python}
 # A fake wine for the launcher: runs the plugin harness on the port the configstring names.
 import os, sys
-port = sys.argv[-1].rsplit(" ", 1)[1]
-os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_port " + port])
+listen = sys.argv[-1].rsplit(" ", 1)[1]  # ADDRESS:PORT
+os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_listen " + listen])
 """
 
 

@@ -47,9 +47,12 @@ def _stderr(message: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``tmstate check [--json]``: exit status 1 when a required dependency is missing."""
+    """``tmstate check [--json]``: exit status 1 when a required dependency is missing.
+    ``tmstate check --game [--port N]``: the input self-test on a running game instead."""
     from dataclasses import asdict
 
+    if args.game:
+        return cmd_check_game(args)
     from tmstate.ops import check
 
     items = check.collect()
@@ -59,6 +62,45 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(check.format_table(items))
         print("\nrequired Python dependencies missing — see above" if failed else "\nready (MISSING lines are optional parts)")
+    return 1 if failed else 0
+
+
+def cmd_check_game(args: argparse.Namespace) -> int:
+    """``tmstate check --game``: exit status 1 when the game did not take an input."""
+    from tmstate.link.protocol import DEFAULT_PORT
+    from tmstate.ops import input_check
+
+    port = DEFAULT_PORT if args.port is None else args.port
+    try:
+        results = input_check.check_game(port, binary_steering=args.steer_mode == "binary", speed=args.speed)
+    except TmstateError as exc:
+        print(f"FAIL     game link on port {port}: {exc}")
+        return 1
+    print(input_check.format_results(results))
+    failed = [r for r in results if not r.ok]
+    print("\nthe game takes tmstate's inputs" if not failed else f"\n{len(failed)} of {len(results)} input checks failed")
+    return 1 if failed else 0
+
+
+def cmd_plugin_check(args: argparse.Namespace) -> int:
+    """``tmstate plugin-check PLUGIN...``: exit status 1 when a plugin does not compile."""
+    from tmstate.errors import ConfigError
+    from tmstate.ops import plugin_check
+
+    binary = Path(args.harness) if args.harness else None
+    if binary is not None and not binary.is_file():
+        raise ConfigError(f"{binary}: no such harness binary (make -C plugins/harness builds one)")
+    version = plugin_check.angelscript_version(binary)
+    print(f"AngelScript {'.'.join(map(str, version))}"
+          + ("" if version >= (2, 36) else " (older than TMInterface's compiler: see plugins/API.md, 'Engine')"))
+    results = [plugin_check.check_plugin(p, binary) for p in args.plugins]
+    for r in results:
+        print(f"{'OK' if r.ok else 'FAILED':<6}  {r.plugin}")
+        for line in r.messages:
+            print(f"        {line}")
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)} of {len(results)} plugins compile against the API model"
+          + ("" if not failed else " — each failure is a finding about the model (plugins/API.md)"))
     return 1 if failed else 0
 
 
@@ -324,7 +366,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="what is installed and ready, and what to do if not")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--game", action="store_true",
+                   help="drive a running game (in a race) through a short input self-test instead")
+    p.add_argument("--port", type=int, default=None, help="with --game: the plugin's port (default: its default port)")
+    p.add_argument("--steer-mode", choices=["analog", "binary"], default="analog",
+                   help="with --game: test analog steering (default) or the Left/Right keys")
+    p.add_argument("--speed", type=float, default=1.0, help="with --game: game speed for the test (<= 100)")
     p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("plugin-check", help="compile TMInterface plugins against the harness's API model")
+    p.add_argument("plugins", nargs="+", metavar="PLUGIN", help="a .as file, or a folder whose .as files form one plugin")
+    p.add_argument("--harness", default=None,
+                   help="a tmstate-harness binary to use (e.g. one built with AS_SDK=..., plugins/harness/README.md)")
+    p.set_defaults(run=cmd_plugin_check)
 
     p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
     p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")

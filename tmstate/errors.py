@@ -84,6 +84,10 @@ class PluginError(BridgeError):
         super().__init__(f"plugin refused request type {request} (error {code}): {message}")
 
 
+class MapMismatchError(TmstateError):
+    """The game has another map loaded than the one the reference line was made on."""
+
+
 class GameLostError(TmstateError):
     """A game instance crashed or hung and could not be brought back within the retries."""
 

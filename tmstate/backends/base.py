@@ -30,8 +30,11 @@ from tmstate.core.state import ANALOG_MAX, GameState
 class Action:
     """Inputs for one action period, in normalised units.
 
-    steer: -1 (full left) .. 1 (full right), sent as analog steer ±65536.
-    gas: 0..1 analog accelerator, sent as analog gas 0..65536.
+    steer: -1 (full left) .. 1 (full right), sent as analog steer ±65536 (or, in the
+    game's binary steering mode, the Left/Right key for |steer| >= 0.5).
+    gas: 0..1 accelerator. TMNF's acceleration is on or off: the game link presses
+    accelerate from 0.3 up (19661/65536, the cut TMNF applies to an analog gas) and
+    nothing below (the simulator backend, not TMNF physics, treats it as proportional).
     brake: pressed or not (TMNF's brake is a binary input).
     """
 
@@ -90,6 +93,12 @@ class Backend(abc.ABC):
 
     def frame(self, width: int, height: int) -> np.ndarray | None:
         """The current image as (height, width, 3) uint8 RGB, or None if this backend has none."""
+        return None
+
+    def map_identity(self) -> tuple[str, str] | None:
+        """(uid, name) of the map the game has loaded, or None when this backend drives no
+        game map (the simulator and replays drive the line itself). An empty uid means the
+        game could not tell; the env then checks the start position instead."""
         return None
 
     def close(self) -> None:

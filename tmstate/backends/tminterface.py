@@ -9,6 +9,7 @@ default) since the plugin pauses it at every action step anyway.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,12 @@ from tmstate.backends.base import Action, Backend
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.config import from_dict
-from tmstate.errors import BridgeError, ConfigError
+from tmstate.errors import BridgeError, ConfigError, PluginError
 from tmstate.core.state import GameState, check_action_period_ms
+from tmstate.link.protocol import MAX_GAME_SPEED, ErrorCode
+
+STEER_MODES = ("analog", "binary")
+"""Values of :attr:`GameConfig.steer_mode`."""
 
 
 @dataclass
@@ -32,7 +37,12 @@ class GameConfig:
     action_period_ms: int = 50
     """Race time per step; a multiple of the game's 10 ms tick."""
     game_speed: float = 10.0
-    """Game speed while stepping (1 = real time). Speed-up is the default."""
+    """Game speed while stepping (1 = real time), at most 100: above that TMInterface may
+    drop inputs (its SetInputState docs), so the plugin refuses it."""
+    steer_mode: str = "analog"
+    """How steering reaches TMNF: ``"analog"`` (TMInterface's analog Steer, the default)
+    or ``"binary"`` (the Left/Right keys, full deflection for |steer| >= 0.5), for a game
+    that ignores analog steering (``tmstate check --game`` tells; docs/env.md)."""
     timeout_s: float = 10.0
     """How long the client waits for any answer (a restart with countdown takes ~2 s at speed 1)."""
     plugin_timeout_ms: int = 500_000
@@ -40,6 +50,11 @@ class GameConfig:
     Long on purpose (Linesight uses 500 s too): a learner's update between two steps can
     take minutes. A client that dies is replaced at once by the next one that connects
     (docs/protocol.md), so a long wait never locks a restarted trainer out."""
+    challenge: str = ""
+    """A map to load before the first race (the console's ``map`` command, e.g.
+    ``"A01-Race.Challenge.Gbx"``); "" = race on whatever map the game has loaded."""
+    challenge_timeout_s: float = 120.0
+    """How long to wait for that map to load and its race to run."""
     frame_size: tuple[int, int] | None = None
     """(width, height) of a frame sent with every STATE (auto frames), or None for none."""
     prevent_finish: bool = True
@@ -55,8 +70,15 @@ class GameConfig:
 
     def __post_init__(self) -> None:
         check_action_period_ms(self.action_period_ms)
-        if not self.game_speed > 0:
-            raise ConfigError(f"game_speed must be > 0, got {self.game_speed}")
+        if not 0 < self.game_speed <= MAX_GAME_SPEED:
+            raise ConfigError(
+                f"game_speed must be > 0 and <= {MAX_GAME_SPEED:g}, got {self.game_speed} — above "
+                f"{MAX_GAME_SPEED:g}x TMInterface may drop inputs; run more game instances instead"
+            )
+        if self.steer_mode not in STEER_MODES:
+            raise ConfigError(f"steer_mode must be one of {', '.join(STEER_MODES)}, got {self.steer_mode!r}")
+        if self.challenge_timeout_s <= 0:
+            raise ConfigError(f"challenge_timeout_s must be > 0, got {self.challenge_timeout_s}")
         if self.timeout_s <= 0 or self.plugin_timeout_ms < 100:
             raise ConfigError(
                 f"timeout_s must be > 0 and plugin_timeout_ms >= 100, got {self.timeout_s} "
@@ -95,6 +117,7 @@ class GameBackend(Backend):
         self.start_blob: bytes | None = None
         """The save state at race time 0 that resets rewind to."""
         self._frame_for_seq = -1
+        self._challenge_loaded = not config.challenge
 
     # --- connection --------------------------------------------------------------------
 
@@ -106,9 +129,45 @@ class GameBackend(Backend):
         self.bridge.set_timeout(c.plugin_timeout_ms)
         self.bridge.set_action_period(c.action_period_ms)
         self.bridge.set_speed(c.game_speed)
+        if c.steer_mode == "binary":
+            self.bridge.set_steer_mode(True)
         self.bridge.prevent_finish(c.prevent_finish)
         if c.frame_size is not None:
             self.bridge.set_auto_frame(*c.frame_size)
+        if not self._challenge_loaded:
+            self._load_challenge()
+
+    def _load_challenge(self) -> None:
+        """``map <challenge>`` in the console, then wait until a new map is loaded.
+
+        The load is seen as a change of ``GetCurrentChallenge()``'s uid (the game's map
+        name need not match the file name); a map already loaded under the file's name is
+        not loaded again."""
+        c = self.config
+        stem = c.challenge.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        stem = stem[: -len(".Challenge.Gbx")] if stem.lower().endswith(".challenge.gbx") else stem
+        before = self.bridge.get_map()
+        if before.name and before.name.lower() == stem.lower():
+            self._challenge_loaded = True
+            return
+        self.bridge.execute(f"map {c.challenge}")
+        try:  # the plugin runs console commands in Render(): let the game run out of its wait
+            self.bridge.restart()
+        except PluginError as exc:
+            if exc.code != ErrorCode.NOT_IN_RACE:  # in the menus nothing waits: nothing to end
+                raise
+        deadline = time.monotonic() + c.challenge_timeout_s
+        while time.monotonic() < deadline:
+            now = self.bridge.get_map()
+            if now.uid and now.uid != before.uid:
+                self._challenge_loaded = True
+                self.start_blob = None  # the old map's start state means nothing now
+                return
+            time.sleep(0.2)
+        raise BridgeError(
+            f"map {c.challenge!r} did not load within {c.challenge_timeout_s:g} s (the game still has "
+            f"{before.name or before.uid or 'no map'!r}) — check the file name is in the game's Challenges folder"
+        )
 
     # --- Backend -----------------------------------------------------------------------
 
@@ -154,6 +213,12 @@ class GameBackend(Backend):
         if bgra.shape[:2] != (height, width):
             bgra = cv2.resize(bgra, (width, height), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB)
+
+    def map_identity(self) -> tuple[str, str] | None:
+        """The loaded map's uid and name, as the plugin reads ``GetCurrentChallenge()``."""
+        self._ensure_connected()
+        info = self.bridge.get_map()
+        return info.uid, info.name
 
     def close(self) -> None:
         self.bridge.close()

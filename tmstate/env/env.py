@@ -37,7 +37,7 @@ import numpy as np
 from tmstate.env.action import ActionType, action_type
 from tmstate.backends.base import Backend, backend_class
 from tmstate.config import check_arguments, from_dict, load_toml
-from tmstate.errors import ConfigError, TmstateError
+from tmstate.errors import ConfigError, MapMismatchError, TmstateError
 from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
 from tmstate.core.progress import Location, ProgressConfig
 from tmstate.core.reference import ReferenceLine
@@ -65,6 +65,9 @@ class EnvConfig:
     progress: ProgressConfig = field(default_factory=ProgressConfig)
     start: StartConfig = field(default_factory=StartConfig)  # where episodes start (tmstate.env.start)
     log_dir: str = ""  # write every episode here ("" = no logs)
+    map_check_m: float = 20.0
+    """With a game backend: the line's map_uid must match the loaded map's; where either is
+    unknown, the car must start within this distance of the line's start (0 = no check)."""
     render_width: int = 320
     render_height: int = 240
     backend_options: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +78,8 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         check_action_period_ms(self.action_period_ms)
+        if not self.map_check_m >= 0:
+            raise ConfigError(f"map_check_m must be >= 0 metres, got {self.map_check_m}")
         if self.render_width < 1 or self.render_height < 1:
             raise ConfigError(f"render size must be positive, got {self.render_width}x{self.render_height}")
 
@@ -242,6 +247,8 @@ class TMNFEnv(gym.Env):
         self.location: Location | None = None
         self._progress_m = 0.0
         self._done = True
+        self._map_checked = False
+        self._checkpoint_check = False  # the first checkpoint still to check (map by position)
         self._log = None
         self._log_open = False
         self.last_log_path: Path | None = None
@@ -254,6 +261,8 @@ class TMNFEnv(gym.Env):
         super().reset(seed=seed)
         self._close_log()
         state = self.backend.reset(seed)
+        if not self._map_checked:  # at race time 0, before any spread start
+            self._check_map(state)
         if self.config.start.spread:
             state = self._start_along_the_track(state)
         location = self.scorer.reset(state)
@@ -267,12 +276,60 @@ class TMNFEnv(gym.Env):
             self.render()
         return obs, self._info(state, location, {}, "")
 
+    def _check_map(self, state: Any) -> None:
+        """Refuse a line made on another map than the game's (once per env).
+
+        The loaded map's uid against the line's ``map_uid`` when both are known, else the
+        car's start against the line's start: a line that trains on the wrong map gives
+        rewards that mean nothing, silently."""
+        identity = self.backend.map_identity()
+        self._map_checked = True
+        if identity is None or self.config.map_check_m == 0:
+            return
+        uid, name = identity
+        meta = self.line.metadata
+        line_name = meta.map_name or self.line.name
+        if uid and meta.map_uid:
+            if uid != meta.map_uid:
+                raise MapMismatchError(
+                    f"reference line {self.line.name} was made on map {line_name!r} (uid {meta.map_uid}), but the game "
+                    f"has {name!r} (uid {uid}) loaded — load that map (GameConfig.challenge) or use the loaded map's line"
+                )
+            return
+        distance = float(np.linalg.norm(np.asarray(state.position) - self.line.points[0]))
+        self._checkpoint_check = bool(meta.checkpoints_m) and not self.config.start.spread
+        if distance > self.config.map_check_m:
+            raise MapMismatchError(
+                f"the car starts {distance:.0f} m from the start of reference line {self.line.name} (map {line_name!r}); "
+                f"the game has {name or 'another map'!r} loaded — load the line's map or use the loaded map's line "
+                f"(map_check_m={self.config.map_check_m:g})"
+            )
+
+    def _check_first_checkpoint(self, prev: GameState, state: GameState) -> None:
+        """Where the map was checked by the start position only: the car must pass the
+        game's first checkpoint near the line's first one (within twice ``map_check_m``,
+        a checkpoint block being about 32 m wide)."""
+        self._checkpoint_check = False
+        if prev.checkpoint_count != 0:
+            return
+        expected = self.line.point_at(self.line.metadata.checkpoints_m[0])
+        distance = float(np.linalg.norm(np.asarray(state.position) - expected))
+        if distance > 2 * self.config.map_check_m:
+            meta = self.line.metadata
+            raise MapMismatchError(
+                f"the car passed its first checkpoint {distance:.0f} m from the first checkpoint of reference line "
+                f"{self.line.name} (map {meta.map_name or self.line.name!r}); the game has another map loaded — load "
+                f"the line's map or use the loaded map's line (map_check_m={self.config.map_check_m:g})"
+            )
+
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self.state is None or self._done:
             raise TmstateError("step() called before reset() or after the episode ended; call reset() first")
         inputs = self.actions.to_input(action)
         prev = self.state
         state = self.backend.step(inputs)
+        if self._checkpoint_check and state.checkpoint_count > prev.checkpoint_count:
+            self._check_first_checkpoint(prev, state)
         scored = self.scorer.step(prev, state)
         location, terms, reason = scored.location, scored.terms, scored.reason
         terminated, truncated = scored.terminated, scored.truncated

@@ -521,7 +521,11 @@ class Bridge:
         )
 
     def act_analog(self, steer: int, gas: int, buttons: int = 0, timeout_s: float | None = None) -> GameState:
-        """:meth:`act` with raw analog values (steer -65536..65536, gas 0..65536, button bits)."""
+        """:meth:`act` with raw values: steer -65536..65536, gas 0..65536, button bits.
+
+        TMNF's acceleration is on or off: the plugin presses accelerate for a gas of at
+        least :data:`~tmstate.link.protocol.GAS_ON` (19661, 30 %) or button bit 0, brake
+        for bit 1 (docs/protocol.md, ACTION)."""
         deadline = self._deadline(timeout_s)
         if not self._awaiting_action:
             self._require_control("act()")
@@ -576,10 +580,24 @@ class Bridge:
         self._request(p.SetActionPeriod(check_action_period_ms(ms, "action period")), timeout_s)
 
     def set_speed(self, speed: float, timeout_s: float | None = None) -> None:
-        """Game speed (1 = real time; >1 faster)."""
-        if not speed > 0 or speed == float("inf"):
-            raise ConfigError(f"game speed must be a finite number > 0, got {speed}")
+        """Game speed (1 = real time; >1 faster), at most 100: above that TMInterface may
+        drop inputs (its SetInputState docs), so the plugin refuses it."""
+        if not 0 < speed <= p.MAX_GAME_SPEED:
+            raise ConfigError(
+                f"game speed must be > 0 and <= {p.MAX_GAME_SPEED:g}, got {speed} — above "
+                f"{p.MAX_GAME_SPEED:g}x TMInterface may drop inputs; run more game instances instead"
+            )
         self._request(p.SetSpeed(float(speed)), timeout_s)
+
+    def set_steer_mode(self, binary: bool, timeout_s: float | None = None) -> None:
+        """Steer through the analog Steer input (False, the default) or the Left/Right keys
+        (True: |steer| >= 0.5 presses the key, full deflection; for a game that ignores
+        analog steering without a bound analog device)."""
+        self._request(p.SetSteerMode(bool(binary)), timeout_s)
+
+    def get_map(self, timeout_s: float | None = None) -> p.MapInfo:
+        """The loaded map's uid and name (both empty when the game reports none)."""
+        return self._request(p.GetMap(), timeout_s, expect=p.MapInfo)  # type: ignore[return-value]
 
     def prevent_finish(self, enabled: bool = True, timeout_s: float | None = None) -> None:
         """Keep the race running past the finish line (the finish STATE still arrives)."""

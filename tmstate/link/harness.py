@@ -109,7 +109,7 @@ class HarnessProcess:
 
     Use as a context manager (``with HarnessProcess() as h: Bridge(port=h.port)``) or call
     :meth:`start` / :meth:`stop`. ``extra_config`` are more TMInterface console lines
-    applied after ``set tmstate_port``; ``extra_args`` go to the binary as they are.
+    applied after ``set tmstate_listen 127.0.0.1:<port>``; ``extra_args`` go to the binary as they are.
     """
 
     def __init__(
@@ -152,7 +152,7 @@ class HarnessProcess:
     def command(self, port: int) -> list[str]:
         """The exact command line for a harness on ``port``."""
         binary = self.binary or build_harness()
-        cmd = [str(binary), "--plugin", str(self.plugin), "--config", f"set tmstate_port {port}"]
+        cmd = [str(binary), "--plugin", str(self.plugin), "--config", f"set tmstate_listen 127.0.0.1:{port}"]
         for line in self.extra_config:
             cmd += ["--config", line]
         if self.realtime:

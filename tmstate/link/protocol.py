@@ -27,8 +27,15 @@ import numpy as np
 from tmstate.errors import ProtocolError, VersionMismatchError
 from tmstate.core.state import ANALOG_MAX, GameState
 
-PROTOCOL_VERSION = 1
-"""The protocol version this side speaks; the handshake refuses any other."""
+PROTOCOL_VERSION = 2
+"""The protocol version this side speaks; the handshake refuses any other.
+Version 2: pedals through TMNF's binary inputs, SET_STEER_MODE, GET_MAP/MAP, game speed <= 100."""
+
+GAS_ON = 19661
+"""An ACTION gas at or above this presses accelerate (TMNF's analog-gas threshold, 30 %)."""
+
+MAX_GAME_SPEED = 100.0
+"""Highest game speed the plugin accepts: above it TMInterface may drop inputs."""
 
 DEFAULT_PORT = 8477
 """The TCP port the plugin listens on unless its ``tmstate_port`` variable says otherwise."""
@@ -74,6 +81,8 @@ class ClientMsg(enum.IntEnum):
     SET_MODE = 13
     SET_AUTO_FRAME = 14
     BYE = 15
+    SET_STEER_MODE = 16
+    GET_MAP = 17
 
 
 class PluginMsg(enum.IntEnum):
@@ -85,6 +94,7 @@ class PluginMsg(enum.IntEnum):
     FRAME = 67
     OK = 68
     ERROR = 69
+    MAP = 70
 
 
 class ErrorCode(enum.IntEnum):
@@ -240,6 +250,58 @@ class Bye:
 
 
 @dataclass(frozen=True, slots=True)
+class SetSteerMode:
+    """Steering through the analog Steer (``binary=False``) or the Left/Right keys."""
+
+    binary: bool = False
+    TYPE = ClientMsg.SET_STEER_MODE
+    FIXED, TAIL = "I", None
+
+
+@dataclass(frozen=True, slots=True)
+class GetMap:
+    TYPE = ClientMsg.GET_MAP
+    FIXED, TAIL = "", None
+
+
+@dataclass(frozen=True, slots=True)
+class MapInfo:
+    """The loaded map (``GetCurrentChallenge()``'s Uid and Name; both empty: no map).
+
+    On the wire: uint32 byte length of the uid, then uid and name as one UTF-8 tail.
+    Build one with :meth:`of`; read :attr:`uid` and :attr:`name`."""
+
+    uid_length: int = 0
+    text: str = ""
+    TYPE = PluginMsg.MAP
+    FIXED, TAIL = "I", "str"
+
+    @classmethod
+    def of(cls, uid: str, name: str) -> MapInfo:
+        return cls(len(uid.encode("utf-8")), uid + name)
+
+    def _split(self) -> tuple[str, str]:
+        raw = self.text.encode("utf-8")
+        if self.uid_length > len(raw):
+            raise ProtocolError(
+                f"MAP announces a uid of {self.uid_length} bytes in {len(raw)} bytes of text — "
+                "truncated or malformed message"
+            )
+        try:
+            return raw[: self.uid_length].decode("utf-8"), raw[self.uid_length :].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("MAP splits its text inside a UTF-8 character — malformed message") from None
+
+    @property
+    def uid(self) -> str:
+        return self._split()[0]
+
+    @property
+    def name(self) -> str:
+        return self._split()[1]
+
+
+@dataclass(frozen=True, slots=True)
 class PluginHello:
     """Plugin HELLO: its protocol version and the plugin's own version string."""
 
@@ -319,13 +381,13 @@ class Error:
 Message = (
     Hello | ActionMsg | SetActionPeriod | SetSpeed | SaveState | Rewind | Respawn | Restart
     | PreventFinish | RequestFrame | ExecuteCommand | SetTimeout | SetMode | SetAutoFrame
-    | Bye | PluginHello | State | SavedState | Frame | Ok | Error
+    | Bye | SetSteerMode | GetMap | PluginHello | State | SavedState | Frame | Ok | Error | MapInfo
 )
 
 MESSAGES: dict[int, type] = {cls.TYPE.value: cls for cls in (
     Hello, ActionMsg, SetActionPeriod, SetSpeed, SaveState, Rewind, Respawn, Restart, PreventFinish,
-    RequestFrame, ExecuteCommand, SetTimeout, SetMode, SetAutoFrame, Bye,
-    PluginHello, State, SavedState, Frame, Ok, Error)}
+    RequestFrame, ExecuteCommand, SetTimeout, SetMode, SetAutoFrame, Bye, SetSteerMode, GetMap,
+    PluginHello, State, SavedState, Frame, Ok, Error, MapInfo)}
 """The class of every message type number."""
 
 
@@ -534,7 +596,7 @@ def check_header(msg_type: int, length: int) -> None:
         )
     if msg_type not in MESSAGE_NAMES:
         raise ProtocolError(
-            f"unknown message type {msg_type} (expected 1..15 or 64..69) — the peer is not "
+            f"unknown message type {msg_type} (expected 1..17 or 64..70) — the peer is not "
             f"speaking tmstate protocol {PROTOCOL_VERSION}"
         )
 

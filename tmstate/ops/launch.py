@@ -1,7 +1,7 @@
 """Start, watch and stop TMNF instances under Wine, each with the tmstate plugin on its own port.
 
 One instance is one ``wine TMLoader.exe run TmForever "<profile>"
-/configstring="set tmstate_port <port>"`` process tree (TMLoader starts the game with
+/configstring="set tmstate_listen <bind>:<port>"`` process tree (TMLoader starts the game with
 TMInterface 2 from a TMLoader profile), optionally on its own Xvfb display. Instance ``i``
 listens on ``base_port + i``. The launcher waits until every plugin answers the protocol
 handshake, writes a pid file, and ``tmstate launch --stop`` ends exactly the processes it
@@ -73,8 +73,9 @@ class LaunchConfig:
     """The game name TMLoader knows (``run <game> <profile>``)."""
     base_port: int = DEFAULT_PORT
     """Instance i listens on base_port + i."""
-    port_variable: str = "tmstate_port"
-    """The TMInterface variable the plugin reads its port from."""
+    bind: str = "127.0.0.1"
+    """The address each plugin listens on. The configstring always sets address and port
+    together (``tmstate_listen``), so nothing kept from an earlier session applies."""
     plugin: str = ""
     """If set: a plugin file copied into the prefix's Documents/TMInterface/Plugins/ before launch."""
     xvfb: bool = False
@@ -110,8 +111,8 @@ class LaunchConfig:
                 f"handshake_timeout_s must be > 0 and stop_grace_s >= 0, got "
                 f"{self.handshake_timeout_s} and {self.stop_grace_s}"
             )
-        if not self.port_variable.isidentifier():
-            raise ConfigError(f"port_variable must be a plain name, got {self.port_variable!r}")
+        if not self.bind or any(c.isspace() or c in ':;"' for c in self.bind):
+            raise ConfigError(f"bind must be one IPv4 address or host name, got {self.bind!r}")
 
     @property
     def pid_file(self) -> Path:
@@ -195,8 +196,11 @@ class InstancePlan:
 
 
 def configstring(config: LaunchConfig, port: int) -> str:
-    """The TMInterface console command run at start-up: tells the plugin its port."""
-    return f"set {config.port_variable} {port}"
+    """The TMInterface console command run at start-up: the plugin's address and port.
+
+    Always both, in one variable: TMInterface keeps variables between sessions (builtin.txt),
+    and the plugin resets its own at start, so only this command decides where it listens."""
+    return f"set tmstate_listen {config.bind}:{port}"
 
 
 def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:

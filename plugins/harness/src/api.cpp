@@ -6,10 +6,12 @@
 
 #include <angelscript/scriptarray.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -69,7 +71,9 @@ PlayerInfoView* SmPlayerInfo(SimManager* self) { return &self->host->RaceState()
 HmsDynaView* SmDyna(SimManager* self) { return &self->host->RaceState().dyna; }
 CarView* SmSceneVehicleCar(SimManager* self) { return &self->host->RaceState().car; }
 WheelsView* SmWheels(SimManager* self) { return &self->host->RaceState().wheels; }
-void SmSetInputState(int type, int value, SimManager* self) { self->host->RaceState().SetInput(type, value); }
+void SmSetInputState(int type, int value, SimManager* self) {
+    self->host->RaceState().SetInput(type, value, self->host->Speed());
+}
 InputStateValue SmGetInputState(SimManager* self) { return self->host->RaceState().Inputs(); }
 void SmSetSpeed(double speed, SimManager* self) { self->host->SetSpeed(speed); }
 void SmGiveUp(SimManager* self) { self->host->RaceState().GiveUp(); }
@@ -86,6 +90,7 @@ void SmRewindToState(SimulationStateObj* state, bool /*resetCamera*/, SimManager
         return;
     }
     self->host->RaceState().Restore(state->data.data(), state->data.size());
+    self->host->CutBatch();  // the ticks queued for this frame are gone (Linesight's pause)
     state->Release();  // a handle parameter arrives with a reference for the callee
 }
 SimManager* GetSimulationManager() { return H().Manager(); }
@@ -95,17 +100,48 @@ int32_t PiDisplaySpeed(PlayerInfoView* self) { return self->displaySpeed; }
 uint32_t PiCurCheckpointCount(PlayerInfoView* self) { return self->curCheckpointCount; }
 uint32_t PiCurLap(PlayerInfoView* self) { return self->curLap; }
 bool PiRaceFinished(PlayerInfoView* self) { return self->raceFinished; }
+// One entry per checkpoint block incl. the finish/lap line, NOT laps included (tminterface
+// CheckpointData.cp_states: "A map with 3 laps and 5 checkpoints will still contain only 5").
 CScriptArray* PiCheckpointStates(PlayerInfoView* self) {
-    CScriptArray* out = CScriptArray::Create(TypeOf("array<int>"), self->checkpointTarget);
-    for (asUINT i = 0; i < self->checkpointTarget; ++i) {
-        *static_cast<int32_t*>(out->At(i)) = i < self->curCheckpointCount ? 1 : 0;
+    const asUINT n = self->physicalCheckpoints;
+    CScriptArray* out = CScriptArray::Create(TypeOf("array<int>"), n);
+    const asUINT passedThisLap = n == 0 ? 0 : (self->raceFinished ? n : self->curCheckpointCount % n);
+    for (asUINT i = 0; i < n; ++i) *static_cast<int32_t*>(out->At(i)) = i < passedThisLap ? 1 : 0;
+    return out;
+}
+// One entry per logical checkpoint to finish, laps included (D-cps-times; tminterface
+// CheckpointData.cp_times): Time is the race time it was passed at, -1 until then.
+struct PlayerCheckpointObj {
+    int32_t time = -1;
+};
+PlayerCheckpointObj gCheckpointPool[4096];
+CScriptArray* PiCheckpoints(PlayerInfoView* self) {
+    const asUINT n = std::min<asUINT>(self->checkpointTarget, 4096);
+    CScriptArray* out = CScriptArray::Create(TypeOf("array<TM::PlayerCheckpoint@>"), n);
+    for (asUINT i = 0; i < n; ++i) {
+        gCheckpointPool[i].time = i < self->curCheckpointCount ? 0 : -1;
+        *static_cast<PlayerCheckpointObj**>(out->At(i)) = &gCheckpointPool[i];
     }
     return out;
 }
+int32_t PcTime(PlayerCheckpointObj* self) { return self->time; }
+
+// --- the loaded map
+struct ChallengeObj {
+    std::string uid;
+    std::string name;
+};
+ChallengeObj gChallenge;
+ChallengeObj* GetCurrentChallenge() {
+    const RaceConfig& c = H().RaceState().Config();
+    if (c.mapUid.empty()) return nullptr;  // no map loaded
+    gChallenge.uid = c.mapUid;
+    gChallenge.name = c.mapName;
+    return &gChallenge;
+}
+std::string ChallengeUid(ChallengeObj* self) { return self->uid; }
+std::string ChallengeName(ChallengeObj* self) { return self->name; }
 HmsStateDynaView* DynaCurrentState(HmsDynaView* self) { return &self->currentState; }
-Iso4 StateLocation(HmsStateDynaView* self) { return self->location; }
-Vec3 StateLinearSpeed(HmsStateDynaView* self) { return self->linearSpeed; }
-Vec3 StateAngularSpeed(HmsStateDynaView* self) { return self->angularSpeed; }
 EngineView* CarEngine(CarView* self) { return &self->engine; }
 int32_t EngineGear(EngineView* self) { return self->gear; }
 float EngineActualRpm(EngineView* self) { return self->actualRpm; }
@@ -160,6 +196,11 @@ void Log(const std::string& message) { std::fprintf(stderr, "[plugin] %s\n", mes
 void Print(const std::string& message) { std::fprintf(stderr, "[plugin] %s\n", message.c_str()); }
 void RegisterVariableDouble(const std::string& name, double value) { H().RegisterVariable(name, value); }
 void RegisterVariableString(const std::string& name, const std::string& value) { H().RegisterVariable(name, value); }
+void RegisterVariableBool(const std::string& name, bool value) { H().RegisterVariable(name, value ? 1.0 : 0.0); }
+void SetVariableDouble(const std::string& name, double value) { H().SetVariable(name, value); }
+void SetVariableString(const std::string& name, const std::string& value) { H().SetVariable(name, value); }
+void SetVariableBool(const std::string& name, bool value) { H().SetVariable(name, value ? 1.0 : 0.0); }
+bool GetVariableBool(const std::string& name) { return H().GetVariableBool(name); }
 double GetVariableDouble(const std::string& name) { return H().GetVariableDouble(name); }
 std::string GetVariableString(const std::string& name) { return H().GetVariableString(name); }
 void RegisterCustomCommand(const std::string& name, const std::string& /*description*/, asIScriptFunction* cb) {
@@ -171,6 +212,8 @@ void RegisterCustomCommand(const std::string& name, const std::string& /*descrip
 }
 void ExecuteCommand(const std::string& command) { H().Execute(command); }
 
+}  // namespace
+
 // "int ReadInt32()" -> "ReadInt32"; "uint get_Available()" -> "get_Available"; "float x" -> "x".
 std::string DeclaredName(const std::string& decl) {
     size_t end = decl.find('(');
@@ -180,8 +223,6 @@ std::string DeclaredName(const std::string& decl) {
     while (begin > 0 && (std::isalnum(static_cast<unsigned char>(decl[begin - 1])) || decl[begin - 1] == '_')) --begin;
     return decl.substr(begin, end - begin);
 }
-
-}  // namespace
 
 void ApiRegistrar::Check(int r, const std::string& what) {
     if (r < 0) {
@@ -268,6 +309,7 @@ bool ApiRegistrar::RegisterAll() {
     Method("array<T>", "void Add(const T&in value)", asMETHOD(CScriptArray, InsertLast), asCALL_THISCALL);
     Method("array<T>", "void Resize(uint length)", asMETHODPR(CScriptArray, Resize, (asUINT), void), asCALL_THISCALL);
     Method("string", "uint get_Length() const", asFUNCTION(StringLength));
+    RegisterCompatAddOns();
 
     // Value types.
     ValueType("vec2", sizeof(Vec2), asGetTypeTraits<Vec2>() | asOBJ_APP_CLASS_ALLFLOATS);
@@ -294,6 +336,8 @@ bool ApiRegistrar::RegisterAll() {
     Enum("InputType");
     EnumValue("InputType", "Up", static_cast<int>(Input::Up));
     EnumValue("InputType", "Down", static_cast<int>(Input::Down));
+    EnumValue("InputType", "Left", static_cast<int>(Input::Left));
+    EnumValue("InputType", "Right", static_cast<int>(Input::Right));
     EnumValue("InputType", "Steer", static_cast<int>(Input::Steer));
     EnumValue("InputType", "Gas", static_cast<int>(Input::Gas));
 
@@ -310,6 +354,8 @@ bool ApiRegistrar::RegisterAll() {
     RefType("SceneVehicleCar", false);
     RefType("CarEngine", false);
     RefType("WheelRTState", false);
+    RefType("PlayerCheckpoint", false);
+    RefType("GameCtnChallenge", false);
     Namespace("TM::SceneVehicleCar");
     RefType("SimulationWheel", false);
     Namespace("Net");
@@ -343,6 +389,7 @@ bool ApiRegistrar::RegisterAll() {
     Method("SimulationManager", "void RewindToState(SimulationState@ state, bool resetCamera = true)",
            asFUNCTION(SmRewindToState));
     Function("SimulationManager@ GetSimulationManager()", asFUNCTION(GetSimulationManager));
+    Function("TM::GameCtnChallenge@ GetCurrentChallenge()", asFUNCTION(::harness::GetCurrentChallenge));
 
     Method("SimulationWheels", "TM::SceneVehicleCar::SimulationWheel@ get_FrontLeft()", asFUNCTION(WheelsFrontLeft));
     Method("SimulationWheels", "TM::SceneVehicleCar::SimulationWheel@ get_FrontRight()", asFUNCTION(WheelsFrontRight));
@@ -355,10 +402,17 @@ bool ApiRegistrar::RegisterAll() {
     Method("PlayerInfo", "uint get_CurLap()", asFUNCTION(PiCurLap));
     Method("PlayerInfo", "bool get_RaceFinished()", asFUNCTION(PiRaceFinished));
     Method("PlayerInfo", "array<int>@ get_CheckpointStates()", asFUNCTION(PiCheckpointStates));
+    Method("PlayerInfo", "array<TM::PlayerCheckpoint@>@ get_Checkpoints()", asFUNCTION(PiCheckpoints));
+    Method("PlayerCheckpoint", "int get_Time()", asFUNCTION(PcTime));
+    Method("GameCtnChallenge", "string get_Uid()", asFUNCTION(ChallengeUid));
+    Method("GameCtnChallenge", "string get_Name()", asFUNCTION(ChallengeName));
     Method("HmsDyna", "TM::HmsStateDyna@ get_CurrentState()", asFUNCTION(DynaCurrentState));
-    Method("HmsStateDyna", "iso4 get_Location()", asFUNCTION(StateLocation));
-    Method("HmsStateDyna", "vec3 get_LinearSpeed()", asFUNCTION(StateLinearSpeed));
-    Method("HmsStateDyna", "vec3 get_AngularSpeed()", asFUNCTION(StateAngularSpeed));
+    // Object properties, not get_ accessors: Shweetz's nosepos passes
+    // CurrentState.LinearSpeed to a vec3& parameter and Kim's bruteforce assigns it, both
+    // need an lvalue (plugins/API.md).
+    Property("HmsStateDyna", "iso4 Location", offsetof(HmsStateDynaView, location));
+    Property("HmsStateDyna", "vec3 LinearSpeed", offsetof(HmsStateDynaView, linearSpeed));
+    Property("HmsStateDyna", "vec3 AngularSpeed", offsetof(HmsStateDynaView, angularSpeed));
     Method("SceneVehicleCar", "TM::CarEngine@ get_CarEngine()", asFUNCTION(CarEngine));
     Method("CarEngine", "int get_Gear()", asFUNCTION(EngineGear));
     Method("CarEngine", "float get_ActualRPM()", asFUNCTION(EngineActualRpm));
@@ -384,7 +438,16 @@ bool ApiRegistrar::RegisterAll() {
     Method("Socket", "bool Write(const string&in data)", asFUNCTION(SockWriteString));
 
     Namespace("Graphics");
-    Function("array<uint8>@ CaptureScreenshot(vec2&inout size)", asFUNCTION(CaptureScreenshot));
+    // TMSTATE_HARNESS_WRONG_DECL=CaptureScreenshot-out swaps in a deliberately wrong
+    // declaration (&out instead of the documented &inout): tests show that plugin-check
+    // then fails a public plugin (Linesight passes a temporary vec2).
+    const char* wrong = std::getenv("TMSTATE_HARNESS_WRONG_DECL");
+    const bool wrongCapture = wrong != nullptr && std::string(wrong) == "CaptureScreenshot-out";
+    if (wrong != nullptr && !wrongCapture) {
+        std::fprintf(stderr, "[harness] TMSTATE_HARNESS_WRONG_DECL=%s is not a known switch (CaptureScreenshot-out)\n", wrong);
+    }
+    Function(wrongCapture ? "array<uint8>@ CaptureScreenshot(vec2&out size)" : "array<uint8>@ CaptureScreenshot(vec2&inout size)",
+             asFUNCTION(CaptureScreenshot));
     Namespace("Time");
     Function("uint64 get_Now()", asFUNCTION(TimeNow));
 
@@ -394,6 +457,11 @@ bool ApiRegistrar::RegisterAll() {
     Function("void RegisterVariable(const string&in name, double defaultValue)", asFUNCTION(RegisterVariableDouble));
     Function("void RegisterVariable(const string&in name, const string&in defaultValue)",
              asFUNCTION(RegisterVariableString));
+    Function("void RegisterVariable(const string&in name, bool defaultValue)", asFUNCTION(RegisterVariableBool));
+    Function("void SetVariable(const string&in name, double value)", asFUNCTION(SetVariableDouble));
+    Function("void SetVariable(const string&in name, const string&in value)", asFUNCTION(SetVariableString));
+    Function("void SetVariable(const string&in name, bool value)", asFUNCTION(SetVariableBool));
+    Function("bool GetVariableBool(const string&in name)", asFUNCTION(::harness::GetVariableBool));
     Function("double GetVariableDouble(const string&in name)", asFUNCTION(::harness::GetVariableDouble));
     Function("string GetVariableString(const string&in name)", asFUNCTION(::harness::GetVariableString));
     Funcdef("void CustomCommandCallback(int fromTime, int toTime, const string&in commandLine, const array<string>&in args)");
@@ -404,6 +472,8 @@ bool ApiRegistrar::RegisterAll() {
     RefCounting("CommandList", asMETHOD(CommandListObj, AddRef), asMETHOD(CommandListObj, Release));
     Property("CommandList", "string Content", offsetof(CommandListObj, content));
     Method("CommandList", "bool Process()", asFUNCTION(CommandListProcess));
+
+    RegisterCompat();
 
     // The callbacks the harness calls (looked up in the plugin by these declarations).
     for (const char* decl : kCallbackDecls) Note(DeclaredName(decl), "callback", decl);

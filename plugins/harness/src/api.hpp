@@ -47,12 +47,25 @@ struct SimManager {
     Host* host = nullptr;
 };
 
+// "int ReadInt32()" -> "ReadInt32"; "uint get_Available()" -> "get_Available".
+std::string DeclaredName(const std::string& decl);
+
 class ApiRegistrar {
 public:
     explicit ApiRegistrar(Host& host) : host_(host), engine_(host.engine_) {}
     bool RegisterAll();
+    // The symbols only public plugins use (api_compat.cpp; plugins/API.md's second table).
+    void RegisterCompat();
+    void RegisterCompatAddOns();
 
 private:
+    // Compile-only registrations: one generic stub that does nothing (api_compat.cpp).
+    void StubFunction(const char* decl);
+    void StubMethod(const char* type, const char* decl);
+    void StubFactory(const char* type, const char* decl);
+    void StubConstructor(const char* type, const char* decl);
+    void StubBehaviour(const char* type, AngelScript::asEBehaviours behaviour, const char* decl, const char* kind);
+
     void Namespace(const std::string& ns);
     void RefType(const char* name, bool counted);
     void ValueType(const char* name, int size, AngelScript::asDWORD traits);

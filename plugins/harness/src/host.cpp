@@ -4,8 +4,12 @@
 #include <angelscript/scriptbuilder.h>
 #include <angelscript/scriptstdstring.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "api.hpp"
@@ -16,13 +20,14 @@ using namespace AngelScript;
 
 Host* Host::current = nullptr;
 
-const char* const kCallbackDecls[6] = {
+const char* const kCallbackDecls[7] = {
     "PluginInfo@ GetPluginInfo()",
     "void Main()",
     "void Render()",
     "void OnRunStep(SimulationManager@ simManager)",
     "void OnCheckpointCountChanged(SimulationManager@ simManager, int current, int target)",
     "void OnDisabled()",
+    "void OnLapCountChanged(SimulationManager@ simManager, int current, int target)",
 };
 
 namespace {
@@ -62,7 +67,8 @@ std::vector<std::string> SplitArgs(const std::string& line) {
 
 }  // namespace
 
-Host::Host(RaceConfig config) : race_(std::move(config)), start_(std::chrono::steady_clock::now()) {
+Host::Host(RaceConfig config, Options options)
+    : race_(std::move(config)), options_(std::move(options)), start_(std::chrono::steady_clock::now()) {
     current = this;
     engine_ = asCreateScriptEngine();
     engine_->SetMessageCallback(asFUNCTION(MessageCallback), nullptr, asCALL_CDECL);
@@ -72,9 +78,55 @@ Host::Host(RaceConfig config) : race_(std::move(config)), start_(std::chrono::st
     // TMInterface documents accessors as get_X() (e.g. TM::PlayerInfo::get_Checkpoints) and
     // plugins read them as properties (.Checkpoints): get_/set_ without the 'property' keyword.
     engine_->SetEngineProperty(asEP_PROPERTY_ACCESSOR_MODE, 2);
+    // Public plugins compare string bytes with 'v' and default uint8 parameters to ' ':
+    // TMInterface's engine reads single-quoted literals as characters.
+    engine_->SetEngineProperty(asEP_USE_CHARACTER_LITERALS, 1);
     RegisterStdString(engine_);
     RegisterScriptArray(engine_, true);
     ctx_ = engine_->CreateContext();
+    LoadVariables();
+}
+
+int Host::TicksThisFrame() const {
+    if (speed_ <= 0) return 0;
+    return static_cast<int>(std::clamp(std::lround(speed_), 1L, 1000L));
+}
+
+// The persist file holds one "set <name> <value>" line per variable, as a console would
+// take it (TMInterface's builtin.txt format itself is not documented; assumed).
+void Host::LoadVariables() {
+    if (options_.persistFile.empty()) return;
+    std::ifstream in(options_.persistFile);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::vector<std::string> args = SplitArgs(Trim(line));
+        if (args.size() >= 2 && args[0] == "set") {
+            std::string value;
+            for (size_t i = 2; i < args.size(); ++i) value += (i > 2 ? " " : "") + args[i];
+            persisted_[args[1]] = value;
+        }
+    }
+}
+
+void Host::SaveVariables() const {
+    if (options_.persistFile.empty()) return;
+    std::map<std::string, std::string> all = persisted_;
+    for (const auto& entry : variables_) {
+        if (entry.second.isString) {
+            all[entry.first] = entry.second.text;
+        } else {
+            std::ostringstream out;
+            out.precision(17);
+            out << entry.second.number;
+            all[entry.first] = out.str();
+        }
+    }
+    std::string tmp = options_.persistFile + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& entry : all) out << "set " << entry.first << " \"" << entry.second << "\"\n";
+    }
+    std::rename(tmp.c_str(), options_.persistFile.c_str());
 }
 
 Host::~Host() {
@@ -93,12 +145,35 @@ bool Host::RegisterApi() {
     return registrar.RegisterAll();
 }
 
+// A plugin is one .as file, or a folder whose .as files (subfolders included) TMInterface
+// compiles together as one module (the public plugin folders are laid out so).
+std::vector<std::string> PluginSources(const std::string& path) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec)) {
+            if (entry.is_regular_file() && entry.path().extension() == ".as") files.push_back(entry.path().string());
+        }
+        std::sort(files.begin(), files.end());
+    } else {
+        files.push_back(path);
+    }
+    return files;
+}
+
 bool Host::Compile(const std::string& pluginPath) {
     CScriptBuilder builder;
     if (builder.StartNewModule(engine_, "plugin") < 0) return false;
-    if (builder.AddSectionFromFile(pluginPath.c_str()) < 0) {
-        std::fprintf(stderr, "%s:0:0: ERR: cannot read the plugin file\n", pluginPath.c_str());
+    std::vector<std::string> files = PluginSources(pluginPath);
+    if (files.empty()) {
+        std::fprintf(stderr, "%s:0:0: ERR: the plugin folder holds no .as file\n", pluginPath.c_str());
         return false;
+    }
+    for (const std::string& file : files) {
+        if (builder.AddSectionFromFile(file.c_str()) < 0) {
+            std::fprintf(stderr, "%s:0:0: ERR: cannot read the plugin file\n", file.c_str());
+            return false;
+        }
     }
     if (builder.BuildModule() < 0) return false;
     module_ = engine_->GetModule("plugin");
@@ -108,6 +183,7 @@ bool Host::Compile(const std::string& pluginPath) {
     fnOnRunStep_ = module_->GetFunctionByDecl(kCallbackDecls[3]);
     fnOnCheckpoint_ = module_->GetFunctionByDecl(kCallbackDecls[4]);
     fnOnDisabled_ = module_->GetFunctionByDecl(kCallbackDecls[5]);
+    fnOnLap_ = module_->GetFunctionByDecl(kCallbackDecls[6]);
     if (fnGetPluginInfo_ == nullptr) {
         std::fprintf(stderr, "%s:0:0: ERR: the plugin has no '%s' (TMInterface requires it)\n", pluginPath.c_str(),
                      kCallbackDecls[0]);
@@ -182,30 +258,91 @@ void Host::CallOnRunStep() {
 
 void Host::CallOnDisabled() { Call(fnOnDisabled_, {}); }
 
-void Host::Tick() {
-    race_.Tick([this](int cur, int target) {
-        Call(fnOnCheckpoint_, [this, cur, target](asIScriptContext* ctx) {
-            ctx->SetArgObject(0, manager_.get());
-            ctx->SetArgDWord(1, static_cast<asDWORD>(cur));
-            ctx->SetArgDWord(2, static_cast<asDWORD>(target));
-        });
+void Host::CallRaceEvent(const RaceEvent& event) {
+    if (!event.lap) race_.BeginFinishHook();
+    Call(event.lap ? fnOnLap_ : fnOnCheckpoint_, [this, &event](asIScriptContext* ctx) {
+        ctx->SetArgObject(0, manager_.get());
+        ctx->SetArgDWord(1, static_cast<asDWORD>(event.current));
+        ctx->SetArgDWord(2, static_cast<asDWORD>(event.target));
     });
-    CallOnRunStep();
+    race_.EndFinishHook();
 }
 
+void Host::Tick() {
+    events_.clear();
+    race_.Tick(events_);
+    std::vector<RaceEvent> events;
+    events.swap(events_);
+    if (!options_.checkpointAfterRunStep) {
+        for (const RaceEvent& e : events) CallRaceEvent(e);
+    }
+    CallOnRunStep();
+    if (options_.checkpointAfterRunStep) {
+        for (const RaceEvent& e : events) CallRaceEvent(e);
+    }
+}
+
+// TMInterface keeps an existing value, and a variable saved in builtin.txt comes back
+// with the value it had when the game closed (D-set).
 void Host::RegisterVariable(const std::string& name, double value) {
-    if (variables_.count(name) != 0) return;  // TMInterface keeps an existing value
+    if (variables_.count(name) != 0) return;
+    if (commands_.count(name) != 0) {
+        std::fprintf(stderr, "[console] cannot register variable %s: a command has that name\n", name.c_str());
+        return;
+    }
     Variable v;
     v.number = value;
+    auto kept = persisted_.find(name);
+    if (kept != persisted_.end()) {
+        char* end = nullptr;
+        double number = std::strtod(kept->second.c_str(), &end);
+        if (!kept->second.empty() && *end == '\0') v.number = number;
+    }
     variables_[name] = v;
 }
 
 void Host::RegisterVariable(const std::string& name, const std::string& value) {
     if (variables_.count(name) != 0) return;
+    if (commands_.count(name) != 0) {
+        std::fprintf(stderr, "[console] cannot register variable %s: a command has that name\n", name.c_str());
+        return;
+    }
     Variable v;
     v.isString = true;
     v.text = value;
+    auto kept = persisted_.find(name);
+    if (kept != persisted_.end()) v.text = kept->second;
     variables_[name] = v;
+}
+
+void Host::SetVariable(const std::string& name, double value) {
+    auto it = variables_.find(name);
+    if (it == variables_.end()) {
+        std::fprintf(stderr, "[console] Unknown variable: %s\n", name.c_str());
+        return;
+    }
+    if (it->second.isString) {
+        std::ostringstream out;
+        out << value;
+        it->second.text = out.str();
+    } else {
+        it->second.number = value;
+    }
+}
+
+void Host::SetVariable(const std::string& name, const std::string& value) {
+    auto it = variables_.find(name);
+    if (it == variables_.end()) {
+        std::fprintf(stderr, "[console] Unknown variable: %s\n", name.c_str());
+        return;
+    }
+    if (it->second.isString) {
+        it->second.text = value;
+    } else {
+        char* end = nullptr;
+        double number = std::strtod(value.c_str(), &end);
+        if (!value.empty() && *end == '\0') it->second.number = number;
+    }
 }
 
 double Host::GetVariableDouble(const std::string& name) const {
@@ -223,6 +360,11 @@ std::string Host::GetVariableString(const std::string& name) const {
 }
 
 void Host::RegisterCustomCommand(const std::string& name, asIScriptFunction* callback) {
+    if (variables_.count(name) != 0) {  // one console namespace for commands and variables (assumed)
+        std::fprintf(stderr, "[console] cannot register command %s: a variable has that name\n", name.c_str());
+        callback->Release();
+        return;
+    }
     auto it = commands_.find(name);
     if (it != commands_.end()) it->second->Release();
     commands_[name] = callback;
@@ -263,6 +405,15 @@ void Host::ExecuteOne(const std::string& command) {
             }
             it->second.number = number;
         }
+        return;
+    }
+    if (args[0] == "map") {  // TMInterface's console loads a map (N: `map NAME.Challenge.Gbx`)
+        if (args.size() < 2) {
+            std::fprintf(stderr, "[console] map: expected 'map <name>.Challenge.Gbx'\n");
+            return;
+        }
+        race_.LoadMap(args[1]);
+        std::fprintf(stderr, "[console] map %s loaded\n", args[1].c_str());
         return;
     }
     auto cmd = commands_.find(args[0]);

@@ -34,7 +34,13 @@ struct SimManager;
 
 class Host {
 public:
-    explicit Host(RaceConfig config);
+    // Host options that are not the race's (plugins/harness/README.md).
+    struct Options {
+        bool checkpointAfterRunStep = false;  // OnCheckpointCountChanged after OnRunStep in a tick
+        std::string persistFile;              // builtin.txt model: variables kept between sessions
+    };
+
+    Host(RaceConfig config, Options options);
     ~Host();
     Host(const Host&) = delete;
     Host& operator=(const Host&) = delete;
@@ -43,6 +49,9 @@ public:
     bool RegisterApi();
     // Compiles the plugin; AngelScript's messages go to stderr as file:row:col: ERR: text.
     bool Compile(const std::string& pluginPath);
+    // Compile only (plugin-check): global variables are not initialised, since their
+    // initialisers may call compile-only stubs (api_compat.cpp).
+    void SetCompileOnly() { engine_->SetEngineProperty(AngelScript::asEP_INIT_GLOBAL_VARS_AFTER_BUILD, 0); }
     bool LoadRace(std::string& error) { return race_.Load(error); }
 
     // TMInterface's callbacks, called as the game calls them.
@@ -57,20 +66,32 @@ public:
     void Execute(const std::string& commands);
     void RunQueuedCommandLists();
 
-    void Tick();  // one 10 ms tick: race step, OnCheckpointCountChanged, OnRunStep
+    void Tick();  // one 10 ms tick: race step, then OnCheckpointCountChanged and OnRunStep
+    // The game loop at speed N runs N ticks per rendered frame (at least 1): a SetSpeed
+    // takes effect at the next frame; a RewindToState ends the current frame's ticks.
+    void BeginFrame() { speed_ = requestedSpeed_; batchCut_ = false; }
+    int TicksThisFrame() const;
+    bool BatchCut() const { return batchCut_; }
+    void CutBatch() { batchCut_ = true; }
     double Speed() const { return speed_; }
+    double RequestedSpeed() const { return requestedSpeed_; }
+    // Writes the variables to the persist file (TMInterface saves builtin.txt on exit).
+    void SaveVariables() const;
 
     const std::vector<ApiEntry>& Api() const { return api_; }
 
     // Used by the registered functions (api.cpp).
     Race& RaceState() { return race_; }
-    void SetSpeed(double speed) { speed_ = speed < 0 ? 0 : speed; }
+    void SetSpeed(double speed) { requestedSpeed_ = speed < 0 ? 0 : speed; }
     bool InRender() const { return inRender_; }
     uint64_t NowMs() const;
     void RegisterVariable(const std::string& name, double value);
     void RegisterVariable(const std::string& name, const std::string& value);
     double GetVariableDouble(const std::string& name) const;
     std::string GetVariableString(const std::string& name) const;
+    bool GetVariableBool(const std::string& name) const { return GetVariableDouble(name) != 0.0; }
+    void SetVariable(const std::string& name, double value);
+    void SetVariable(const std::string& name, const std::string& value);
     void RegisterCustomCommand(const std::string& name, asIScriptFunction* callback);
     void QueueCommandList(const std::string& content) { queuedLists_.push_back(content); }
     SimManager* Manager() { return manager_.get(); }
@@ -90,8 +111,12 @@ private:
               const std::function<void(asIScriptContext*)>& onResult = {});
     void ExecuteOne(const std::string& command);
     void ReportException(asIScriptContext* ctx);
+    void LoadVariables();
+    void CallRaceEvent(const RaceEvent& event);
 
     Race race_;
+    Options options_;
+    std::map<std::string, std::string> persisted_;  // name -> value text, from the persist file
     asIScriptEngine* engine_ = nullptr;
     asIScriptContext* ctx_ = nullptr;
     asIScriptModule* module_ = nullptr;
@@ -100,7 +125,10 @@ private:
     std::map<std::string, Variable> variables_;
     std::map<std::string, asIScriptFunction*> commands_;
     std::vector<std::string> queuedLists_;
-    double speed_ = 1.0;
+    double speed_ = 1.0;           // in force for the current frame
+    double requestedSpeed_ = 1.0;  // the last SetSpeed, in force from the next frame
+    bool batchCut_ = false;
+    std::vector<RaceEvent> events_;
     bool inRender_ = false;
     std::chrono::steady_clock::time_point start_;
     asIScriptFunction* fnGetPluginInfo_ = nullptr;
@@ -109,9 +137,10 @@ private:
     asIScriptFunction* fnOnRunStep_ = nullptr;
     asIScriptFunction* fnOnCheckpoint_ = nullptr;
     asIScriptFunction* fnOnDisabled_ = nullptr;
+    asIScriptFunction* fnOnLap_ = nullptr;
 };
 
 // The callbacks the harness calls, as TMInterface declares them.
-extern const char* const kCallbackDecls[6];
+extern const char* const kCallbackDecls[7];
 
 }  // namespace harness

@@ -32,13 +32,19 @@ const char* const kUsage =
     "                       /configstring, e.g. --config \"set tmstate_port 8477\" (repeatable)\n"
     "  --check-only         compile the plugin, print AngelScript's messages, exit 0 or 1\n"
     "  --dump-api           print the registered API (symbol<TAB>kind<TAB>declaration) and exit\n"
+    "  --angelscript-version  print the AngelScript library version and exit\n"
     "  --realtime           pace ticks at game speed (default: as fast as the client answers)\n"
     "  --states FILE        play back a states CSV instead of the point-mass car\n"
     "  --checkpoints LIST   checkpoint planes in metres along the start direction (default 50,100)\n"
     "  --finish M           finish plane in metres along the start direction (default 150)\n"
     "  --countdown-ms MS    countdown before race time 0 (default 1000)\n"
     "  --start X,Y,Z        start position in metres (default 100,10,200)\n"
-    "  --start-yaw RAD      start heading (default 0)\n";
+    "  --start-yaw RAD      start heading (default 0)\n"
+    "  --laps N             laps of the map (default 1; the finish plane is the lap line)\n"
+    "  --map-uid UID        GetCurrentChallenge().Uid (default tmstate-harness-straight)\n"
+    "  --checkpoint-order O before|after: OnCheckpointCountChanged before (default) or after OnRunStep\n"
+    "  --persist FILE       keep TMInterface variables in FILE between runs (builtin.txt model)\n"
+    "  --fault NAME         inverted-gas | analog-steer-ignored | drop-inputs (repeatable)\n";
 
 void OnSignal(int /*sig*/) { NetSocket::stopRequested = 1; }
 
@@ -87,6 +93,7 @@ struct Options {
     bool dumpApi = false;
     bool realtime = false;
     RaceConfig race;
+    Host::Options host;
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -108,6 +115,9 @@ Options ParseOptions(int argc, char** argv) {
             o.checkOnly = true;
         } else if (a == "--dump-api") {
             o.dumpApi = true;
+        } else if (a == "--angelscript-version") {
+            std::printf("%s\n", AngelScript::asGetLibraryVersion());
+            std::exit(0);
         } else if (a == "--realtime") {
             o.realtime = true;
         } else if (a == "--states") {
@@ -134,6 +144,36 @@ Options ParseOptions(int argc, char** argv) {
             o.race.startZ = p[2];
         } else if (a == "--start-yaw") {
             o.race.startYaw = ParseNumber(value(), "--start-yaw");
+        } else if (a == "--laps") {
+            o.race.laps = static_cast<int>(ParseNumber(value(), "--laps"));
+            if (o.race.laps < 1) {
+                std::fprintf(stderr, "tmstate-harness: --laps must be >= 1\n");
+                std::exit(2);
+            }
+        } else if (a == "--map-uid") {
+            o.race.mapUid = value();
+        } else if (a == "--checkpoint-order") {
+            std::string v = value();
+            if (v != "before" && v != "after") {
+                std::fprintf(stderr, "tmstate-harness: --checkpoint-order takes before or after, got '%s'\n", v.c_str());
+                std::exit(2);
+            }
+            o.host.checkpointAfterRunStep = v == "after";
+        } else if (a == "--persist") {
+            o.host.persistFile = value();
+        } else if (a == "--fault") {
+            std::string v = value();
+            if (v == "inverted-gas") {
+                o.race.faults.invertedGas = true;
+            } else if (v == "analog-steer-ignored") {
+                o.race.faults.analogSteerIgnored = true;
+            } else if (v == "drop-inputs") {
+                o.race.faults.dropInputs = true;
+            } else {
+                std::fprintf(stderr, "tmstate-harness: unknown --fault '%s' (inverted-gas, analog-steer-ignored, drop-inputs)\n",
+                             v.c_str());
+                std::exit(2);
+            }
         } else if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
@@ -145,38 +185,37 @@ Options ParseOptions(int argc, char** argv) {
     return o;
 }
 
-// Runs ticks and frames until SIGTERM/SIGINT.
+// Runs frames until SIGTERM/SIGINT. A frame is the ticks the game runs at the speed in
+// force when the frame starts (Host::TicksThisFrame: N per frame at speed N), then Render().
+// A SetSpeed during the ticks applies from the next frame; a RewindToState ends the frame's
+// ticks (the Linesight pattern: RewindToState(SaveState()) before pausing; plugins/API.md).
 void RunLoop(Host& host, bool realtime) {
-    constexpr auto kFastBatch = std::chrono::milliseconds(2);       // ticks between two Render() calls
     constexpr auto kActiveWindow = std::chrono::milliseconds(100);  // full speed while bytes flowed lately
     auto lastTick = Clock::now();
     while (NetSocket::stopRequested == 0) {
         bool ticked = false;
+        host.BeginFrame();
         auto now = Clock::now();
         if (host.Speed() > 0 && NetSocket::AnyActiveClient()) {
             const bool fast = !realtime && now - NetSocket::LastActivity() < kActiveWindow;
-            if (fast) {
-                const auto deadline = now + kFastBatch;
-                int n = 0;
-                do {
-                    host.Tick();
-                    ticked = true;
-                } while (NetSocket::stopRequested == 0 && host.Speed() > 0 && NetSocket::AnyActiveClient() &&
-                         (++n % 8 != 0 || Clock::now() < deadline));
-                lastTick = Clock::now();
-            } else {  // real-time pace: speed x 100 ticks per second
+            int due = host.TicksThisFrame();
+            if (!fast) {  // real-time pace: speed x 100 ticks per second, at most one frame's worth
                 const double dueMs = std::chrono::duration<double, std::milli>(now - lastTick).count() * host.Speed();
-                int due = static_cast<int>(dueMs / 10.0);
-                if (due > 100) {  // far behind (e.g. after a long wait): do not catch up
-                    due = 100;
+                int byTime = static_cast<int>(dueMs / 10.0);
+                if (byTime > due) {  // behind (e.g. after a long wait): do not catch up
+                    byTime = due;
                     lastTick = now;
                 } else {
-                    lastTick += std::chrono::microseconds(static_cast<long>(due * 10000.0 / host.Speed()));
+                    lastTick += std::chrono::microseconds(static_cast<long>(byTime * 10000.0 / host.Speed()));
                 }
-                for (int i = 0; i < due && NetSocket::stopRequested == 0 && host.Speed() > 0; ++i) {
-                    host.Tick();
-                    ticked = true;
-                }
+                due = byTime;
+            } else {
+                lastTick = now;
+            }
+            for (int i = 0; i < due && NetSocket::stopRequested == 0 && NetSocket::AnyActiveClient(); ++i) {
+                host.Tick();
+                ticked = true;
+                if (host.BatchCut()) break;
             }
         } else {
             lastTick = now;
@@ -204,7 +243,7 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    Host host(options.race);
+    Host host(options.race, options.host);
     if (!host.RegisterApi()) {
         std::fprintf(stderr, "tmstate-harness: registering the TMInterface API failed\n");
         return 3;
@@ -215,6 +254,7 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
+    if (options.checkOnly) host.SetCompileOnly();
     if (!host.Compile(options.plugin)) {
         std::fprintf(stderr, "tmstate-harness: %s does not compile (messages above)\n", options.plugin.c_str());
         return 1;
@@ -241,6 +281,7 @@ int main(int argc, char** argv) {
     }
     RunLoop(host, options.realtime);
     host.CallOnDisabled();
+    host.SaveVariables();
     std::fprintf(stderr, "tmstate-harness: stopped\n");
     return 0;
 }

@@ -77,28 +77,73 @@ std::string Trim(const std::string& s) {
 
 }  // namespace
 
+// R = Ry(yaw) * Rz(roll) * Rx(pitch): the order tminterface's util.quat_to_ypw (which
+// "uses the internal implementation that the game uses") inverts, checked numerically
+// against that function for mixed angles (tests/test_tmi_model.py).
 Mat3 Mat3::FromYawPitchRoll(double yaw, double pitch, double roll) {
     const double cy = std::cos(yaw), sy = std::sin(yaw);
     const double cp = std::cos(pitch), sp = std::sin(pitch);
     const double cr = std::cos(roll), sr = std::sin(roll);
-    // Ry(yaw) * Rx(pitch) * Rz(roll)
     Mat3 r;
-    r.m[0][0] = static_cast<float>(cy * cr + sy * sp * sr);
-    r.m[0][1] = static_cast<float>(-cy * sr + sy * sp * cr);
-    r.m[0][2] = static_cast<float>(sy * cp);
-    r.m[1][0] = static_cast<float>(cp * sr);
-    r.m[1][1] = static_cast<float>(cp * cr);
-    r.m[1][2] = static_cast<float>(-sp);
-    r.m[2][0] = static_cast<float>(-sy * cr + cy * sp * sr);
-    r.m[2][1] = static_cast<float>(sy * sr + cy * sp * cr);
-    r.m[2][2] = static_cast<float>(cy * cp);
+    r.m[0][0] = static_cast<float>(cy * cr);
+    r.m[0][1] = static_cast<float>(-cy * sr * cp + sy * sp);
+    r.m[0][2] = static_cast<float>(cy * sr * sp + sy * cp);
+    r.m[1][0] = static_cast<float>(sr);
+    r.m[1][1] = static_cast<float>(cr * cp);
+    r.m[1][2] = static_cast<float>(-cr * sp);
+    r.m[2][0] = static_cast<float>(-sy * cr);
+    r.m[2][1] = static_cast<float>(sy * sr * cp + cy * sp);
+    r.m[2][2] = static_cast<float>(-sy * sr * sp + cy * cp);
     return r;
 }
 
+// The game's way (tminterface util.mat3_to_quat then util.quat_to_ypw): the matrix to a
+// quaternion (w, x, y, z), then the quaternion to yaw, pitch, roll, with the same
+// handling of the singular case (|2 (x y + z w)| = 1 reads pitch = -+pi/2, roll = 0).
 void Mat3::GetYawPitchRoll(float& yaw, float& pitch, float& roll) const {
-    yaw = static_cast<float>(std::atan2(m[0][2], m[2][2]));
-    pitch = static_cast<float>(std::asin(std::clamp(-static_cast<double>(m[1][2]), -1.0, 1.0)));
-    roll = static_cast<float>(std::atan2(m[1][0], m[1][1]));
+    double q[4];  // w, x, y, z
+    const double trace = static_cast<double>(m[0][0]) + m[1][1] + m[2][2];
+    if (trace > 0) {
+        const double root = std::sqrt(trace + 1.0);
+        const double f = 0.5 / root;
+        q[0] = root / 2;
+        q[1] = f * (m[2][1] - m[1][2]);
+        q[2] = f * (m[0][2] - m[2][0]);
+        q[3] = f * (m[1][0] - m[0][1]);
+    } else {
+        int i = 0;
+        if (m[1][1] > m[0][0]) {
+            i = 1;
+        } else if (m[2][2] > m[0][0]) {
+            i = 2;
+        }
+        const int next[3] = {1, 2, 0};
+        const int j = next[i];
+        const int k = next[j];
+        const double root = std::sqrt(static_cast<double>(m[i][i]) - (static_cast<double>(m[k][k]) + m[j][j]) + 1.0);
+        const double f = 0.5 / root;
+        q[0] = f * (m[k][j] - m[j][k]);
+        q[i + 1] = root / 2;
+        q[j + 1] = f * (m[i][j] + m[j][i]);
+        q[k + 1] = f * (m[i][k] + m[k][i]);
+    }
+    constexpr double kEps = 0.00001;
+    const double t0 = q[2] * q[1] + q[3] * q[0];
+    if (std::fabs(t0 + 0.5) < kEps || t0 + 0.5 <= 0) {
+        yaw = static_cast<float>(2.0 * std::atan2(q[1], q[0]));
+        pitch = -1.57079637F;
+        roll = 0.0F;
+        return;
+    }
+    if (std::fabs(t0 - 0.5) < kEps || t0 - 0.5 >= 0) {
+        yaw = static_cast<float>(-2.0 * std::atan2(q[1], q[0]));
+        pitch = 1.57079637F;
+        roll = 0.0F;
+        return;
+    }
+    yaw = static_cast<float>(std::atan2(2.0 * (q[2] * q[0] - q[3] * q[1]), 1.0 - (q[3] * q[3] + q[2] * q[2]) * 2.0));
+    roll = static_cast<float>(std::asin(2.0 * t0));
+    pitch = static_cast<float>(std::atan2(2.0 * (q[0] * q[1] - q[2] * q[3]), 1.0 - 2.0 * (q[1] * q[1] + q[3] * q[3])));
 }
 
 bool LoadStatesFile(const std::string& path, std::vector<StateRow>& rows, int32_t& checkpointTarget,
@@ -212,12 +257,18 @@ void Race::GiveUp() {
     Publish();
 }
 
-void Race::SetInput(int type, int value) {
+void Race::SetInput(int type, int value, double speed) {
+    if (config_.faults.dropInputs) return;  // fault: the game never processes the input
+    // SetInputState docs: above game speed ~100 the game may not process an input; the
+    // harness drops every second call there (tmstate's plugin refuses such speeds).
+    if (speed > 100.0 && (dropCounter_++ % 2) == 0) return;
     switch (static_cast<Input>(type)) {
         case Input::Steer: steer_ = std::clamp(value, -65536, 65536); break;
         case Input::Gas: gas_ = std::clamp(value, -65536, 65536); break;
         case Input::Up: up_ = value != 0; break;
         case Input::Down: down_ = value != 0; break;
+        case Input::Left: left_ = value != 0; break;
+        case Input::Right: right_ = value != 0; break;
     }
 }
 
@@ -227,30 +278,47 @@ InputStateValue Race::Inputs() const {
     in.Gas = gas_;
     in.Up = up_;
     in.Down = down_;
+    in.Left = left_;
+    in.Right = right_;
     return in;
 }
 
-void Race::Tick(const CheckpointHook& onCheckpoint) {
+int32_t Race::Target() const {
+    return rows_.empty() ? static_cast<int32_t>(planes_.size()) * config_.laps : playbackTarget_;
+}
+
+void Race::Tick(std::vector<RaceEvent>& events) {
     tickTime_ += 10;
     const int32_t before = raceTime_;
-    if (!finished_ || preventFinish_) raceTime_ += 10;  // the race clock stops at the finish
+    if (!finished_) raceTime_ += 10;  // the race clock stops at the finish (Linesight: TickTime > RaceTime)
     if (!rows_.empty()) {
-        ApplyPlayback(&onCheckpoint);
+        ApplyPlayback(&events);
         return;
     }
     if (before >= 0) {  // the car moves only once the race has started
         const double alongBefore = Along(x_, z_);
         StepCar(0.01);
         Publish();
-        if (!finished_) CheckCheckpoints(alongBefore, Along(x_, z_), onCheckpoint);
+        if (!finished_ && cpCount_ < Target()) CheckCheckpoints(alongBefore, Along(x_, z_), events);
     }
     Publish();
 }
 
 void Race::StepCar(double dt) {
-    const double s = std::clamp(steer_ / 65536.0, -1.0, 1.0);
-    const double g = std::max(std::clamp(gas_ / 65536.0, 0.0, 1.0), up_ ? 1.0 : 0.0);
-    const double b = down_ ? 1.0 : 0.0;
+    // TMNF's inputs (plugins/API.md, "Inputs"): acceleration is on or off, from Up or
+    // an analog Gas <= -19661; brake from Down or Gas >= 19661. A held Left/Right key is
+    // full steer; otherwise the analog Steer (ignored without a bound analog device).
+    bool accelerate = up_ || gas_ <= kGasAccelerateAt;
+    bool brake = down_ || gas_ >= kGasBrakeAt;
+    if (config_.faults.invertedGas) std::swap(accelerate, brake);
+    double s = 0.0;
+    if (left_ != right_) {
+        s = right_ ? 1.0 : -1.0;
+    } else if (!config_.faults.analogSteerIgnored) {
+        s = std::clamp(steer_ / 65536.0, -1.0, 1.0);
+    }
+    const double g = accelerate ? 1.0 : 0.0;
+    const double b = brake ? 1.0 : 0.0;
     double a = kEngineAccel * g - kDrag * speed_ * speed_;
     if (speed_ > 0) a -= kRolling + kBrakeDecel * b;
     speed_ = std::max(0.0, speed_ + a * dt);
@@ -265,17 +333,31 @@ void Race::StepCar(double dt) {
     z_ += vz_ * dt;
 }
 
-void Race::CheckCheckpoints(double before, double after, const CheckpointHook& onCheckpoint) {
-    const auto target = static_cast<int32_t>(planes_.size());
-    while (cpCount_ < target && before < planes_[cpCount_] && after >= planes_[cpCount_]) {
+void Race::CheckCheckpoints(double before, double after, std::vector<RaceEvent>& events) {
+    const int32_t target = Target();
+    const auto perLap = static_cast<int32_t>(planes_.size());
+    while (cpCount_ < target) {
+        const double plane = planes_[cpCount_ % perLap];
+        if (!(before < plane && after >= plane)) break;
         ++cpCount_;
-        if (cpCount_ == target) finished_ = true;
+        events.push_back(RaceEvent{false, cpCount_, target});
+        if (cpCount_ == target) {
+            finished_ = true;
+        } else if (cpCount_ % perLap == 0) {
+            // A lap done on a multi-lap map: the harness's loop is the straight folded
+            // onto itself, so the car goes on from the start plane with its speed and heading.
+            const double lap = planes_.back();
+            x_ -= std::sin(config_.startYaw) * lap;
+            z_ -= std::cos(config_.startYaw) * lap;
+            before -= lap;
+            after -= lap;
+        }
+        if (cpCount_ % perLap == 0) events.push_back(RaceEvent{true, cpCount_ / perLap, config_.laps});
         Publish();
-        if (onCheckpoint) onCheckpoint(cpCount_, target);
     }
 }
 
-void Race::ApplyPlayback(const CheckpointHook* onCheckpoint) {
+void Race::ApplyPlayback(std::vector<RaceEvent>* events) {
     const int32_t t = raceTime_;
     auto next = std::upper_bound(rows_.begin(), rows_.end(), t,
                                  [](int32_t value, const StateRow& r) { return value < r.raceTimeMs; });
@@ -308,23 +390,24 @@ void Race::ApplyPlayback(const CheckpointHook* onCheckpoint) {
     cpCount_ = a->checkpointCount;
     finished_ = a->finished;
     Publish();
-    if (onCheckpoint != nullptr && *onCheckpoint) {
-        for (int32_t c = previous + 1; c <= cpCount_; ++c) (*onCheckpoint)(c, playbackTarget_);
+    if (events != nullptr) {
+        for (int32_t c = previous + 1; c <= cpCount_; ++c) events->push_back(RaceEvent{false, c, playbackTarget_});
     }
 }
 
 void Race::Respawn() {
     if (!rows_.empty()) return;  // a played-back file cannot be steered anywhere else
-    if (finished_) {             // back to the last checkpoint before the finish: racing again
+    if (finished_ || cpCount_ >= Target()) {  // back to the last checkpoint before the finish
         finished_ = false;
         preventFinish_ = false;
-        cpCount_ = static_cast<int32_t>(planes_.size()) - 1;
+        cpCount_ = Target() - 1;
     }
     if (cpCount_ == 0) {          // as in TMNF: respawning before any checkpoint restarts
         GiveUp();
         return;
     }
-    const double d = planes_[cpCount_ - 1];
+    const auto perLap = static_cast<int32_t>(planes_.size());
+    const double d = cpCount_ % perLap == 0 ? 0.0 : planes_[cpCount_ % perLap - 1];  // the lap line at 0
     x_ = config_.startX + std::sin(config_.startYaw) * d;
     z_ = config_.startZ + std::cos(config_.startYaw) * d;
     y_ = config_.startY;
@@ -335,7 +418,25 @@ void Race::Respawn() {
     Publish();
 }
 
-void Race::PreventFinish() { preventFinish_ = true; }
+void Race::LoadMap(const std::string& name) {
+    std::string stem = name;
+    const std::string suffix = ".Challenge.Gbx";
+    if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        stem.resize(stem.size() - suffix.size());
+    }
+    size_t slash = stem.find_last_of("/\\");
+    if (slash != std::string::npos) stem = stem.substr(slash + 1);
+    config_.mapUid = stem;
+    config_.mapName = stem;
+    GiveUp();
+}
+
+void Race::PreventFinish() {
+    if (!inFinishHook_ || !finished_) return;  // only in the finishing OnCheckpointCountChanged
+    finished_ = false;  // the finish is undone: the race (and its clock) goes on
+    preventFinish_ = true;
+    Publish();
+}
 
 void Race::Publish() {
     HmsStateDynaView& s = dyna.currentState;
@@ -347,9 +448,11 @@ void Race::Publish() {
     const double speed = std::sqrt(vx_ * vx_ + vy_ * vy_ + vz_ * vz_);
     player.displaySpeed = RoundToInt(speedKmh_ >= 0 ? speedKmh_ : speed * 3.6);
     player.curCheckpointCount = static_cast<uint32_t>(cpCount_);
-    player.curLap = 0;  // harness tracks are single-lap
+    const auto perLap = static_cast<int32_t>(planes_.size());
+    player.curLap = static_cast<uint32_t>(rows_.empty() ? std::min(cpCount_ / perLap, config_.laps) : 0);
     player.raceFinished = finished_;
-    player.checkpointTarget = static_cast<uint32_t>(rows_.empty() ? planes_.size() : playbackTarget_);
+    player.checkpointTarget = static_cast<uint32_t>(Target());
+    player.physicalCheckpoints = static_cast<uint32_t>(rows_.empty() ? planes_.size() : playbackTarget_);
 
     const int gear = 1 + std::min(4, static_cast<int>(speed / 20.0));
     car.engine.gear = gear;
@@ -381,8 +484,8 @@ std::vector<uint8_t> Race::Save() const {
         Put<float>(blob, kOffLinearSpeed + 4 * i, vel[i]);
         Put<float>(blob, kOffAngularSpeed + 4 * i, ang[i]);
     }
-    Put<float>(blob, kOffInputGas, static_cast<float>(std::max(up_ ? 1.0 : 0.0, gas_ / 65536.0)));
-    Put<float>(blob, kOffInputBrake, down_ ? 1.0F : 0.0F);
+    Put<float>(blob, kOffInputGas, up_ || gas_ <= kGasAccelerateAt ? 1.0F : 0.0F);
+    Put<float>(blob, kOffInputBrake, down_ || gas_ >= kGasBrakeAt ? 1.0F : 0.0F);
     Put<float>(blob, kOffInputSteer, static_cast<float>(steer_ / 65536.0));
     Put<int32_t>(blob, kOffRaceTime, raceTime_);
     Put<uint32_t>(blob, kOffCpCount, static_cast<uint32_t>(cpCount_));
@@ -401,7 +504,7 @@ std::vector<uint8_t> Race::Save() const {
     }
     for (int32_t v : {raceTime_, tickTime_, cpCount_, static_cast<int32_t>(finished_), respawns_,
                       static_cast<int32_t>(preventFinish_), steer_, gas_, static_cast<int32_t>(up_),
-                      static_cast<int32_t>(down_)}) {
+                      static_cast<int32_t>(down_), static_cast<int32_t>(left_), static_cast<int32_t>(right_)}) {
         Put<int32_t>(blob, o, v);
         o += 4;
     }
@@ -417,7 +520,7 @@ void Race::Restore(const uint8_t* data, size_t size) {
             *d = Finite(Get<double>(data, o));
             o += 8;
         }
-        int32_t ints[10];
+        int32_t ints[12];
         for (int32_t& v : ints) {
             v = Get<int32_t>(data, o);
             o += 4;
@@ -432,6 +535,8 @@ void Race::Restore(const uint8_t* data, size_t size) {
         gas_ = std::clamp(ints[7], -65536, 65536);
         up_ = ints[8] != 0;
         down_ = ints[9] != 0;
+        left_ = ints[10] != 0;
+        right_ = ints[11] != 0;
     } else {  // a blob from elsewhere: use the public fields tminterface decodes
         Mat3 r;
         for (int i = 0; i < 3; ++i) {
@@ -457,11 +562,12 @@ void Race::Restore(const uint8_t* data, size_t size) {
         respawns_ = static_cast<int32_t>(Get<uint32_t>(data, kOffNumRespawns));
         preventFinish_ = false;
         steer_ = RoundToInt(std::clamp(Finite(Get<float>(data, kOffInputSteer)), -1.0, 1.0) * 65536.0);
-        gas_ = RoundToInt(std::clamp(Finite(Get<float>(data, kOffInputGas)), 0.0, 1.0) * 65536.0);
-        up_ = false;
+        gas_ = 0;  // scene_mobil.input_gas is the acceleration in force (0 or 1 in TMNF)
+        up_ = Get<float>(data, kOffInputGas) > 0.5F;
         down_ = Get<float>(data, kOffInputBrake) > 0.5F;
+        left_ = right_ = false;
     }
-    cpCount_ = std::clamp(cpCount_, 0, static_cast<int32_t>(planes_.size()));
+    cpCount_ = std::clamp(cpCount_, 0, Target());
     if (!rows_.empty()) {
         const int32_t respawns = respawns_;
         cpCount_ = 0;
@@ -518,6 +624,10 @@ void Race::Render(int width, int height, uint8_t* out) const {
             p[3] = 255;
         }
     }
+    // Harness stamp: the race time this frame shows, little-endian int32 in the blue
+    // channel of the first four pixels of the top row, so tests can pair FRAME and STATE.
+    const auto stamp = static_cast<uint32_t>(raceTime_);
+    for (int i = 0; i < 4 && i < width; ++i) out[static_cast<size_t>(i) * 4] = static_cast<uint8_t>(stamp >> (8 * i));
 }
 
 }  // namespace harness

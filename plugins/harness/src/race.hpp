@@ -14,8 +14,29 @@
 
 namespace harness {
 
-// Input types, as the harness numbers them (the plugin only uses the names).
-enum class Input : int { Up = 1, Down = 2, Steer = 5, Gas = 6 };
+// Input types, as the harness numbers them (plugins only use the names).
+enum class Input : int { Up = 1, Down = 2, Left = 3, Right = 4, Steer = 5, Gas = 6 };
+
+// TMNF has no analog acceleration: TMInterface's analog Gas accelerates at <= -19661 and
+// brakes at >= 19661, and a larger value is no stronger (TMInterface 1.x docs by its
+// author, donadigo/TMInterfacePublic docs.md; plugins/API.md).
+constexpr int32_t kGasAccelerateAt = -19661;
+constexpr int32_t kGasBrakeAt = 19661;
+
+// Faults the harness can simulate (--fault NAME), so that `tmstate check --game` can be
+// shown to catch each one (plugins/harness/README.md).
+struct Faults {
+    bool invertedGas = false;          // "inverted-gas": accelerate and brake swapped
+    bool analogSteerIgnored = false;   // "analog-steer-ignored": no bound analog device
+    bool dropInputs = false;           // "drop-inputs": SetInputState has no effect
+};
+
+// One OnCheckpointCountChanged / OnLapCountChanged call the race owes the plugin.
+struct RaceEvent {
+    bool lap = false;  // false: checkpoint count changed; true: lap count changed
+    int current = 0;
+    int target = 0;
+};
 
 struct RaceConfig {
     std::vector<double> checkpoints{50.0, 100.0};  // metres along the start direction
@@ -25,6 +46,10 @@ struct RaceConfig {
     double startY = 10.0;
     double startZ = 200.0;
     double startYaw = 0.0;  // radians
+    int laps = 1;           // > 1: a multi-lap map (the finish plane is the lap line)
+    std::string mapUid = "tmstate-harness-straight";  // GetCurrentChallenge().Uid
+    std::string mapName = "tmstate harness straight";  // GetCurrentChallenge().Name
+    Faults faults;
     std::string statesFile;  // when set, play this file back instead of the car model
 };
 
@@ -48,18 +73,27 @@ constexpr size_t kSimStateMinSize = 8356;
 
 class Race {
 public:
-    using CheckpointHook = std::function<void(int current, int target)>;
-
     explicit Race(RaceConfig config);
 
     // Loads the states file named in the config (if any). Returns false with `error` set.
     bool Load(std::string& error);
 
     void GiveUp();          // restart: countdown, checkpoints and respawns reset
-    void Tick(const CheckpointHook& onCheckpoint);  // advance 10 ms of race time
+    // Advances 10 ms of race time; the checkpoint and lap changes of this tick are
+    // appended to `events` (the host calls the plugin's callbacks for them).
+    void Tick(std::vector<RaceEvent>& events);
     void Respawn();         // to the last checkpoint (or a restart when none was passed)
-    void PreventFinish();   // the race clock keeps running after the finish of this race
-    void SetInput(int type, int value);
+    // Undoes the finish while the host runs the OnCheckpointCountChanged of the finishing
+    // crossing (`BeginFinishHook`..`EndFinishHook`); elsewhere it has no effect.
+    void PreventFinish();
+    void BeginFinishHook() { inFinishHook_ = finished_; }
+    void EndFinishHook() { inFinishHook_ = false; }
+    // speed: the game speed in force (inputs may be dropped above 100, SetInputState docs).
+    void SetInput(int type, int value, double speed);
+    const RaceConfig& Config() const { return config_; }
+    // The console's "map NAME": the harness has one track, so a map load only changes
+    // GetCurrentChallenge()'s uid and name (to NAME without .Challenge.Gbx) and restarts.
+    void LoadMap(const std::string& name);
 
     int32_t RaceTime() const { return raceTime_; }
     InputStateValue Inputs() const;
@@ -78,8 +112,9 @@ public:
 
 private:
     void StepCar(double dt);
-    void CheckCheckpoints(double before, double after, const CheckpointHook& onCheckpoint);
-    void ApplyPlayback(const CheckpointHook* onCheckpoint);
+    void CheckCheckpoints(double before, double after, std::vector<RaceEvent>& events);
+    void ApplyPlayback(std::vector<RaceEvent>* events);
+    int32_t Target() const;
     double Along(double x, double z) const;
     void Publish();
 
@@ -100,11 +135,15 @@ private:
     int32_t cpCount_ = 0;
     bool finished_ = false;
     int32_t respawns_ = 0;
-    bool preventFinish_ = false;
+    bool preventFinish_ = false;  // the finish was undone (PreventSimulationFinish)
+    bool inFinishHook_ = false;
     int32_t steer_ = 0;
     int32_t gas_ = 0;
     bool up_ = false;
     bool down_ = false;
+    bool left_ = false;
+    bool right_ = false;
+    uint32_t dropCounter_ = 0;
 };
 
 }  // namespace harness

@@ -25,8 +25,9 @@ struct Vec3 {
 struct Mat3 {
     float m[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
 
-    // Harness convention: R = Ry(yaw) * Rx(pitch) * Rz(roll), so that with pitch = roll = 0
-    // forward = (sin yaw, 0, cos yaw), as tmstate.state.forward_vector has it.
+    // R = Ry(yaw) * Rz(roll) * Rx(pitch) (the game's order, per tminterface quat_to_ypw),
+    // so that with pitch = roll = 0 forward = (sin yaw, 0, cos yaw), as
+    // tmstate.core.state.forward_vector has it.
     static Mat3 FromYawPitchRoll(double yaw, double pitch, double roll);
     void GetYawPitchRoll(float& yaw, float& pitch, float& roll) const;
 };
@@ -62,7 +63,8 @@ struct PlayerInfoView {
     uint32_t curCheckpointCount = 0;
     uint32_t curLap = 0;
     bool raceFinished = false;
-    uint32_t checkpointTarget = 0;
+    uint32_t checkpointTarget = 0;   // logical checkpoints to finish, laps included (Checkpoints)
+    uint32_t physicalCheckpoints = 0;  // checkpoint blocks incl. finish/lap line (CheckpointStates)
 };
 
 struct RtStateView {

@@ -20,7 +20,9 @@ static const unsigned int BAND_COLOURS[BAND_COUNT] = {0xFF0000, 0x00FF00, 0x0000
 
 #define WINDOW_TITLE L"TrackMania Modded"
 #define GAME_EXE L"TmForever.exe"
-/* The plugin port's variable in the configstring, as the tmstate plugin reads it. */
+/* The plugin's address variables in the configstring, as the tmstate plugin reads them:
+ * "tmstate_listen ADDRESS:PORT" (what the launcher sends), else "tmstate_port PORT". */
+#define LISTEN_VARIABLE "tmstate_listen"
 #define PORT_VARIABLE "tmstate_port"
 /* Where the relayed plugin (the AngelScript harness on Linux) listens: port + offset. */
 #define RELAY_OFFSET_VARIABLE L"TMSTATE_STANDIN_RELAY_OFFSET"

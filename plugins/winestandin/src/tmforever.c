@@ -2,13 +2,14 @@
  *
  * Started by the TMLoader stand-in (tmloader.c) under Wine:
  *
- *     TmForever.exe "/profile=<profile>" "/configstring=set tmstate_port N[; ...]"
+ *     TmForever.exe "/profile=<profile>" "/configstring=set tmstate_listen 127.0.0.1:N[; ...]"
  *
  * It does three things the tests check against real Wine:
  *   1. opens a top-level window titled "TrackMania Modded" (what the modded game shows
  *      under TMLoader) with a 320x240 client area, and paints the moving test pattern of
  *      standin.h about 50 times a second, at whatever size the window has;
- *   2. listens on 127.0.0.1:N (N from `set tmstate_port N`) like the tmstate plugin;
+ *   2. listens on 127.0.0.1:N like the tmstate plugin: N from `set tmstate_listen ADDRESS:N`
+ *      (what the launcher sends), else from `set tmstate_port N`;
  *   3. relays every accepted connection, byte for byte, to 127.0.0.1:N+OFFSET, where
  *      OFFSET is the environment variable TMSTATE_STANDIN_RELAY_OFFSET: the tests run the
  *      real plugin (plugins/tmstate.as) in the AngelScript harness there, on Linux, so the
@@ -156,17 +157,24 @@ static DWORD WINAPI accept_thread(LPVOID param) {
     return 0;
 }
 
-/* The value of `set tmstate_port N` in a configstring of ';'-separated commands, or -1. */
+/* The port of `set tmstate_listen ADDRESS:N` (or else of `set tmstate_port N`) in a
+ * configstring of ';'-separated commands, or -1. The address is not used: the stand-in
+ * always listens on 127.0.0.1. */
 static int port_from_configstring(const wchar_t *text) {
     char commands[2048];
+    int fallback = -1;
     if (WideCharToMultiByte(CP_UTF8, 0, text, -1, commands, sizeof commands, NULL, NULL) == 0) return -1;
     for (char *command = strtok(commands, ";"); command != NULL; command = strtok(NULL, ";")) {
-        char variable[64];
-        int value;
-        if (sscanf(command, " set %63s %d", variable, &value) == 2 && strcmp(variable, PORT_VARIABLE) == 0)
-            return value;
+        char variable[64], value[128];
+        if (sscanf(command, " set %63s %127s", variable, value) != 2) continue;
+        if (strcmp(variable, LISTEN_VARIABLE) == 0) {
+            const char *colon = strrchr(value, ':');
+            if (colon != NULL) return atoi(colon + 1);
+        } else if (strcmp(variable, PORT_VARIABLE) == 0) {
+            fallback = atoi(value);
+        }
     }
-    return -1;
+    return fallback;
 }
 
 int wmain(int argc, wchar_t **argv) {
@@ -175,7 +183,7 @@ int wmain(int argc, wchar_t **argv) {
     for (int i = 1; i < argc; i++)
         if (wcsncmp(argv[i], prefix, wcslen(prefix)) == 0) port = port_from_configstring(argv[i] + wcslen(prefix));
     if (port <= 0 || port > 65535) {
-        fprintf(stderr, "TmForever stand-in: no `set " PORT_VARIABLE " N` in a /configstring= argument\n");
+        fprintf(stderr, "TmForever stand-in: no `set " LISTEN_VARIABLE " ADDRESS:N` in a /configstring= argument\n");
         return 2;
     }
     wchar_t offset_text[32];

@@ -3,7 +3,7 @@
  * A small Windows program (built with mingw-w64, run under Wine by the tests) that takes
  * TMLoader's command line as `tmstate launch` writes it:
  *
- *     TMLoader.exe run TmForever "<profile>" "/configstring=set tmstate_port N"
+ *     TMLoader.exe run TmForever "<profile>" "/configstring=set tmstate_listen 127.0.0.1:N"
  *
  * and starts TmForever.exe (the stand-in game next to this file) as a child with
  * CreateProcess, as TMLoader starts the real game, then exits: the launcher must find the
@@ -22,7 +22,7 @@
 
 static int usage(const wchar_t *why) {
     fwprintf(stderr, L"TMLoader stand-in: %ls\n"
-                     L"usage: TMLoader.exe run TmForever \"<profile>\" \"/configstring=set tmstate_port N\"\n",
+                     L"usage: TMLoader.exe run TmForever \"<profile>\" \"/configstring=set tmstate_listen 127.0.0.1:N\"\n",
              why);
     return 2;
 }
