@@ -139,7 +139,7 @@ def test_resyncs_are_reported_per_log(realdata, tmp_path, capsys):
 
 def test_a_folder_of_vector_env_logs_is_searched_and_rows_are_labelled_by_run(tmp_path, capsys):
     """It looked only at the folder itself (a vector env logs to env<i>/) and showed long file names."""
-    from tmstate.vector.env import make_vector_env
+    from tmstate.vector.make import make_vector_env
 
     env = make_vector_env(2, maps=["sim_easy", "sim_esses"], log_dir=str(tmp_path / "logs"),
                           termination={"no_progress_s": 1.0})
