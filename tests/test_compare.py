@@ -6,6 +6,7 @@ from tmstate.tools.lines import line_from_ghost
 
 import json
 
+import numpy as np
 import pytest
 
 from tmstate import cli
@@ -134,3 +135,19 @@ def test_resyncs_are_reported_per_log(realdata, tmp_path, capsys):
                      "-o", str(tmp_path / "t.png")]) == 0
     row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(tas.name))
     assert f"3 ({other['resync_m']:.1f})" in row
+
+
+def test_a_folder_of_vector_env_logs_is_searched_and_rows_are_labelled_by_run(tmp_path, capsys):
+    """It looked only at the folder itself (a vector env logs to env<i>/) and showed long file names."""
+    from tmstate.vector.make import make_vector_env
+
+    env = make_vector_env(2, maps=["sim_easy", "sim_esses"], log_dir=str(tmp_path / "logs"),
+                          termination={"no_progress_s": 1.0})
+    env.reset(seed=0)
+    for _ in range(60):
+        env.step(np.tile([0.0, 0.0], (2, 1)).astype(np.float32))  # standing still: episodes end on no progress
+    env.close()
+    result = run_compare(capsys, str(tmp_path / "logs"), "--time-penalty", "0,0.001", "-o", str(tmp_path / "c.png"))
+    names = [r["name"] for r in result["episodes"]]
+    assert names and all(n.split(" ")[0] in ("env0", "env1") and n.split(" ")[1].startswith("#") for n in names)
+    assert {n.split(" ")[0] for n in names} == {"env0", "env1"}

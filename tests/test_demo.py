@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,13 @@ def test_demo_without_video_writes_no_gif(tmp_path):
     result = run_demo("sim_easy", tmp_path, video=False)
     assert result.video_path is None and not (tmp_path / "demo.gif").exists()
     assert result.summary_path == tmp_path / "summary.png" and result.summary_path.stat().st_size > 0
+
+
+def test_the_map_title_is_wrapped_so_a_long_track_path_fits():
+    from tmstate.tools.demo import title_text
+
+    long = "/home/someone/projects/tmstate/reference_lines/" + "a_very_long_map_name_" * 4 + ".npz"
+    lines = title_text(long, "finished in 9.37 s").split("\n")
+    assert all(len(line) <= 50 for line in lines) and len(lines) >= 3
+    assert "".join(lines[:-1]) == Path(long).name and "/home" not in "".join(lines)
+    assert title_text("sim_easy", "finished in 9.37 s") == "sim_easy\n(simulator, not TMNF physics): finished in 9.37 s"

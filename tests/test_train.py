@@ -44,8 +44,10 @@ def test_the_experiment_trains_one_agent_per_weight_and_reports_each(tmp_path: P
         assert 0.0 <= run["summary"]["final"]["finish_rate"] <= 1.0
 
 
-@pytest.mark.parametrize("bad", [{"algo": "dqn"}, {"timesteps": 0}, {"envs": 0},
-                                 {"env": EnvConfig(backend="tminterface")}])
+@pytest.mark.parametrize("bad", [{"algo": "dqn"}, {"timesteps": 0}, {"envs": 0}, {"obs": "pixels"},
+                                 {"backend": "tminterface", "ports": [8477], "envs": 2},
+                                 {"backend": "tminterface", "ports": [8477], "envs": 1, "eval_port": 8477},
+                                 {"ports": [8477], "envs": 1}])
 def test_bad_training_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
@@ -54,3 +56,10 @@ def test_bad_training_settings_are_refused(bad: dict) -> None:
 def test_negative_time_penalty_weights_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="finite and >= 0"):
         time_penalty_experiment([-0.001], "sim_easy", 128, tmp_path)
+
+
+def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
+    """SB3 learns in whole rollouts (256 steps here for 200 asked): the bar said 256/200."""
+    train(TrainConfig(out=str(tmp_path / "run"), **{**SMALL, "timesteps": 200, "progress_bar": True}))
+    err = capsys.readouterr().err
+    assert "200/200" in err and "256/200" not in err

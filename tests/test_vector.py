@@ -422,3 +422,16 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
         launch.stop_from_pid_file(config.pid_file, grace_s=1)
         launcher.stop_all()
     assert not launch.pids_with_marker(new_marker + ".game")
+
+
+def test_the_repr_names_every_map():
+    env = make_vector_env(3, maps=["sim_easy", "sim_esses"])
+    try:
+        assert repr(env) == "TMNFVectorEnv(sim sim_easy, sim sim_esses, sim sim_easy, NextStep)"
+    finally:
+        env.close()
+    same = make_vector_env(2)
+    try:
+        assert repr(same) == "TMNFVectorEnv(2 x sim sim_easy, NextStep)"
+    finally:
+        same.close()

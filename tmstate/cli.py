@@ -26,6 +26,13 @@ def _csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _csv_ports(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated port numbers, got {text!r}") from None
+
+
 def _size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> (640, 480), at least 16x16 (``tmstate drive --size``)."""
     try:
@@ -297,16 +304,21 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``tmstate train``: PPO/SAC on a sim track with stable-baselines3."""
-    from tmstate.tools.train import DEFAULT_TRACK, TrainConfig, train
+    """``tmstate train``: PPO/SAC with stable-baselines3 on the sim or the real game."""
+    from tmstate.tools.train import CLI_FIELDS, merged_config, train
 
-    config = TrainConfig(algo=args.algo, track=args.track or DEFAULT_TRACK, timesteps=args.timesteps,
-                         envs=args.envs, seed=args.seed, out=args.out, time_penalty=args.time_penalty)
-    summary = train(config)
+    overrides = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
+    if args.no_progress_bar:
+        overrides["progress_bar"] = False
+    if args.no_tensorboard:
+        overrides["tensorboard"] = False
+    config = merged_config(args.config, overrides, args.hyper)
+    summary = train(config, force=args.force, resume=args.resume)
     final = summary["final"] or {}
+    restarts = f"; games restarted {summary['restarts']}" if summary.get("restarts") else ""
     print(f"trained {summary['timesteps']:,} steps in {summary['wall_s']:.0f} s; "
-          f"final finish rate {final.get('finish_rate', 0):.0%}, return {final.get('mean_return', float('nan')):.3f}; "
-          f"results in {config.out}")
+          f"final finish rate {final.get('finish_rate', 0):.0%}, return {final.get('mean_return', float('nan')):.3f}"
+          f"{restarts}; results in {config.out}")
     return 0
 
 
@@ -464,14 +476,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="store_true", help="stop the instances in the pid file")
     p.set_defaults(run=cmd_launch)
 
-    p = sub.add_parser("train", help="train PPO/SAC with stable-baselines3 (extra: [train])")
-    p.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
-    p.add_argument("--track", default=None)
-    p.add_argument("--timesteps", type=int, default=200_000)
-    p.add_argument("--envs", type=int, default=4, help="sub-envs stepped together")
-    p.add_argument("--out", default="runs/train")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-penalty", type=float, default=None)
+    p = sub.add_parser("train", help="train PPO/SAC with stable-baselines3 on the sim or the real game (extra: [train])",
+                       description="Settings: TrainConfig's defaults, then --config's [train] and [env] tables, "
+                       "then these options. The defaults below are TrainConfig's.")
+    p.add_argument("--config", default=None, metavar="RUN.toml",
+                   help="run config: [train] (TrainConfig fields, [train.hyper] algorithm keywords) and [env] (EnvConfig)")
+    p.add_argument("--algo", choices=["ppo", "sac"], default=None, help="algorithm (default: ppo)")
+    p.add_argument("--backend", choices=["sim", "tminterface"], default=None,
+                   help="sim (embedded simulator) or tminterface (the real game, through the recovering vector env) "
+                   "(default: sim)")
+    p.add_argument("--track", default=None,
+                   help="the map: a sim track, or a reference line file for the real game (default: sim_easy)")
+    p.add_argument("--obs", choices=["telemetry", "frames", "dict"], default=None,
+                   help="observation type; picks MlpPolicy, CnnPolicy or MultiInputPolicy (default: telemetry)")
+    p.add_argument("--ports", type=_csv_ports, default=None, metavar="P1,P2,...",
+                   help="tminterface: one game per env, e.g. 8477,8478 (default: the launch config's base_port + i)")
+    p.add_argument("--launch-config", default=None, metavar="LAUNCH.toml",
+                   help="tminterface: launch settings; games in its pid file are restarted when lost "
+                   "(default: tmstate launch's defaults)")
+    p.add_argument("--eval-port", type=int, default=None,
+                   help="tminterface: a game of its own for evaluation episodes "
+                   "(default: 0 = the curve comes from the training episodes)")
+    p.add_argument("--timesteps", type=int, default=None, help="total environment steps (default: 200000)")
+    p.add_argument("--envs", type=int, default=None, help="sub-envs stepped together (default: 4)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the algorithm and the envs (default: 0)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/train)")
+    p.add_argument("--force", action="store_true", help="overwrite a run folder that holds a run")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its model or last checkpoint")
+    p.add_argument("--time-penalty", type=float, default=None,
+                   help="reward per ms of race time, overriding [env.reward] time (default: the env's)")
+    p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations (default: 10000)")
+    p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default: 3)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="timesteps between checkpoints (default: 50000)")
+    p.add_argument("--stop-at-finish-rate", type=float, default=None,
+                   help="stop once an evaluation finishes this often (default: 0 = never)")
+    p.add_argument("--n-steps", type=int, default=None, help="PPO: steps per env per rollout (default: 512)")
+    p.add_argument("--batch-size", type=int, default=None, help="PPO: minibatch size (default: 256)")
+    p.add_argument("--learning-rate", type=float, default=None, help="learning rate (default: 0.0003)")
+    p.add_argument("--gamma", type=float, default=None, help="discount factor (default: 0.99)")
+    p.add_argument("--hyper", action="append", default=None, metavar="KEY=VALUE",
+                   help="any other keyword of the SB3 algorithm, value as TOML, repeatable: --hyper ent_coef=0.01 "
+                   "(default: none)")
+    p.add_argument("--no-progress-bar", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")

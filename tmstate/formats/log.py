@@ -346,12 +346,15 @@ def read_episode(path: str | Path) -> EpisodeLog:
 
 
 def find_logs(paths: Iterable[str | Path], patterns: tuple[str, ...] = ("*.npz",)) -> list[Path]:
-    """Files as given plus, for each folder, the files in it matching ``patterns`` (sorted)."""
+    """Files as given plus, for each folder, the files in it matching ``patterns`` and the
+    episode logs in its sub-folders (a vector env's ``env<i>/``: files named ``episode-*.npz``
+    as the log writer names them, so reference lines kept beside logs are not taken), sorted."""
     out: list[Path] = []
     for item in paths:
         item = Path(item)
         if item.is_dir():
-            found = sorted({p for pattern in patterns for p in item.glob(pattern)})
+            below = [p for p in item.rglob("episode-*.npz") if p.parent != item] if "*.npz" in patterns else []
+            found = sorted({p for pattern in patterns for p in item.glob(pattern)} | set(below))
             if not found:
                 raise LogFileError(item, f"folder has no {' or '.join(patterns)} files", "pass log files or their folder")
             out.extend(found)

@@ -131,19 +131,39 @@ def load_episodes(paths: list[str], line_path: str | None = None) -> list[Episod
 
     shared = ReferenceLine.load(line_path) if line_path else None
     episodes = []
-    for path in find_logs(paths, patterns=("*.npz", "*.Replay.Gbx")):
+    for path, name in labelled(find_logs(paths, patterns=("*.npz", "*.Replay.Gbx")), paths):
         if path.name.lower().endswith(".gbx"):
             from tmstate.formats.gbx import ghost_metadata, read_ghost
             from tmstate.tools.lines import line_from_ghost
 
             ghost = read_ghost(path)
             line = shared if shared is not None else line_from_ghost(ghost)
-            episodes.append(Episode(path.name, ghost.states(), line, ghost_metadata(ghost)))
+            episodes.append(Episode(name, ghost.states(), line, ghost_metadata(ghost)))
             continue
         states, metadata = load_states(path)
         line = shared if shared is not None else line_of_log(metadata, path)
-        episodes.append(Episode(path.name, states, line, metadata))
+        episodes.append(Episode(name, states, line, metadata))
     return episodes
+
+
+def labelled(files: list[Path], roots: list[str]) -> list[tuple[Path, str]]:
+    """Each file with a short row label: the run's folder below the folder given (a vector
+    env's ``env1``), then the episode: ``episode-...-00003.npz`` -> ``env1 #3``. Other files
+    keep their name; an episode file with no sub-folder is labelled by its own folder."""
+    folders = [Path(r).resolve() for r in roots if Path(r).is_dir()]
+    out = []
+    for path in files:
+        parent = path.resolve().parent
+        number = path.stem.rsplit("-", 1)[-1]
+        numbered = path.stem.startswith("episode-") and number.isdigit()
+        episode = f"#{int(number)}" if numbered else path.name
+        root = next((f for f in folders if parent == f or f in parent.parents), None)
+        if root is not None and parent != root:
+            folder = parent.relative_to(root).as_posix()
+        else:
+            folder = parent.name if numbered else ""
+        out.append((path, f"{folder} {episode}" if folder else episode))
+    return out
 
 
 def load_configs(path: str | None) -> tuple[RewardConfig, ProgressConfig]:

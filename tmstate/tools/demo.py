@@ -146,6 +146,15 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
     return result
 
 
+def title_text(track: str, status: str, width: int = 48) -> str:
+    """The map panel's title, wrapped so a long track path never runs off the figure: the
+    file name of a path (its folder is in the log), then the status on its own line."""
+    import textwrap
+
+    name = Path(track).name if ("/" in track or "\\" in track) else track
+    return "\n".join(textwrap.wrap(name, width) + [f"(simulator, not TMNF physics): {status}"])
+
+
 def _progress_bar(enabled: bool, track: str):
     if not enabled:
         return None
@@ -189,7 +198,7 @@ def write_summary(result: DemoResult, line: ReferenceLine, width_m: float, path:
     ax_map.set_ylabel("z (m)")
     ax_map.legend(loc="best", fontsize=8)
     status = f"finished in {result.race_time_ms / 1000:.2f} s" if result.finished else f"ended: {result.termination_reason}"
-    ax_map.set_title(f"{result.track} (simulator, not TMNF physics): {status}")
+    ax_map.set_title(title_text(result.track, status), fontsize=10)
     t = result.times_ms[1:] / 1000.0
     for name, values in result.reward_terms.items():
         if np.any(values):

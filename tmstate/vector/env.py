@@ -379,4 +379,7 @@ class TMNFVectorEnv(VectorEnv):
             self.close()
 
     def __repr__(self) -> str:
-        return f"TMNFVectorEnv({self.num_envs} x {self.instances[0].describe()}, {self.autoreset_mode.value})"
+        """Every sub-env's game (``2 x sim sim_easy`` when they are all alike)."""
+        names = [instance.describe() for instance in self.instances]
+        games = f"{len(names)} x {names[0]}" if len(set(names)) == 1 else ", ".join(names)
+        return f"TMNFVectorEnv({games}, {self.autoreset_mode.value})"

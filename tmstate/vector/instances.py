@@ -9,6 +9,7 @@ Used by :class:`tmstate.vector.env.TMNFVectorEnv` (recovery rules in its module 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from tmstate.errors import (
     BridgeTimeoutError,
     DisconnectedError,
+    GameLostError,
     NotListeningError,
     ProtocolError,
     VersionMismatchError,
@@ -219,3 +221,34 @@ class LaunchedInstance(GameInstance):
 
     def describe(self) -> str:
         return f"TMNF instance {self.index} port {self.port}"
+
+
+class PortInstance(GameInstance):
+    """A game already running on ``port`` (started by hand or by another tool). It is not
+    this process's to restart: recovery waits up to ``wait_s`` for a plugin to answer on the
+    port again (a game restarted by whoever runs it), then the sub-env reconnects."""
+
+    def __init__(self, port: int, env_config: Any, wait_s: float = 60.0) -> None:
+        self.port = int(port)
+        self.env_config = env_config
+        self.wait_s = float(wait_s)
+
+    def make_env(self) -> gym.Env:
+        from tmstate.env.env import TMNFEnv, make_config
+
+        options = {**self.env_config.backend_options, "port": self.port}
+        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
+
+    def recover(self) -> None:
+        from tmstate.ops.launch import default_probe
+
+        deadline = time.monotonic() + self.wait_s
+        while time.monotonic() < deadline:
+            if default_probe(self.port, 1.0):
+                return
+            time.sleep(0.5)
+        raise GameLostError(f"no game answered on port {self.port} within {self.wait_s:g} s; "
+                            "restart it there (or train with a launch config, whose games are restarted for you)")
+
+    def describe(self) -> str:
+        return f"game on port {self.port}"

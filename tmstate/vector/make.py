@@ -15,7 +15,7 @@ from tmstate.errors import (
     ConfigError,
 )
 from tmstate.vector.env import TMNFVectorEnv, VectorConfig
-from tmstate.vector.instances import GameInstance, HarnessInstance, LaunchedInstance, SimInstance
+from tmstate.vector.instances import GameInstance, HarnessInstance, LaunchedInstance, PortInstance, SimInstance
 
 
 
@@ -34,6 +34,7 @@ def make_vector_env(
     vector: VectorConfig | None = None,
     harness_options: dict | None = None,
     launch: Any = None,
+    ports: Sequence[int] | None = None,
     **overrides: Any,
 ) -> TMNFVectorEnv:
     """A :class:`TMNFVectorEnv` of ``num_envs`` sub-envs made from one env configuration.
@@ -49,6 +50,9 @@ def make_vector_env(
     path of its TOML file, or None for the default/environment settings). If that config's
     pid file exists, the games started by ``tmstate launch`` are used and restarted on
     loss; otherwise the vector env starts them itself and stops them on close.
+    ``ports`` (``"tminterface"``, one per sub-env): connect to the games on these ports
+    instead. Those the pid file lists are restarted through its launcher on loss; the others
+    are :class:`~tmstate.vector.instances.PortInstance` s (recovery waits for the game to answer again).
     """
     from tmstate.env.env import make_config
 
@@ -79,6 +83,8 @@ def make_vector_env(
         instances: list[GameInstance] = [SimInstance(c) for c in configs]
     elif backend == "harness":
         instances = [HarnessInstance(c, harness_options) for c in configs]
+    elif ports is not None:
+        instances = _port_instances(list(ports), configs, launch)
     else:
         launcher, owned = _launcher_for(num_envs, launch)
         if owned:
@@ -92,6 +98,24 @@ def make_vector_env(
         for finalizer in on_close:
             finalizer()
         raise
+
+
+def _port_instances(ports: list[int], configs: list[Any], launch: Any) -> list[GameInstance]:
+    """One instance per port: through ``tmstate launch``'s launcher when its pid file lists
+    the port (so a lost game is restarted), else a :class:`~tmstate.vector.instances.PortInstance`."""
+    from tmstate.config import check_port
+    from tmstate.ops.launch import LaunchConfig, Launcher, load_config
+
+    if len(ports) != len(configs):
+        raise ConfigError(f"{len(ports)} port(s) given for {len(configs)} sub-env(s); give one port per sub-env")
+    ports = [check_port(p) for p in ports]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"the ports repeat ({', '.join(map(str, ports))}): one game per sub-env")
+    config = launch if isinstance(launch, LaunchConfig) else load_config(launch)
+    launcher = Launcher.adopt(config) if config.pid_file.exists() else None
+    known = launcher.ports if launcher is not None else []
+    return [LaunchedInstance(launcher, known.index(port), c) if port in known else PortInstance(port, c)
+            for port, c in zip(ports, configs)]
 
 
 def _launcher_for(num_envs: int, launch: Any) -> tuple[Any, bool]:
