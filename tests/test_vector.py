@@ -18,6 +18,8 @@ from tmstate.vector.instances import FunctionInstance, harness_line
 from tmstate.vector.make import make_vector_env
 from tmstate.vector.sb3 import to_sb3
 
+from fakes import HARNESS_WINE
+
 # --- fake games -------------------------------------------------------------------------
 
 
@@ -364,12 +366,6 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
         venv.close()
 
 
-HARNESS_WINE = """#!{python}
-# A fake wine for the launcher: runs the plugin harness on the port the configstring names.
-import os, sys
-listen = sys.argv[-1].rsplit(" ", 1)[1]  # ADDRESS:PORT
-os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_listen " + listen])
-"""
 
 
 @pytest.mark.harness
