@@ -211,3 +211,46 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
     print(f"freeze trials: {outcomes}")
     assert outcomes["next_step_worked"] + outcomes["next_step_disconnected"] == FREEZE_TRIALS
     assert outcomes["frozen_mid_frame"] >= FREEZE_TRIALS // 2, outcomes
+
+
+# --- defect 8: record-line when the game dies mid-drive --------------------------------
+
+
+def test_record_line_saves_what_was_driven_when_the_game_dies(tmp_path, capsys):
+    """The plugin streams a drive in observe mode, then the connection drops (game crashed):
+    the line driven so far is saved and the user is told, as Ctrl-C does."""
+    import numpy as np
+    from test_bridge_harness import FakePlugin, hello_then
+
+    from tmstate import cli
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.core.state import GameState
+
+    def body(conn, recv):
+        msg = recv()
+        assert isinstance(msg, p.SetMode) and msg.observe
+        conn.sendall(p.encode(p.Ok(p.ClientMsg.SET_MODE)))
+        flags = p.StateFlag.IN_RACE | p.StateFlag.OBSERVED
+        for i in range(40):
+            state = GameState(race_time_ms=50 * i, position=np.array([0.0, 0.0, 1.0 * i]))
+            conn.sendall(p.encode(p.State(i + 1, int(flags), state)))
+        # then the game dies: the connection closes without BYE
+
+    plugin = FakePlugin(hello_then(body))
+    out = tmp_path / "drive.npz"
+    status = cli.main(["record-line", "-o", str(out), "--port", str(plugin.port)])
+    err = capsys.readouterr().err
+    plugin.close()
+    assert status == 0, err
+    assert "stopped answering" in err and "saving what was driven" in err
+    line = ReferenceLine.load(out)
+    assert line.length_m == pytest.approx(39.0, abs=0.6)
+
+
+def test_record_line_output_is_checked_before_driving(tmp_path, capsys):
+    from tmstate import cli
+
+    (tmp_path / "dir.npz").mkdir()
+    status = cli.main(["record-line", "-o", str(tmp_path / "dir.npz"), "--port", "1"])
+    err = capsys.readouterr().err
+    assert status == 2 and "line file" in err and "connecting" not in err

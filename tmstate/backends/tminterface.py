@@ -18,7 +18,7 @@ import numpy as np
 from tmstate.backends.base import Action, Backend
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 from tmstate.link.protocol import DEFAULT_PORT
-from tmstate.config import from_dict
+from tmstate.config import check_port, from_dict
 from tmstate.errors import BridgeError, ConfigError
 from tmstate.core.state import GameState, check_action_period_ms
 
@@ -54,6 +54,7 @@ class GameConfig:
     that), where polling threads would only fight over the GIL."""
 
     def __post_init__(self) -> None:
+        check_port(self.port, "GameConfig port")
         check_action_period_ms(self.action_period_ms)
         if not self.game_speed > 0:
             raise ConfigError(f"game_speed must be > 0, got {self.game_speed}")

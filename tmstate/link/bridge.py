@@ -25,6 +25,7 @@ import numpy as np
 from tmstate.link import protocol as p
 from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.backends.base import Action
+from tmstate.config import check_port
 from tmstate.errors import (
     BridgeError,
     BridgeTimeoutError,
@@ -87,7 +88,7 @@ class Bridge:
         if spin_us < 0:
             raise ConfigError(f"spin_us must be >= 0 microseconds, got {spin_us}")
         self.host = host
-        self.port = int(port)
+        self.port = check_port(port, "Bridge port")
         self.timeout_s = float(timeout_s)
         self.connect_retries = int(connect_retries)
         self.retry_delay_s = float(retry_delay_s)

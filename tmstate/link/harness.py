@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tmstate.config import check_port
 from tmstate.errors import BridgeError, ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ class HarnessProcess:
         ready_timeout_s: float = 20.0,
         binary: str | Path | None = None,
     ) -> None:
-        self.requested_port = port
+        self.requested_port = check_port(port, "harness port", allow_zero=True) if port is not None else None
         self.plugin = Path(plugin) if plugin is not None else PLUGIN_PATH
         self.realtime = realtime
         self.states = Path(states) if states is not None else None

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmstate.config import check_port, from_dict, read_toml
+from tmstate.config import MAX_PORT, check_port, from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
 from tmstate.files import atomic_write_bytes, atomic_write_text
 from tmstate.link.protocol import DEFAULT_PORT
@@ -204,8 +204,8 @@ def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
     if count < 1:
         raise ConfigError(f"--instances must be at least 1, got {count}")
     last_port = config.base_port + count - 1
-    if last_port > 65535:
-        raise ConfigError(f"ports {config.base_port}..{last_port} go past 65535 — lower base_port")
+    if last_port > MAX_PORT:
+        raise ConfigError(f"ports {config.base_port}..{last_port} go past {MAX_PORT} — lower base_port")
     plans = []
     for index in range(count):
         port = config.base_port + index

@@ -16,32 +16,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tmstate.errors import (
-    BridgeTimeoutError,
-    DisconnectedError,
+from tmstate.errors import (  # noqa: F401 - the one rule (tmstate.errors), used here and by the env
+    GAME_LOST_ERRORS,
+    NOT_GAME_LOST,
     GameLostError,
-    NotListeningError,
-    ProtocolError,
-    VersionMismatchError,
+    is_game_lost,
 )
-
-GAME_LOST_ERRORS: tuple[type[BaseException], ...] = (
-    DisconnectedError,
-    BridgeTimeoutError,
-    NotListeningError,
-    ProtocolError,
-    ConnectionError,
-    TimeoutError,
-)
-"""Errors that mean "this game is gone or hung" (as opposed to a bug or a bad setting)."""
-
-NOT_GAME_LOST: tuple[type[BaseException], ...] = (VersionMismatchError,)
-"""Subclasses of the above that a restart cannot fix: raised at once."""
-
-
-def is_game_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` means the sub-env's game crashed or stopped answering."""
-    return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
 
 
 def lost_info(exc: BaseException) -> dict[str, Any]:
