@@ -181,6 +181,9 @@ void Render()
         Handshake();
         return;
     }
+    if (gObserve && TakeOverByNewcomer()) {
+        return;  // an observe-mode client never waits for us, so a newcomer is looked for here
+    }
     SimulationManager@ sim = GetSimulationManager();
     if (gFramePending) {
         gFramePending = false;

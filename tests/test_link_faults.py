@@ -254,3 +254,46 @@ def test_record_line_output_is_checked_before_driving(tmp_path, capsys):
     status = cli.main(["record-line", "-o", str(tmp_path / "dir.npz"), "--port", "1"])
     err = capsys.readouterr().err
     assert status == 2 and "line file" in err and "connecting" not in err
+
+
+# --- defect 4: an observe-mode client that stops reading -------------------------------
+
+
+@harness_only
+def test_an_observe_client_that_stops_reading_does_not_lock_out_the_next_client(harness):
+    """Defect 4: the plugin's writes to an observe-mode client that no longer reads blocked,
+    and newcomers were only looked for in control-mode waits: every new client timed out.
+    Now the newcomer is served (the stuck client is dropped)."""
+    stuck = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+    stuck.connect()
+    stuck.set_mode(True)  # states stream; from now on this client reads nothing
+    time.sleep(1.5)  # the harness (not real time) streams as fast as it can: its socket fills up
+    start = time.monotonic()
+    nxt = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+    nxt.connect()  # before the fix: "connected ... but no HELLO came within 5 s"
+    nxt.set_action_period(50)
+    state = nxt.restart()
+    assert state.race_time_ms == 0 and time.monotonic() - start < 4.0
+    nxt.close()
+    stuck._drop()
+    assert wait_for_output(harness, "client dropped")
+
+
+@harness_only
+def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
+    """The other half of defect 4: at real-time pace the stuck client's buffers take minutes
+    to fill, and meanwhile no newcomer was looked for in observe mode."""
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    with HarnessProcess(realtime=True) as harness:
+        quiet = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+        quiet.connect()
+        quiet.set_mode(True)
+        time.sleep(0.5)
+        nxt = Bridge(port=harness.port, timeout_s=3, connect_retries=50, retry_delay_s=0.05)
+        nxt.connect()
+        assert wait_for_output(harness, "a new client connected")
+        nxt.close()
+        quiet._drop()
