@@ -311,3 +311,30 @@ def test_run_demo_refuses_a_negative_seed():
 
     with pytest.raises(ConfigError, match="seed"):
         run_demo("sim_easy", None, seed=-1, video=False)
+
+
+# --- defect 12: tampered pid files -------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [
+    '{"version": 1, "instances": [{}]}',
+    '{"version": 1, "instances": [{"index": 0, "port": 8477}]}',
+    '{"version": 1, "instances": [{"index": "0", "port": 8477, "marker": "abc"}]}',
+    '{"version": 1, "instances": [{"index": 0, "port": 8477, "marker": 5}]}',
+    '{"version": 1, "instances": [{"index": 0, "port": 99999, "marker": "abc"}]}',
+    '{"version": 1, "instances": [{"index": 0, "port": 8477, "marker": ""}]}',
+    '{"version": 1, "instances": 5}',
+    '{"version": 1, "instances": [5]}',
+    '[1, 2]',
+    '{"version": 1, "instances": [{"index": 0, "port": 8477, "marker": "abc", "pid": "x"}]}',
+])
+def test_a_tampered_pid_file_makes_launch_stop_a_one_line_error(tmp_path, capsys, content):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "instances.json").write_text(content)
+    config = tmp_path / "launch.toml"
+    config.write_text(f'[launch]\nrun_dir = "{run_dir}"\n')
+    err = one_line_exit_2(capsys, ["launch", "--stop", "--config", str(config)])
+    assert "instances.json" in err
+    (run_dir / "instances.json").write_bytes(b"\xff\xfe not utf-8")
+    one_line_exit_2(capsys, ["launch", "--stop", "--config", str(config)])

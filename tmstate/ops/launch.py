@@ -761,14 +761,60 @@ class Launcher:
         self.stop_all()
 
 
+@dataclass
+class PidRecord:
+    """One instance as the pid file records it (:meth:`Instance.record`)."""
+
+    index: int
+    port: int
+    marker: str
+    pid: int | None = None
+    game_pid: int | None = None
+    xvfb_pid: int | None = None
+    display: str | None = None
+    command: list[str] = field(default_factory=list)
+    log: str = ""
+    started_at: float = 0.0
+    ready_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.index < 0:
+            raise ConfigError(f"index must be >= 0, got {self.index}")
+        check_port(self.port, "port")
+        if not self.marker or not all(c.isalnum() or c in "-_." for c in self.marker):
+            raise ConfigError(f"marker must be a plain non-empty name, got {self.marker!r}")
+
+
 def read_pid_file(path: Path) -> list[dict]:
-    """The instance records of a pid file written by :class:`Launcher`."""
-    return list(_read_pid_data(path).get("instances", []))
+    """The instance records of a pid file written by :class:`Launcher`, each checked (as a
+    :class:`PidRecord`): a damaged or tampered file is a one-line ConfigError, never a
+    KeyError or TypeError halfway through ``--stop``."""
+    instances = _read_pid_data(path).get("instances", [])
+    if not isinstance(instances, list):
+        raise ConfigError(f"{path}: 'instances' is not a list{_PID_HINT}")
+    return [_checked_record(PidRecord, raw, path, f"instances[{i}]") for i, raw in enumerate(instances)]
 
 
 def read_prefix_record(path: Path) -> dict | None:
-    """The pid file's record of the prefix processes the launcher started, or None."""
-    return _read_pid_data(path).get("prefix")
+    """The pid file's record of the prefix processes the launcher started (checked), or None."""
+    prefix = _read_pid_data(path).get("prefix")
+    return None if prefix is None else _checked_record(PrefixRecord, prefix, path, "prefix")
+
+
+_PID_HINT = " — delete it by hand (and stop its games yourself if any still run)"
+
+
+def _checked_record(cls: type, raw: object, path: Path, where: str) -> dict:
+    """A pid-file record with its known fields checked against ``cls`` (the config checker);
+    keys a newer launcher added are kept as they are."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: damaged pid file: {where} is not a table{_PID_HINT}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        checked = dataclasses.asdict(from_dict(cls, {k: v for k, v in raw.items() if k in known}, where=where))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: damaged pid file: {exc}{_PID_HINT}") from None
+    return {**raw, **checked}
 
 
 def _read_pid_data(path: Path) -> dict:
@@ -776,10 +822,12 @@ def _read_pid_data(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no pid file — nothing was launched with this run_dir") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: pid file is not valid JSON ({exc}) — delete it by hand") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: pid file is not valid JSON ({exc}){_PID_HINT}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: pid file cannot be read ({exc.strerror or exc}){_PID_HINT}") from None
     if not isinstance(data, dict) or data.get("version") != PID_FILE_VERSION:
-        raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION} — delete it by hand")
+        raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION}{_PID_HINT}")
     return data
 
 
