@@ -18,7 +18,7 @@ harness_only = pytest.mark.harness
 def raw_hello(port: int, name: bytes, version: int = p.PROTOCOL_VERSION) -> None:
     """Connect, send a HELLO whose name is ``name`` as raw bytes (maybe not UTF-8), read the answer, leave."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        payload = struct.pack("<I", version) + name
+        payload = struct.pack("<I", version) + bytes(p.TOKEN_SIZE) + name
         sock.sendall(struct.pack("<II", p.ClientMsg.HELLO, len(payload)) + payload)
         sock.recv(4096)
         sock.sendall(p.encode(p.Bye()))
@@ -297,3 +297,58 @@ def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
         assert wait_for_output(harness, "a new client connected")
         nxt.close()
         quiet._drop()
+
+
+# --- defect 15: a per-instance auth token ------------------------------------------------
+
+
+@harness_only
+def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret():
+    from tmstate.errors import AuthError
+    from tmstate.link.auth import new_token
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    token = new_token()
+    with HarnessProcess(token=token) as harness:
+        for wrong in ("", new_token(), token[:-1], token[:-1] + ("0" if token[-1] != "0" else "1")):
+            b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token=wrong)
+            with pytest.raises(AuthError, match="token") as caught:
+                b.connect()
+            assert token not in str(caught.value)
+        b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token=token)
+        b.connect()
+        b.set_action_period(50)
+        assert b.restart().race_time_ms == 0
+        b.close()
+        with open(f"/proc/{harness.pid}/cmdline", "rb") as fh:
+            assert token.encode() not in fh.read()  # not in the process list
+        assert wait_for_output(harness, "clients need this instance's token")
+        assert not any(token in line for line in harness.output)  # nor in its log
+
+
+@harness_only
+def test_without_a_token_configured_any_client_is_served_as_before(harness):
+    b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token="whatever-it-is")
+    b.connect()
+    b.close()
+    assert wait_for_output(harness, "no token: any local client")
+
+
+@harness_only
+def test_tmstate_check_says_which_auth_mode_a_plugin_is_in(harness, monkeypatch, capsys):
+    from tmstate.link.auth import new_token
+    from tmstate.link.harness import HarnessProcess
+    from tmstate.ops import check
+
+    assert check.auth_mode(harness.port) == "open"
+    with HarnessProcess(token=new_token()) as guarded:
+        assert check.auth_mode(guarded.port) == "token"
+        monkeypatch.setenv("TMSTATE_BASE_PORT", str(guarded.port))
+        monkeypatch.setenv("TMSTATE_RUN_DIR", str(harness.plugin.parent / "no-such-run-dir"))
+        lines = {item.name: item for item in check.check_auth()}
+        assert "token mode" in lines[f"plugin on port {guarded.port}"].detail
+    from tmstate.link.harness import free_port
+
+    assert check.auth_mode(free_port()) == "absent"

@@ -42,8 +42,9 @@ def sample_state() -> GameState:
 
 
 ALL_MESSAGES = [
-    p.Hello(1, "tmstate-python"),
-    p.Hello(7, "ünïcode ✓"),
+    p.Hello(1, name="tmstate-python"),
+    p.Hello(7, b"0123456789abcdef0123456789abcdef", "ünïcode ✓"),
+    p.Hello(2, b"short-token", "x"),
     p.ActionMsg(-65536, 65536, p.BUTTON_DOWN),
     p.SetActionPeriod(50),
     p.SetSpeed(10.5),
@@ -186,10 +187,11 @@ def test_unknown_type_raises(bad_type):
 
 
 def test_wrong_version_raises_version_mismatch_naming_both():
-    (hello,) = p.decode(p.encode(p.PluginHello(2, "tmstate.as 9")))
+    other = p.PROTOCOL_VERSION + 1
+    (hello,) = p.decode(p.encode(p.PluginHello(other, "tmstate.as 9")))
     with pytest.raises(VersionMismatchError) as info:
         p.check_version(hello)
-    assert "version 1" in str(info.value) and "version 2" in str(info.value)
+    assert f"version {p.PROTOCOL_VERSION}" in str(info.value) and f"version {other}" in str(info.value)
     p.check_version(p.PluginHello(p.PROTOCOL_VERSION, "x"))  # same version: no error
 
 
@@ -251,9 +253,10 @@ def test_declared_layouts_match_the_message_tables_of_the_spec():
         t = int(number)
         assert p.message_name(t) == name
         words = len(re.findall(r"\b(?:u?int32|float32)\b", payload))
+        fixed_bytes = sum(int(n) for n in re.findall(r"\b(\d+)-byte\b", payload))
         has_tail = bool(re.search(r"then|string|blob", payload))
         if name == "STATE":
             assert p._FIXED_SIZES[t] == p.STATE_SIZE == 112
             continue
         sizes = p._MIN_SIZES if has_tail else p._FIXED_SIZES
-        assert sizes.get(t) == 4 * words, (name, payload)
+        assert sizes.get(t) == 4 * words + fixed_bytes, (name, payload)

@@ -365,10 +365,13 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
 
 
 HARNESS_WINE = """#!{python}
-# A fake wine for the launcher: runs the plugin harness on the port the configstring names.
-import os, sys
-port = sys.argv[-1].rsplit(" ", 1)[1]
-os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_port " + port])
+# A fake wine for the launcher: runs the plugin harness with the configstring as TMInterface
+# would (its port, and `load` of the token script from the prefix's TMInterface script folder).
+import getpass, os, sys
+configstring = sys.argv[-1].split("=", 1)[1]
+scripts = os.path.join(os.environ["WINEPREFIX"], "drive_c", "users", getpass.getuser(), "Documents", "TMInterface",
+                       "Scripts")
+os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", configstring, "--scripts-dir", scripts])
 """
 
 
@@ -391,6 +394,7 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
     config = launch.LaunchConfig(
         wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=random.randint(20000, 50000),
         run_dir=str(tmp_path / "run"), handshake_timeout_s=20, stop_grace_s=1, start_prefix=False,
+        wine_prefix=str(tmp_path / "prefix"),
     )
     line_path = harness_line().save(tmp_path / "harness_line.npz")
     # As `tmstate launch -n 2` would: start the games and leave them running.

@@ -88,6 +88,10 @@ class DisconnectedError(BridgeError, ConnectionError):
     """The plugin closed the connection (game closed, crashed, or dropped us after a timeout)."""
 
 
+class AuthError(BridgeError):
+    """The plugin refused our HELLO: its instance needs a token and ours is missing or wrong."""
+
+
 class BridgeTimeoutError(BridgeError, TimeoutError):
     """The plugin did not answer within the call's timeout."""
 

@@ -241,14 +241,14 @@ def clean_stale_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + rename), creating the parent folder.
 
     The one rule for every file tmstate writes: any failure (read-only or full disk, no
     permission) is a one-line :class:`FileWriteError` naming the path and leaves the old
     file as it was; a folder, pipe or device at ``path`` is never replaced (a symlink is
     written through, to the regular file it points to); temp files that killed writes left
-    in the folder are cleaned up.
+    in the folder are cleaned up. ``mode`` (e.g. 0o600 for a secret) instead of the umask's.
     """
     path = Path(path)
     if path.is_symlink():
@@ -268,7 +268,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _file_mode())
+            os.fchmod(f.fileno(), _file_mode() if mode is None else mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -282,6 +282,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)

@@ -9,7 +9,7 @@ default) since the plugin pauses it at every action step anyway.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -52,6 +52,10 @@ class GameConfig:
     """How long a receive polls before it sleeps (``Bridge.spin_us``): a fast answer then
     costs no wake-up. 0 when several games are stepped from threads (the vector env does
     that), where polling threads would only fight over the GIL."""
+    token: str = field(default="", repr=False)
+    """The instance's auth token ("" = none): a game started by ``tmstate launch`` refuses
+    clients without it (its pid file holds it; the vector env passes it for you). Kept out
+    of repr so it never lands in a log."""
 
     def __post_init__(self) -> None:
         check_port(self.port, "GameConfig port")
@@ -92,6 +96,7 @@ class GameBackend(Backend):
             connect_retries=config.connect_retries,
             retry_delay_s=config.retry_delay_s,
             spin_us=config.spin_us,
+            token=config.token,
         )
         self.start_blob: bytes | None = None
         """The save state at race time 0 that resets rewind to."""

@@ -100,6 +100,9 @@ class LaunchConfig:
     """The wineserver executable; empty = the one next to ``wine``, else ``wineserver`` on PATH."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """More environment variables for the game (e.g. DXVK_HUD, WINEFSYNC)."""
+    auth: bool = True
+    """Give every instance its own random token (docs/protocol.md, "Authentication"): its
+    plugin then serves only clients holding it, not any local process. false = open."""
 
     def __post_init__(self) -> None:
         check_port(self.base_port, "launch base_port")
@@ -195,8 +198,11 @@ class InstancePlan:
 
 
 def configstring(config: LaunchConfig, port: int) -> str:
-    """The TMInterface console command run at start-up: tells the plugin its port."""
-    return f"set {config.port_variable} {port}"
+    """The TMInterface console commands run at start-up: the plugin's port and, with
+    ``auth``, ``load`` of the owner-only script that sets its token (never the token itself)."""
+    from tmstate.link.auth import configstring_commands
+
+    return configstring_commands(config.port_variable, port, config.auth)
 
 
 def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
@@ -252,9 +258,19 @@ def wineserver_executable(config: LaunchConfig) -> str:
     return "wineserver"
 
 
+def tminterface_folder(prefix: Path, user: str | None = None) -> Path:
+    """TMInterface's own folder inside a Wine prefix (Wine maps Documents per Unix user)."""
+    return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface"
+
+
 def plugins_folder(prefix: Path, user: str | None = None) -> Path:
-    """TMInterface's plugin folder inside a Wine prefix (Wine maps Documents per Unix user)."""
-    return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface" / "Plugins"
+    """TMInterface's plugin folder inside a Wine prefix."""
+    return tminterface_folder(prefix, user) / "Plugins"
+
+
+def scripts_folder(prefix: Path, user: str | None = None) -> Path:
+    """TMInterface's script folder (its ``script_folder`` default), where ``load`` looks."""
+    return tminterface_folder(prefix, user) / "Scripts"
 
 
 def install_plugin(source: str | Path, prefix: Path) -> Path:
@@ -349,20 +365,21 @@ def _kill(pid: int, sig: signal.Signals) -> None:
             pass
 
 
-def default_probe(port: int, timeout_s: float) -> bool:
+def default_probe(port: int, timeout_s: float, token: str = "") -> bool:
     """True when a plugin on 127.0.0.1:``port`` answers the protocol handshake within ``timeout_s``.
 
     The bridge's own handshake (:meth:`tmstate.link.bridge.Bridge.connect`: HELLO, the
     plugin's HELLO, BYE on close), one try: a plugin that listens but speaks another protocol
-    version raises :class:`VersionMismatchError` instead of being waited for.
+    version raises :class:`VersionMismatchError` instead of being waited for, and so does
+    one that refuses ``token`` (:class:`AuthError`: another game holds the port).
     """
-    from tmstate.errors import BridgeError, ProtocolError, VersionMismatchError
+    from tmstate.errors import AuthError, BridgeError, ProtocolError, VersionMismatchError
     from tmstate.link.bridge import Bridge
 
     try:
-        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate launch"):
+        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate launch", token=token):
             return True
-    except VersionMismatchError:
+    except (VersionMismatchError, AuthError):
         raise
     except (BridgeError, ProtocolError, OSError):  # not listening, timed out, refused, an ERROR
         return False
@@ -381,6 +398,8 @@ class Instance:
     xvfb_pid: int | None = None
     ready_s: float | None = None
     """Seconds from the start of the game to its plugin's first handshake."""
+    token: str = field(default="", repr=False)
+    """The instance's auth token ("" with ``auth = false``); in the owner-only pid file."""
 
     @property
     def port(self) -> int:
@@ -411,6 +430,7 @@ class Instance:
             "log": str(self.plan.log_path),
             "started_at": self.started_at,
             "ready_s": self.ready_s,
+            "token": self.token,
         }
 
 
@@ -437,15 +457,16 @@ class PrefixRecord:
 class Launcher:
     """Starts, watches, restarts and stops ``count`` game instances.
 
-    ``probe(port, timeout_s) -> bool`` decides when an instance is ready; the default,
+    ``probe(port, timeout_s, token) -> bool`` decides when an instance is ready; the default,
     :func:`default_probe`, does the protocol handshake (HELLO, the plugin's HELLO, BYE).
+    With ``auth`` each instance gets a token (:meth:`token`), kept for its restarts.
     """
 
     def __init__(
         self,
         config: LaunchConfig,
         count: int,
-        probe: Callable[[int, float], bool] | None = None,
+        probe: Callable[[int, float, str], bool] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
@@ -457,9 +478,37 @@ class Launcher:
         self.prefix: PrefixRecord | None = None
         """The prefix processes this launcher started (None: not started, or not ours)."""
         self._prefix_xvfb: subprocess.Popen | None = None
+        self._tokens: dict[int, str] = {}
+
+    def token(self, index: int) -> str:
+        """Instance ``index``'s auth token ("" with ``auth = false``); the same across restarts."""
+        if not self.config.auth:
+            return ""
+        if index not in self._tokens:
+            from tmstate.link.auth import new_token
+
+            self._tokens[index] = new_token()
+        return self._tokens[index]
+
+    def _hand_over_token(self, plan: InstancePlan) -> Path | None:
+        """The owner-only script the game loads at start to learn its token (docs/protocol.md)."""
+        if not self.config.auth:
+            return None
+        from tmstate.link.auth import write_token_script
+
+        folder = scripts_folder(prefix_path(self.config, self.environ))
+        return write_token_script(folder, plan.port, self.token(plan.index))
+
+    def _forget_token_script(self, plan: InstancePlan) -> None:
+        """Remove the script once the plugin has read it (it clears its variable at once)."""
+        if self.config.auth:
+            from tmstate.link.auth import token_script_name
+
+            folder = scripts_folder(prefix_path(self.config, self.environ))
+            (folder / token_script_name(plan.port)).unlink(missing_ok=True)
 
     @classmethod
-    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
+    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float, str], bool] | None = None) -> Launcher:
         """A launcher for the instances in ``config``'s pid file (started by ``tmstate launch``).
 
         It can restart them (the pid file is updated) but was not their starter: use
@@ -483,7 +532,10 @@ class Launcher:
             launcher.instances[plan.index] = Instance(
                 plan=plan, marker=record["marker"], started_at=float(record.get("started_at", 0.0)),
                 pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"), ready_s=record.get("ready_s"),
+                token=record.get("token", ""),
             )
+            if record.get("token"):
+                launcher._tokens[plan.index] = record["token"]
         return launcher
 
     @property
@@ -525,7 +577,8 @@ class Launcher:
         marker = f"{self.run_id}.{index}.{uuid.uuid4().hex[:6]}"
         plan.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.ensure_prefix()
-        instance = Instance(plan=plan, marker=marker, started_at=time.time())
+        instance = Instance(plan=plan, marker=marker, started_at=time.time(), token=self.token(index))
+        self._hand_over_token(plan)
         env = {**self.environ, **plan.env}
         if plan.xvfb_command:
             instance.xvfb_process = self._start_xvfb(plan, {**env, MARKER_VARIABLE: marker + ".xvfb"})
@@ -679,8 +732,9 @@ class Launcher:
             while waiting:
                 for index in list(waiting):
                     instance = self.instances[index]
-                    if self.probe(instance.port, 0.5):
+                    if self.probe(instance.port, 0.5, instance.token):
                         instance.ready_s = time.time() - instance.started_at
+                        self._forget_token_script(instance.plan)
                         waiting.remove(index)
                         bar.update(1)
                         continue
@@ -730,6 +784,7 @@ class Launcher:
         instance = self.instances.pop(index, None)
         if instance is None:
             return
+        self._forget_token_script(instance.plan)  # a game that never answered leaves it behind
         stop_record(instance.record(), self.config.stop_grace_s)
         for process in (instance.process, instance.xvfb_process):
             if process is not None:
@@ -752,7 +807,7 @@ class Launcher:
         records = [self.instances[i].record() for i in sorted(self.instances)]
         data = {"version": PID_FILE_VERSION, "run_id": self.run_id, "instances": records,
                 "prefix": self.prefix.record() if self.prefix is not None else None}
-        atomic_write_text(path, json.dumps(data, indent=2))
+        atomic_write_text(path, json.dumps(data, indent=2), mode=0o600)  # owner-only: it holds the tokens
 
     def __enter__(self) -> Launcher:
         return self
@@ -776,6 +831,7 @@ class PidRecord:
     log: str = ""
     started_at: float = 0.0
     ready_s: float | None = None
+    token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.index < 0:

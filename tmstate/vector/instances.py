@@ -176,7 +176,7 @@ class LaunchedInstance(GameInstance):
     def make_env(self) -> gym.Env:
         from tmstate.env.env import TMNFEnv, make_config
 
-        options = {**self.env_config.backend_options, "port": self.port}
+        options = {**self.env_config.backend_options, "port": self.port, "token": self.launcher.token(self.index)}
         overrides: dict[str, Any] = {}
         if self.env_config.observation.frame_source == "x11":
             # Frames from this game's window: matched by its game process, which a restart

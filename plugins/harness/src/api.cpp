@@ -162,6 +162,7 @@ void RegisterVariableDouble(const std::string& name, double value) { H().Registe
 void RegisterVariableString(const std::string& name, const std::string& value) { H().RegisterVariable(name, value); }
 double GetVariableDouble(const std::string& name) { return H().GetVariableDouble(name); }
 std::string GetVariableString(const std::string& name) { return H().GetVariableString(name); }
+void SetVariableString(const std::string& name, const std::string& value) { H().SetVariable(name, value); }
 void RegisterCustomCommand(const std::string& name, const std::string& /*description*/, asIScriptFunction* cb) {
     if (cb == nullptr) {
         ScriptError("RegisterCustomCommand: the callback is null");
@@ -396,6 +397,7 @@ bool ApiRegistrar::RegisterAll() {
              asFUNCTION(RegisterVariableString));
     Function("double GetVariableDouble(const string&in name)", asFUNCTION(::harness::GetVariableDouble));
     Function("string GetVariableString(const string&in name)", asFUNCTION(::harness::GetVariableString));
+    Function("void SetVariable(const string&in name, const string&in value)", asFUNCTION(SetVariableString));
     Funcdef("void CustomCommandCallback(int fromTime, int toTime, const string&in commandLine, const array<string>&in args)");
     Function("void RegisterCustomCommand(const string&in name, const string&in description, CustomCommandCallback@ callback)",
              asFUNCTION(::harness::RegisterCustomCommand));

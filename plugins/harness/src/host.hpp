@@ -55,6 +55,9 @@ public:
 
     // The console: "set <variable> <value>" and registered custom commands; ';' separates.
     void Execute(const std::string& commands);
+    // The folder `load FILE` reads console scripts from (TMInterface's script_folder,
+    // Documents/TMInterface/Scripts); empty = none, and `load` reports an error.
+    void SetScriptsFolder(const std::string& folder) { scriptsFolder_ = folder; }
     void RunQueuedCommandLists();
 
     void Tick();  // one 10 ms tick: race step, OnCheckpointCountChanged, OnRunStep
@@ -70,6 +73,7 @@ public:
     void RegisterVariable(const std::string& name, double value);
     void RegisterVariable(const std::string& name, const std::string& value);
     double GetVariableDouble(const std::string& name) const;
+    void SetVariable(const std::string& name, const std::string& value);
     std::string GetVariableString(const std::string& name) const;
     void RegisterCustomCommand(const std::string& name, asIScriptFunction* callback);
     void QueueCommandList(const std::string& content) { queuedLists_.push_back(content); }
@@ -89,6 +93,7 @@ private:
     bool Call(asIScriptFunction* fn, const std::function<void(asIScriptContext*)>& setArgs,
               const std::function<void(asIScriptContext*)>& onResult = {});
     void ExecuteOne(const std::string& command);
+    void LoadScript(const std::string& name);
     void ReportException(asIScriptContext* ctx);
 
     Race race_;
@@ -100,6 +105,7 @@ private:
     std::map<std::string, Variable> variables_;
     std::map<std::string, asIScriptFunction*> commands_;
     std::vector<std::string> queuedLists_;
+    std::string scriptsFolder_;
     double speed_ = 1.0;
     bool inRender_ = false;
     std::chrono::steady_clock::time_point start_;
