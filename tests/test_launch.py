@@ -407,7 +407,7 @@ def test_the_prefix_is_started_under_its_own_id_and_outlives_a_game_restart(fake
 
     launcher.restart(0, timeout_s=20)
     assert sorted(launch.pids_with_marker(prefix["marker"])) == sorted(shared)  # the prefix stayed up
-    assert launch.pids_with_marker(games[1]) and launch.default_probe(config.base_port + 1, 2.0)
+    assert launch.pids_with_marker(games[1]) and launch.default_probe(config.base_port + 1, 2.0, launcher.token(1))
     again = launch.Launcher(config, 2)
     assert again.ensure_prefix() is None  # a running server that is not this launcher's is left alone
     assert launch.stop_from_pid_file(config.pid_file, grace_s=1.0) >= 4
