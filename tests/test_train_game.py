@@ -27,10 +27,13 @@ from tmstate.tools.train import CLI_FIELDS, TrainConfig, load_train_config, merg
 ROOT = Path(__file__).resolve().parents[1]
 
 HARNESS_WINE = """#!{python}
-# A fake wine for the launcher: runs the plugin harness on the port the configstring names.
-import os, sys
-port = sys.argv[-1].rsplit(" ", 1)[1]
-os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", "set tmstate_port " + port])
+# A fake wine for the launcher: runs the plugin harness with the configstring as TMInterface
+# would (its port, and `load` of the token script from the prefix's TMInterface script folder).
+import getpass, os, sys
+configstring = sys.argv[-1].split("=", 1)[1]
+scripts = os.path.join(os.environ["WINEPREFIX"], "drive_c", "users", getpass.getuser(), "Documents", "TMInterface",
+                       "Scripts")
+os.execv({binary!r}, [{binary!r}, "--plugin", {plugin!r}, "--config", configstring, "--scripts-dir", scripts])
 """
 
 SMALL = ["--timesteps", "256", "--envs", "2", "--n-steps", "64", "--batch-size", "64", "--eval-every", "128",
@@ -53,7 +56,8 @@ def test_train_on_two_harness_games_goes_on_when_one_is_killed_midway(tmp_path):
     (tmp_path / "TMLoader.exe").write_bytes(b"MZ")
     base = random.randint(20000, 50000)
     settings = dict(wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=base,
-                    run_dir=str(tmp_path / "launch"), handshake_timeout_s=30.0, stop_grace_s=1.0)
+                    run_dir=str(tmp_path / "launch"), handshake_timeout_s=30.0, stop_grace_s=1.0,
+                    start_prefix=False, wine_prefix=str(tmp_path / "prefix"))
     config = launch.LaunchConfig(**settings)
     launch_toml = tmp_path / "launch.toml"
     launch_toml.write_text("[launch]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))

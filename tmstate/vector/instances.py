@@ -224,7 +224,7 @@ class PortInstance(GameInstance):
 
         deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
-            if default_probe(self.port, 1.0):
+            if default_probe(self.port, 1.0, self.env_config.backend_options.get("token", "")):
                 return
             time.sleep(0.5)
         raise GameLostError(f"no game answered on port {self.port} within {self.wait_s:g} s; "
