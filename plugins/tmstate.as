@@ -1,14 +1,15 @@
 // tmstate: a TMInterface 2 plugin that streams TrackMania Nations Forever's true game state
 // to the tmstate Python package over TCP and applies the actions it sends back.
 //
-// Wire protocol: docs/protocol.md (version 2). Every TMInterface symbol this file uses is
+// Wire protocol: docs/protocol.md (version 3). Every TMInterface symbol this file uses is
 // listed, with its signature and source, in plugins/API.md. plugins/harness runs this file
 // unmodified (a stand-in host, NOT the game) for the tests.
 //
 // Install: copy this file into Documents/TMInterface/Plugins inside the game's prefix and
 // launch the game with /configstring="set tmstate_listen 127.0.0.1:8477" (the default).
 
-const uint PROTOCOL_VERSION = 2;
+const uint PROTOCOL_VERSION = 3;
+const uint TOKEN_SIZE = 32;             // HELLO's auth token field (ASCII, zero-filled)
 const string PLUGIN_VERSION = "tmstate 0.1.0";
 const uint MAX_PAYLOAD = 67108864;      // 64 MiB
 const uint STATE_RECORD_SIZE = 112;
@@ -59,6 +60,7 @@ const uint ERR_BAD_PAYLOAD = 3;
 const uint ERR_NOT_IN_RACE = 4;
 const uint ERR_REWIND = 5;
 const uint ERR_FRAME = 6;
+const uint ERR_AUTH = 7;
 
 // STATE flags.
 const uint FLAG_FINISHED = 1;
@@ -78,6 +80,7 @@ const int DROPPED = 4;
 
 // Connection.
 Net::Socket@ gListener = null;
+string gToken = "";  // this instance's auth token ("" = none: any local client), read once at listen time
 Net::Socket@ gClient = null;
 bool gHandshaken = false;
 uint64 gConnectedAt = 0;
@@ -139,11 +142,13 @@ void Main()
     RegisterVariable("tmstate_listen", "");
     RegisterVariable("tmstate_port", DEFAULT_PORT);
     RegisterVariable("tmstate_bind", "");
+    RegisterVariable("tmstate_token", "");
     // TMInterface saves variables in builtin.txt and RegisterVariable brings back the value
     // of the last session: reset them, so only this launch's configstring sets them.
     SetVariable("tmstate_listen", "");
     SetVariable("tmstate_port", double(DEFAULT_PORT));
     SetVariable("tmstate_bind", "");
+    SetVariable("tmstate_token", "");  // set by the launcher's script file (configstring), read once, then cleared
     // The launch configstring ("set tmstate_listen 127.0.0.1:8477") is applied after Main():
     // read it from a command queued now, which TMInterface runs after the configstring.
     // (The command is not named like a variable: the console has one namespace for both.)
@@ -198,6 +203,14 @@ void StartListening()
         log("tmstate: the port must be a whole number 0..65535, got " + port + " (" + from + "); not listening");
         return;
     }
+    // The token leaves the variable at once: it is never saved to builtin.txt nor shown by `vars`.
+    gToken = GetVariableString("tmstate_token");
+    SetVariable("tmstate_token", "");
+    if (gToken.Length > TOKEN_SIZE) {
+        log("tmstate: tmstate_token is longer than " + TOKEN_SIZE + " characters; not listening");
+        gToken = "";
+        return;
+    }
     Net::Socket@ listener = Net::Socket();
     if (!listener.Listen(host, uint16(port))) {
         log("tmstate: cannot listen on " + host + ":" + int(port) + " (" + from + "; port in use?)");
@@ -205,7 +218,8 @@ void StartListening()
     }
     @gListener = listener;
     log("tmstate: " + PLUGIN_VERSION + " listening on " + host + ":" + int(port) + " (" + from
-        + "; values kept in builtin.txt are reset at start)");
+        + "; values kept in builtin.txt are reset at start; "
+        + (gToken.Length > 0 ? "clients need this instance's token)" : "no token: any local client may connect)"));
 }
 
 // A port number from text ("8477"), or -1 when it is not a whole number.
@@ -239,6 +253,9 @@ void Render()
     if (!gHandshaken) {
         Handshake();
         return;
+    }
+    if (gObserve && TakeOverByNewcomer()) {
+        return;  // an observe-mode client never waits for us, so a newcomer is looked for here
     }
     SimulationManager@ sim = GetSimulationManager();
     if (gFramePending) {
@@ -426,11 +443,26 @@ void Handshake()
         return;
     }
     uint version = gClient.ReadUint32();
-    string name = ReadText(gMsgLength - 4);
     if (version != PROTOCOL_VERSION) {
+        Skip(gMsgLength - 4);
         SendError(ERR_VERSION, MSG_HELLO, "protocol version mismatch: the client speaks version " + version
                   + ", the plugin (" + PLUGIN_VERSION + ") speaks version " + PROTOCOL_VERSION);
         Drop("protocol version mismatch");
+        return;
+    }
+    if (gMsgLength < 4 + TOKEN_SIZE) {
+        Skip(gMsgLength - 4);
+        SendError(ERR_BAD_PAYLOAD, MSG_HELLO, "HELLO takes uint32 version, a " + TOKEN_SIZE
+                  + "-byte token and a name, got " + gMsgLength + " bytes");
+        Drop("short HELLO");
+        return;
+    }
+    array<uint8>@ token = gClient.ReadBytes(TOKEN_SIZE);
+    string name = ReadText(gMsgLength - 4 - TOKEN_SIZE);
+    if (!TokenMatches(token)) {
+        SendError(ERR_AUTH, MSG_HELLO, "this game instance only accepts the client holding its token "
+                  + "(generated by tmstate launch); the HELLO's token is missing or wrong");
+        Drop("refused a client without this instance's token");
         return;
     }
     gOut.Resize(12);
@@ -441,6 +473,21 @@ void Handshake()
         gHandshaken = true;
         log("tmstate: handshake with '" + name + "' done");
     }
+}
+
+// Compares HELLO's token with ours in constant time (all TOKEN_SIZE bytes, whatever differs);
+// with no token configured every client is accepted, as before tokens existed.
+bool TokenMatches(array<uint8>@ got)
+{
+    if (gToken.Length == 0) {
+        return true;
+    }
+    uint diff = 0;
+    for (uint i = 0; i < TOKEN_SIZE; i++) {
+        uint want = i < gToken.Length ? uint(gToken[i]) : 0;
+        diff |= want ^ uint(got[i]);
+    }
+    return diff == 0;
 }
 
 // True when a whole message is buffered; gMsgType and gMsgLength then describe it and its

@@ -171,7 +171,7 @@ def test_the_harness_runs_the_plugin_over_tcp(harness: Path) -> None:
         port = int(ready.strip().split("=")[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             name = b"test_harness_build"
-            sock.sendall(struct.pack("<III", 1, 4 + len(name), PROTOCOL_VERSION) + name)
+            sock.sendall(struct.pack("<III", 1, 4 + 32 + len(name), PROTOCOL_VERSION) + bytes(32) + name)  # no token
             kind, payload = recv_message(sock)
             assert kind == 64 and struct.unpack("<I", payload[:4])[0] == PROTOCOL_VERSION
             assert payload[4:].decode() == "tmstate 0.1.0"

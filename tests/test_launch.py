@@ -24,18 +24,27 @@ import pytest
 from tmstate import cli
 
 from tmstate.ops import launch
-from tmstate.errors import ConfigError, GameLostError
+from tmstate.errors import AuthError, ConfigError, GameLostError
 
 FAKE_WINE = textwrap.dedent(
     """\
     #!{python}
-    import json, os, socket, sys, time
+    import getpass, json, os, re, socket, sys, time
     if sys.argv[1] == "wineboot":  # like Wine's: start the prefix's "services" in the background
         if os.fork() == 0:
             os.setsid()
             time.sleep(600)
         sys.exit(0)
-    port = int(sys.argv[-1].rsplit(":", 1)[1])
+    configstring = sys.argv[-1].split("=", 1)[1]
+    port = int(re.search(r"set tmstate_listen [^:;\\s]+:(\\d+)", configstring).group(1))
+    # As TMInterface would: `load FILE` runs FILE's commands from the prefix's script folder.
+    token = ""
+    loaded = re.search(r"load ([^;\\s]+)", configstring)
+    if loaded:
+        scripts = os.path.join(os.environ["WINEPREFIX"], "drive_c", "users", getpass.getuser(), "Documents",
+                               "TMInterface", "Scripts")
+        with open(os.path.join(scripts, loaded.group(1))) as fh:
+            token = fh.read().split()[-1]
     record = {{"argv": sys.argv[1:], "env": {{k: os.environ.get(k) for k in
               ("DISPLAY", "WINEPREFIX", "WINEDEBUG", "TMSTATE_INSTANCE", "EXTRA")}}}}
     with open(os.path.join(os.environ["FAKE_WINE_RECORDS"], f"{{port}}.json"), "w") as fh:
@@ -61,7 +70,9 @@ FAKE_WINE = textwrap.dedent(
             if not data:
                 break
             for message in reader.feed(data):
-                if isinstance(message, protocol.Hello):
+                if isinstance(message, protocol.Hello) and token and message.token != token.encode():
+                    client.sendall(protocol.encode(protocol.Error(protocol.ErrorCode.AUTH_FAILED, 1, "wrong token")))
+                elif isinstance(message, protocol.Hello):
                     client.sendall(protocol.encode(protocol.PluginHello(plugin_version="fake")))
         client.close()
     """
@@ -99,10 +110,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     tmloader = tmp_path / "TMLoader.exe"
     tmloader.write_bytes(b"MZ")
     monkeypatch.setenv("FAKE_WINE_RECORDS", str(records))
-    # The fake game imports tmstate.link.protocol: this checkout's, not whichever tmstate
-    # is installed (an editable install of another checkout would speak its protocol).
-    repo = str(Path(__file__).resolve().parent.parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH", "")])))
+    # The fake game imports this checkout's tmstate, not whichever one is installed.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
     config = launch.LaunchConfig(
         wine=str(wine),
         tmloader=str(tmloader),
@@ -149,13 +158,15 @@ def test_plan_gives_each_instance_its_port_and_the_exact_tmloader_command(tmp_pa
     assert [p.port for p in plans] == [9000, 9001, 9002]
     assert plans[2].command == (
         "wine", "/games/TMLoader.exe", "run", "TmForever", "my profile",
-        "/configstring=set tmstate_listen 127.0.0.1:9002",
+        "/configstring=set tmstate_listen 127.0.0.1:9002; load tmstate_auth_9002.txt; unload",
     )
     assert plans[0].env["WINEPREFIX"] == "/p" and plans[0].display is None
     assert plans[1].xvfb_command is None
     # The shell form quotes what needs quoting, so it can be pasted into a terminal.
     line = plans[0].shell_lines()[-1]
-    assert "'my profile'" in line and "'/configstring=set tmstate_listen 127.0.0.1:9000'" in line
+    assert "'my profile'" in line and "'/configstring=set tmstate_listen 127.0.0.1:9000; load tmstate_auth_9000.txt; unload'" in line
+    open_plans = launch.plan_instances(launch.LaunchConfig(base_port=9000, auth=False), 1)
+    assert open_plans[0].command[-1] == "/configstring=set tmstate_listen 127.0.0.1:9000"  # auth = false: as before
 
 
 def test_plan_with_xvfb_gives_each_instance_a_display():
@@ -210,7 +221,8 @@ def test_dry_run_prints_the_commands_and_starts_nothing(tmp_path, capsys, monkey
     monkeypatch.delenv("TMSTATE_LAUNCH_CONFIG", raising=False)
     assert cli.main(["launch", "-n", "2", "--config", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "wine /g/TMLoader.exe run TmForever default '/configstring=set tmstate_listen 127.0.0.1:9301'" in out
+    assert ("wine /g/TMLoader.exe run TmForever default '/configstring=set tmstate_listen 127.0.0.1:9301; "
+            "load tmstate_auth_9301.txt; unload'") in out
     assert "Xvfb :91 -screen 0" in out and "DISPLAY=:91" in out
     assert "Documents/TMInterface/Plugins/tmstate.as" in out
     assert not (tmp_path / "run").exists()
@@ -224,10 +236,19 @@ def test_start_waits_for_handshakes_writes_pid_file_and_stop_ends_everything(fak
     seen = records_of(records)
     assert sorted(seen) == [config.base_port, config.base_port + 1]
     first = seen[config.base_port]
-    assert first["argv"][1:5] == ["run", "TmForever", "default", f"/configstring=set tmstate_listen 127.0.0.1:{config.base_port}"]
+    port = config.base_port
+    assert first["argv"][1:5] == ["run", "TmForever", "default",
+                                  f"/configstring=set tmstate_listen 127.0.0.1:{port}; load tmstate_auth_{port}.txt; unload"]
     assert first["env"]["WINEPREFIX"] == config.wine_prefix and first["env"]["WINEDEBUG"] == "-all"
-    # Both plugin stand-ins answer the handshake now, from processes the launcher can find again.
-    assert all(launch.default_probe(port, 2.0) for port in launcher.ports)
+    # Both plugin stand-ins answer the handshake now, from processes the launcher can find again,
+    # to the holder of their token only; the token was on no command line, and its script is gone.
+    tokens = [launcher.token(i) for i in range(2)]
+    assert all(launch.default_probe(p, 2.0, t) for p, t in zip(launcher.ports, tokens))
+    with pytest.raises(AuthError):
+        launch.default_probe(launcher.ports[0], 2.0)
+    assert len(set(tokens)) == 2 and not any(t in " ".join(first["argv"]) for t in tokens)
+    assert not list(launch.scripts_folder(Path(config.wine_prefix)).glob("tmstate_auth_*"))
+    assert config.pid_file.stat().st_mode & 0o077 == 0  # the pid file holds the tokens: owner only
     pid_file = json.loads(config.pid_file.read_text())
     markers = [r["marker"] for r in pid_file["instances"]]
     assert [r["port"] for r in pid_file["instances"]] == launcher.ports
@@ -240,7 +261,7 @@ def test_start_waits_for_handshakes_writes_pid_file_and_stop_ends_everything(fak
     assert "stopped 2 process(es)" in capsys.readouterr().out
     assert not config.pid_file.exists()
     assert not any(launch.pids_with_marker(m + ".game") for m in markers)
-    assert not any(launch.default_probe(port, 0.5) for port in launcher.ports)
+    assert not any(launch.default_probe(p, 0.5, t) for p, t in zip(launcher.ports, tokens))
 
 
 def test_a_game_that_dies_before_its_handshake_fails_clearly_and_leaves_nothing(fake, monkeypatch):
@@ -279,10 +300,10 @@ def test_restart_brings_back_a_killed_game_on_the_same_port(fake):
     while old.alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not old.alive()
-    assert not launch.default_probe(old.port, 0.5)
+    assert not launch.default_probe(old.port, 0.5, old.token)
     new = launcher.restart(0, timeout_s=20)
-    assert new.marker != old.marker and new.port == old.port
-    assert launch.default_probe(new.port, 2.0)
+    assert new.marker != old.marker and new.port == old.port and new.token == old.token
+    assert launch.default_probe(new.port, 2.0, new.token)
     assert json.loads(config.pid_file.read_text())["instances"][0]["marker"] == new.marker
 
 
@@ -345,7 +366,7 @@ def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, ca
     path = Path(config.run_dir).parent / "launch.toml"
     path.write_text(
         f'wine = "{config.wine}"\ntmloader = "{config.tmloader}"\nbase_port = {config.base_port}\n'
-        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\nstart_prefix = false\n'
+        f'run_dir = "{config.run_dir}"\nstop_grace_s = 1.0\nstart_prefix = false\nwine_prefix = "{config.wine_prefix}"\n'
     )
     assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
     assert "stop with: tmstate launch --stop" in capsys.readouterr().out
@@ -358,7 +379,8 @@ def test_launch_cli_refuses_a_running_pid_file_but_replaces_a_stale_one(fake, ca
         time.sleep(0.2)
         assert cli.main(["launch", "-n", "2", "--config", str(path)]) == 0
         assert "removing stale pid file" in capsys.readouterr().out
-        assert all(launch.default_probe(port, 2.0) for port in (config.base_port, config.base_port + 1))
+        tokens = {r["port"]: r["token"] for r in launch.read_pid_file(config.pid_file)}
+        assert all(launch.default_probe(port, 2.0, tokens[port]) for port in (config.base_port, config.base_port + 1))
     finally:
         cli.main(["launch", "--stop", "--config", str(path)])
     assert not config.pid_file.exists()
@@ -385,7 +407,7 @@ def test_the_prefix_is_started_under_its_own_id_and_outlives_a_game_restart(fake
 
     launcher.restart(0, timeout_s=20)
     assert sorted(launch.pids_with_marker(prefix["marker"])) == sorted(shared)  # the prefix stayed up
-    assert launch.pids_with_marker(games[1]) and launch.default_probe(config.base_port + 1, 2.0)
+    assert launch.pids_with_marker(games[1]) and launch.default_probe(config.base_port + 1, 2.0, launcher.token(1))
     again = launch.Launcher(config, 2)
     assert again.ensure_prefix() is None  # a running server that is not this launcher's is left alone
     assert launch.stop_from_pid_file(config.pid_file, grace_s=1.0) >= 4

@@ -18,7 +18,7 @@ harness_only = pytest.mark.harness
 def raw_hello(port: int, name: bytes, version: int = p.PROTOCOL_VERSION) -> None:
     """Connect, send a HELLO whose name is ``name`` as raw bytes (maybe not UTF-8), read the answer, leave."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        payload = struct.pack("<I", version) + name
+        payload = struct.pack("<I", version) + bytes(p.TOKEN_SIZE) + name
         sock.sendall(struct.pack("<II", p.ClientMsg.HELLO, len(payload)) + payload)
         sock.recv(4096)
         sock.sendall(p.encode(p.Bye()))
@@ -211,3 +211,144 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
     print(f"freeze trials: {outcomes}")
     assert outcomes["next_step_worked"] + outcomes["next_step_disconnected"] == FREEZE_TRIALS
     assert outcomes["frozen_mid_frame"] >= FREEZE_TRIALS // 2, outcomes
+
+
+# --- defect 8: record-line when the game dies mid-drive --------------------------------
+
+
+def test_record_line_saves_what_was_driven_when_the_game_dies(tmp_path, capsys):
+    """The plugin streams a drive in observe mode, then the connection drops (game crashed):
+    the line driven so far is saved and the user is told, as Ctrl-C does."""
+    import numpy as np
+    from test_bridge_harness import FakePlugin, hello_then
+
+    from tmstate import cli
+    from tmstate.core.reference import ReferenceLine
+    from tmstate.core.state import GameState
+
+    def body(conn, recv):
+        msg = recv()
+        assert isinstance(msg, p.SetMode) and msg.observe
+        conn.sendall(p.encode(p.Ok(p.ClientMsg.SET_MODE)))
+        flags = p.StateFlag.IN_RACE | p.StateFlag.OBSERVED
+        for i in range(40):
+            state = GameState(race_time_ms=50 * i, position=np.array([0.0, 0.0, 1.0 * i]))
+            conn.sendall(p.encode(p.State(i + 1, int(flags), state)))
+        # then the game dies: the connection closes without BYE
+
+    plugin = FakePlugin(hello_then(body))
+    out = tmp_path / "drive.npz"
+    status = cli.main(["record-line", "-o", str(out), "--port", str(plugin.port)])
+    err = capsys.readouterr().err
+    plugin.close()
+    assert status == 0, err
+    assert "stopped answering" in err and "saving what was driven" in err
+    line = ReferenceLine.load(out)
+    assert line.length_m == pytest.approx(39.0, abs=0.6)
+
+
+def test_record_line_output_is_checked_before_driving(tmp_path, capsys):
+    from tmstate import cli
+
+    (tmp_path / "dir.npz").mkdir()
+    status = cli.main(["record-line", "-o", str(tmp_path / "dir.npz"), "--port", "1"])
+    err = capsys.readouterr().err
+    assert status == 2 and "line file" in err and "connecting" not in err
+
+
+# --- defect 4: an observe-mode client that stops reading -------------------------------
+
+
+@harness_only
+def test_an_observe_client_that_stops_reading_does_not_lock_out_the_next_client(harness):
+    """Defect 4: the plugin's writes to an observe-mode client that no longer reads blocked,
+    and newcomers were only looked for in control-mode waits: every new client timed out.
+    Now the newcomer is served (the stuck client is dropped)."""
+    stuck = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+    stuck.connect()
+    stuck.set_mode(True)  # states stream; from now on this client reads nothing
+    time.sleep(1.5)  # the harness (not real time) streams as fast as it can: its socket fills up
+    start = time.monotonic()
+    nxt = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+    nxt.connect()  # before the fix: "connected ... but no HELLO came within 5 s"
+    nxt.set_action_period(50)
+    state = nxt.restart()
+    assert state.race_time_ms == 0 and time.monotonic() - start < 4.0
+    nxt.close()
+    stuck._drop()
+    assert wait_for_output(harness, "client dropped")
+
+
+@harness_only
+def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
+    """The other half of defect 4: at real-time pace the stuck client's buffers take minutes
+    to fill, and meanwhile no newcomer was looked for in observe mode."""
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    with HarnessProcess(realtime=True) as harness:
+        quiet = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
+        quiet.connect()
+        quiet.set_mode(True)
+        time.sleep(0.5)
+        nxt = Bridge(port=harness.port, timeout_s=3, connect_retries=50, retry_delay_s=0.05)
+        nxt.connect()
+        assert wait_for_output(harness, "a new client connected")
+        nxt.close()
+        quiet._drop()
+
+
+# --- defect 15: a per-instance auth token ------------------------------------------------
+
+
+@harness_only
+def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret():
+    from tmstate.errors import AuthError
+    from tmstate.link.auth import new_token
+    from tmstate.link.harness import HarnessProcess, angelscript_header
+
+    if angelscript_header() is None:
+        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
+    token = new_token()
+    with HarnessProcess(token=token) as harness:
+        for wrong in ("", new_token(), token[:-1], token[:-1] + ("0" if token[-1] != "0" else "1")):
+            b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token=wrong)
+            with pytest.raises(AuthError, match="token") as caught:
+                b.connect()
+            assert token not in str(caught.value)
+        b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token=token)
+        b.connect()
+        b.set_action_period(50)
+        assert b.restart().race_time_ms == 0
+        b.close()
+        with open(f"/proc/{harness.pid}/cmdline", "rb") as fh:
+            assert token.encode() not in fh.read()  # not in the process list
+        assert wait_for_output(harness, "clients need this instance's token")
+        assert not any(token in line for line in harness.output)  # nor in its log
+
+
+@harness_only
+def test_without_a_token_configured_any_client_is_served_as_before(harness):
+    b = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05, token="whatever-it-is")
+    b.connect()
+    b.close()
+    assert wait_for_output(harness, "no token: any local client")
+
+
+@harness_only
+def test_tmstate_check_says_which_auth_mode_a_plugin_is_in(harness, monkeypatch, capsys):
+    from tmstate.link.auth import new_token
+    from tmstate.link.harness import HarnessProcess
+    from tmstate.ops import check
+
+    assert check.auth_mode(harness.port) == "open"
+    with HarnessProcess(token=new_token()) as guarded:
+        assert check.auth_mode(guarded.port) == "token"
+        monkeypatch.setenv("TMSTATE_BASE_PORT", str(guarded.port))
+        monkeypatch.setenv("TMSTATE_RUN_DIR", str(harness.plugin.parent / "no-such-run-dir"))
+        lines = {item.name: item for item in check.check_auth()}
+        assert "token mode" in lines[f"plugin on port {guarded.port}"].detail
+    from tmstate.link.harness import free_port
+
+    assert check.auth_mode(free_port()) == "absent"

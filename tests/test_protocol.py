@@ -42,8 +42,9 @@ def sample_state() -> GameState:
 
 
 ALL_MESSAGES = [
-    p.Hello(1, "tmstate-python"),
-    p.Hello(7, "ünïcode ✓"),
+    p.Hello(1, name="tmstate-python"),
+    p.Hello(7, b"0123456789abcdef0123456789abcdef", "ünïcode ✓"),
+    p.Hello(2, b"short-token", "x"),
     p.ActionMsg(-65536, 65536, p.BUTTON_DOWN),
     p.SetActionPeriod(50),
     p.SetSpeed(10.5),
@@ -257,9 +258,10 @@ def test_declared_layouts_match_the_message_tables_of_the_spec():
         t = int(number)
         assert p.message_name(t) == name
         words = len(re.findall(r"\b(?:u?int32|float32)\b", payload))
+        fixed_bytes = sum(int(n) for n in re.findall(r"\b(\d+)-byte\b", payload))
         has_tail = bool(re.search(r"then|string|blob", payload))
         if name == "STATE":
             assert p._FIXED_SIZES[t] == p.STATE_SIZE == 112
             continue
         sizes = p._MIN_SIZES if has_tail else p._FIXED_SIZES
-        assert sizes.get(t) == 4 * words, (name, payload)
+        assert sizes.get(t) == 4 * words + fixed_bytes, (name, payload)

@@ -49,7 +49,8 @@ def test_train_on_two_harness_games_goes_on_when_one_is_killed_midway(tmp_path):
     (tmp_path / "TMLoader.exe").write_bytes(b"MZ")
     base = random.randint(20000, 50000)
     settings = dict(wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=base,
-                    run_dir=str(tmp_path / "launch"), handshake_timeout_s=30.0, stop_grace_s=1.0, start_prefix=False)
+                    run_dir=str(tmp_path / "launch"), handshake_timeout_s=30.0, stop_grace_s=1.0,
+                    start_prefix=False, wine_prefix=str(tmp_path / "prefix"))
     config = launch.LaunchConfig(**settings)
     launch_toml = tmp_path / "launch.toml"
     launch_toml.write_text("[launch]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))

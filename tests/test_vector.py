@@ -387,6 +387,7 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
     config = launch.LaunchConfig(
         wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=random.randint(20000, 50000),
         run_dir=str(tmp_path / "run"), handshake_timeout_s=20, stop_grace_s=1, start_prefix=False,
+        wine_prefix=str(tmp_path / "prefix"),
     )
     line_path = harness_line().save(tmp_path / "harness_line.npz")
     # As `tmstate launch -n 2` would: start the games and leave them running.

@@ -3,7 +3,8 @@
 The only module with argparse and print: each command parses its arguments here, calls the
 module that owns the concept (imported only when the command runs, so ``tmstate --help``
 stays fast and never needs the game or a display) and prints what it returned.
-Errors from the tmstate family print as one line and exit with status 2.
+Errors from the tmstate family (and any OSError, such as a full disk) print as one line
+and exit with status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tmstate import __version__
 from tmstate.errors import TmstateError
@@ -27,10 +28,8 @@ def _csv_floats(text: str) -> list[float]:
 
 
 def _csv_ports(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated port numbers, got {text!r}") from None
+    """Comma-separated ports, each checked by the one port rule (:func:`_port`)."""
+    return [_port(x.strip()) for x in text.split(",") if x.strip()]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -181,6 +180,10 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
     if args.record_line and not args.record_line.endswith((".npz", ".npy")):
         raise ConfigError(f"--record-line writes a .npz reference line, got {args.record_line!r}")
+    if args.record_line:
+        from tmstate.files import check_output
+
+        check_output(args.record_line, "--record-line file")  # before driving, so no drive is lost to it
     drive(args.track, camera=args.camera, size=args.size, record_line=args.record_line,
           spacing_m=args.spacing, once=args.once, map_name=args.map, say=_stderr, report=print)
     return 0
@@ -204,8 +207,10 @@ def cmd_plot_line(args: argparse.Namespace) -> int:
     from tmstate.core.reference import ReferenceLine
     from tmstate.tools.plot import plot_line
 
+    from tmstate.files import check_output
+
     line = ReferenceLine.load(args.line)
-    output = Path(args.output) if args.output else Path(args.line).with_suffix(".png")
+    output = check_output(Path(args.output) if args.output else Path(args.line).with_suffix(".png"), "plot")
     ghost_positions = episode_positions = None
     if args.ghost:
         from tmstate.formats.gbx import read_ghost
@@ -231,9 +236,11 @@ def cmd_plot_progress(args: argparse.Namespace) -> int:
     from tmstate.core.reference import ReferenceLine
     from tmstate.tools.plot import plot_progress
 
+    from tmstate.files import check_output
+
+    output = check_output(Path(args.output) if args.output else Path(args.path).with_suffix(".progress.png"), "plot")
     states, _ = load_states(args.path)
     line = ReferenceLine.load(args.line)
-    output = Path(args.output) if args.output else Path(args.path).with_suffix(".progress.png")
     print(plot_progress(states, line, output))
     return 0
 
@@ -245,6 +252,9 @@ def cmd_rewards_compare(args: argparse.Namespace) -> int:
 
     if not args.time_penalty:
         raise ConfigError("--time-penalty needs at least one weight, e.g. 0,0.0005,0.001")
+    from tmstate.files import check_output
+
+    check_output(args.output, "plot")  # before the work: a full disk or a folder in the way fails now
     reward_config, progress_config = compare.load_configs(args.config)
     episodes = compare.load_episodes(args.logs, args.line)
     result = compare.compare(episodes, args.time_penalty, reward_config, progress_config)
@@ -367,6 +377,42 @@ def cmd_line_from_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whole(low: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low`` (so ``--steps 0`` is refused up front)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_count = _whole(1, "a whole number >= 1")
+_seed = _whole(0, "a whole number >= 0 (a seed)")
+
+
+def _port(text: str, allow_zero: bool = False) -> int:
+    """An argparse type: a TCP port, checked by the one port rule (tmstate.config.check_port)."""
+    from tmstate.config import check_port
+    from tmstate.errors import ConfigError
+
+    try:
+        return check_port(int(text), "port", allow_zero=allow_zero)
+    except (ValueError, ConfigError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, ConfigError) else
+                                         f"expected a port (a whole number), got {text!r}") from None
+
+
+def _port_or_off(text: str) -> int:
+    """An argparse type: a TCP port, or 0 for "none"."""
+    return _port(text, allow_zero=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmstate",
@@ -395,18 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
     p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")
     p.add_argument("--out", default="out/demo", help="folder for the log, PNG summary and GIF")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-video", action="store_true", help="skip the GIF")
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("harness-demo", help="run the plugin in the AngelScript harness and drive it")
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=_count, default=200)
     p.set_defaults(run=cmd_harness_demo)
 
     p = sub.add_parser("bench", help="benchmarks (bridge, progress, env, vector)")
     p.add_argument("name", choices=["bridge", "progress", "env", "vector"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    p.add_argument("--steps", type=_count, default=None, help="override the number of steps (>= 1)")
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("line-from-replay", help="build a reference line from a .Replay.Gbx ghost or an episode log")
@@ -436,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")
-    p.add_argument("--port", type=int, default=None, help="the plugin's port (default: its default port)")
+    p.add_argument("--port", type=_port, default=None, help="the plugin's port (default: its default port)")
     p.add_argument("--map", default="", help="map name for the metadata")
     p.add_argument("--spacing", type=float, default=0.5)
     p.add_argument("--save-states-every", type=float, default=0.0, metavar="METRES",
@@ -470,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(run=cmd_rewards_compare)
 
     p = sub.add_parser("launch", help="start TMNF instances under Wine with the plugin")
-    p.add_argument("-n", "--instances", type=int, default=1)
+    p.add_argument("-n", "--instances", type=_count, default=1)
     p.add_argument("--config", default=None, help="launch TOML (paths, profile, ports)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands only")
     p.add_argument("--stop", action="store_true", help="stop the instances in the pid file")
@@ -494,12 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launch-config", default=None, metavar="LAUNCH.toml",
                    help="tminterface: launch settings; games in its pid file are restarted when lost "
                    "(default: tmstate launch's defaults)")
-    p.add_argument("--eval-port", type=int, default=None,
+    p.add_argument("--eval-port", type=_port_or_off, default=None,
                    help="tminterface: a game of its own for evaluation episodes "
                    "(default: 0 = the curve comes from the training episodes)")
-    p.add_argument("--timesteps", type=int, default=None, help="total environment steps (default: 200000)")
-    p.add_argument("--envs", type=int, default=None, help="sub-envs stepped together (default: 4)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the algorithm and the envs (default: 0)")
+    p.add_argument("--timesteps", type=_count, default=None, help="total environment steps (default: 200000)")
+    p.add_argument("--envs", type=_count, default=None, help="sub-envs stepped together (default: 4)")
+    p.add_argument("--seed", type=_seed, default=None, help="seed of the algorithm and the envs (default: 0)")
     p.add_argument("--out", default=None, help="run folder (default: runs/train)")
     p.add_argument("--force", action="store_true", help="overwrite a run folder that holds a run")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its model or last checkpoint")
@@ -526,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = esub.add_parser("time-penalty", help="one agent per time-penalty weight")
     e.add_argument("--weights", type=_csv_floats, default=[0.0, 0.0005, 0.001, 0.002])
     e.add_argument("--track", default=None)
-    e.add_argument("--timesteps", type=int, default=100_000)
+    e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
     e.set_defaults(run=cmd_experiment_time_penalty)
 
@@ -540,6 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except TmstateError as exc:
         print(f"tmstate {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write or read the command's own checks did not foresee: still one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"tmstate {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tmstate {args.command}: interrupted", file=sys.stderr)

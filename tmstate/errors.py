@@ -36,6 +36,23 @@ class FileFormatError(TmstateError):
         super().__init__(message)
 
 
+class FileWriteError(TmstateError):
+    """A file or folder tmstate writes cannot be written (read-only or full disk, no
+    permission, a folder or a device where a file belongs). The path is kept and named."""
+
+    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        message = f"{self.path}: {problem}"
+        if hint:
+            message += f" — {hint}"
+        super().__init__(message)
+
+
+class LogWriteWarning(UserWarning):
+    """An episode log could not be written; the env goes on (issued once per env)."""
+
+
 class ReferenceLineError(FileFormatError):
     """A reference line file (or array) is unusable."""
 
@@ -71,6 +88,10 @@ class DisconnectedError(BridgeError, ConnectionError):
     """The plugin closed the connection (game closed, crashed, or dropped us after a timeout)."""
 
 
+class AuthError(BridgeError):
+    """The plugin refused our HELLO: its instance needs a token and ours is missing or wrong."""
+
+
 class BridgeTimeoutError(BridgeError, TimeoutError):
     """The plugin did not answer within the call's timeout."""
 
@@ -94,3 +115,27 @@ class GameLostError(TmstateError):
 
 class WindowError(TmstateError):
     """The game's X11 window cannot be found, captured or moved (no display, no such window)."""
+
+
+# --- what counts as a lost game ---------------------------------------------------------
+
+CONNECTION_LOST_ERRORS: tuple[type[BaseException], ...] = (
+    DisconnectedError, NotListeningError, ProtocolError, ConnectionError)
+"""The link to the game is gone (closed, refused, or dropped after garbage on the wire)."""
+
+GAME_LOST_ERRORS: tuple[type[BaseException], ...] = CONNECTION_LOST_ERRORS + (BridgeTimeoutError, TimeoutError)
+"""Errors that mean "this game is gone or hung" (as opposed to a bug or a bad setting)."""
+
+NOT_GAME_LOST: tuple[type[BaseException], ...] = (VersionMismatchError,)
+"""Subclasses of the above that a restart cannot fix: raised at once."""
+
+
+def is_game_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means a game crashed or stopped answering (the env and the vector env
+    both use this one rule)."""
+    return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection is gone (a timeout alone leaves it usable)."""
+    return isinstance(exc, CONNECTION_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)

@@ -5,16 +5,19 @@ A reader (or a crash) never sees half a file: either the old content or the new 
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
+import stat
 import tempfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
-from tmstate.errors import FileFormatError
+from tmstate.errors import FileFormatError, FileWriteError
 
 
 @functools.cache
@@ -125,24 +128,160 @@ def _numpy_problem(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, creating the parent folder."""
+TMP_SUFFIX = ".tmp"
+STALE_LEGACY_TMP_S = 3600.0
+"""A temp file of the older naming (no pid in it) is stale once this old."""
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space or choose another folder",
+    errno.EDQUOT: "the disk quota is used up; free some space or choose another folder",
+    errno.EROFS: "the file system is read-only; choose another folder",
+    errno.EACCES: "no permission to write there; choose another folder or fix its permissions",
+    errno.EPERM: "no permission to write there; choose another folder or fix its permissions",
+    errno.EISDIR: "that is a folder; give a file name",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
+}
+
+
+def write_error(path: Path, exc: OSError, what: str = "cannot be written") -> FileWriteError:
+    """The one-line FileWriteError for an OSError met while writing ``path``."""
+    hint = _WRITE_HINTS.get(exc.errno or 0, "check the path and the disk")
+    return FileWriteError(path, f"{what} ({exc.strerror or exc})", hint)
+
+
+def _special_kind(path: Path) -> str:
+    """What ``path`` is when it exists and a file must not replace it ("" for a regular file or nothing)."""
+    try:
+        mode = path.stat().st_mode  # through a symlink: what it points to
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise write_error(path, exc, "cannot be checked") from None
+    if stat.S_ISREG(mode):
+        return ""
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def ensure_folder(folder: str | Path, what: str = "folder") -> Path:
+    """``folder``, created if needed and proven writable (a probe file is made and removed).
+
+    For output folders (``log_dir``, ``--out``), checked before any work is done, so a
+    read-only disk or a file in the way fails now with one line, not at the end.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FileWriteError(folder, f"the {what} is a file, not a folder", "give a folder path") from None
+    except OSError as exc:
+        raise write_error(folder, exc, f"the {what} cannot be created") from None
+    if not folder.is_dir():
+        raise FileWriteError(folder, f"the {what} is not a folder", "give a folder path")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".tmstate-probe-{os.getpid()}-", suffix=TMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise write_error(folder, exc, f"the {what} is not writable") from None
+    return folder
+
+
+def check_output(path: str | Path, what: str = "output file") -> Path:
+    """Check, before the work starts, that ``path`` can be written as a file: not a folder, a
+    pipe or a device, and its folder creatable and writable. Returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    kind = _special_kind(path)
+    if kind:
+        raise FileWriteError(path, f"the {what} is {kind}; tmstate writes only regular files and never replaces "
+                             "anything else", "give a file path")
+    ensure_folder(path.parent, f"folder of the {what}")
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def clean_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove temp files that killed writes left in ``folder``; return what was removed.
+
+    Ours are named ``.<name>.<pid>.<random>.tmp``: one whose writer process is gone is
+    stale. One of the older naming (no pid) is stale after an hour. A live writer's temp
+    file (another env writing to the same ``log_dir``) is never touched.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(TMP_SUFFIX)) or not entry.is_file(follow_symlinks=False):
+            continue
+        parts = name[: -len(TMP_SUFFIX)].split(".")
+        pid = next((int(p[len("pid"):]) for p in parts if p.startswith("pid") and p[3:].isdigit()), None)
+        try:
+            stale = not _pid_alive(pid) if pid is not None else now - entry.stat().st_mtime > STALE_LEGACY_TMP_S
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file + rename), creating the parent folder.
+
+    The one rule for every file tmstate writes: any failure (read-only or full disk, no
+    permission) is a one-line :class:`FileWriteError` naming the path and leaves the old
+    file as it was; a folder, pipe or device at ``path`` is never replaced (a symlink is
+    written through, to the regular file it points to); temp files that killed writes left
+    in the folder are cleaned up. ``mode`` (e.g. 0o600 for a secret) instead of the umask's.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    kind = _special_kind(path)
+    if kind:
+        raise FileWriteError(path, f"is {kind}; tmstate writes only regular files and never replaces anything else",
+                             "give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path.parent, exc, "the folder cannot be created") from None
+    clean_stale_temp_files(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _file_mode())
+            os.fchmod(f.fileno(), _file_mode() if mode is None else mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -19,7 +19,7 @@ import numpy as np
 from tmstate.backends.base import Action, Backend
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 from tmstate.link.protocol import DEFAULT_PORT
-from tmstate.config import from_dict
+from tmstate.config import check_port, from_dict
 from tmstate.errors import BridgeError, ConfigError, PluginError
 from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.link.protocol import MAX_GAME_SPEED, ErrorCode
@@ -67,8 +67,13 @@ class GameConfig:
     """How long a receive polls before it sleeps (``Bridge.spin_us``): a fast answer then
     costs no wake-up. 0 when several games are stepped from threads (the vector env does
     that), where polling threads would only fight over the GIL."""
+    token: str = field(default="", repr=False)
+    """The instance's auth token ("" = none): a game started by ``tmstate launch`` refuses
+    clients without it (its pid file holds it; the vector env passes it for you). Kept out
+    of repr so it never lands in a log."""
 
     def __post_init__(self) -> None:
+        check_port(self.port, "GameConfig port")
         check_action_period_ms(self.action_period_ms)
         if not 0 < self.game_speed <= MAX_GAME_SPEED:
             raise ConfigError(
@@ -113,6 +118,7 @@ class GameBackend(Backend):
             connect_retries=config.connect_retries,
             retry_delay_s=config.retry_delay_s,
             spin_us=config.spin_us,
+            token=config.token,
         )
         self.start_blob: bytes | None = None
         """The save state at race time 0 that resets rewind to."""

@@ -27,6 +27,7 @@ an :class:`EnvConfig`, loadable from TOML with :func:`load_config`.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ import numpy as np
 from tmstate.env.action import ActionType, action_type
 from tmstate.backends.base import Backend, backend_class
 from tmstate.config import check_arguments, from_dict, load_toml
-from tmstate.errors import ConfigError, MapMismatchError, TmstateError
+from tmstate.errors import (ConfigError, FileWriteError, LogWriteWarning, MapMismatchError, TmstateError,
+                            is_connection_lost, is_game_lost)
+from tmstate.files import ensure_folder
 from tmstate.env.observation import ObservationConfig, RenderedFrames, observation_type
 from tmstate.core.progress import Location, ProgressConfig
 from tmstate.core.reference import ReferenceLine
@@ -46,6 +49,10 @@ from tmstate.core.scoring import Scorer
 from tmstate.core.state import GameState, check_action_period_ms
 from tmstate.core.termination import TerminationConfig
 from tmstate.env.start import StartConfig, StartSampler
+
+GAME_LOST_REASON = "game_lost"
+"""The termination reason logged for an episode cut short because its game was lost."""
+
 
 @dataclass
 class EnvConfig:
@@ -210,6 +217,8 @@ class TMNFEnv(gym.Env):
             backend = None
         reward = overrides.get("reward")
         self.config = make_config(config, **overrides)
+        if self.config.log_dir:  # a read-only disk or a file in the way fails now, not at the first episode's end
+            ensure_folder(self.config.log_dir, "log_dir")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
         self.render_mode = render_mode
@@ -251,7 +260,12 @@ class TMNFEnv(gym.Env):
         self._checkpoint_check = False  # the first checkpoint still to check (map by position)
         self._log = None
         self._log_open = False
+        self._log_error = ""
+        self._cut_reason = ""
+        """Why the open episode stopped if a reset comes next (a step that timed out)."""
         self.last_log_path: Path | None = None
+        self.log_errors = 0
+        """Episode logs that could not be written (reported once, in a LogWriteWarning)."""
         self._render_source: RenderedFrames | None = None
         self._window: Any = None  # tmstate.env.window.Window in human mode, opened on first render
 
@@ -259,7 +273,8 @@ class TMNFEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        self._close_log()
+        self._close_log(self._cut_reason)
+        self._cut_reason = ""
         state = self.backend.reset(seed)
         if not self._map_checked:  # at race time 0, before any spread start
             self._check_map(state)
@@ -327,7 +342,12 @@ class TMNFEnv(gym.Env):
             raise TmstateError("step() called before reset() or after the episode ended; call reset() first")
         inputs = self.actions.to_input(action)
         prev = self.state
-        state = self.backend.step(inputs)
+        try:
+            state = self.backend.step(inputs)
+        except BaseException as exc:
+            self._step_failed(exc)
+            raise
+        self._cut_reason = ""
         if self._checkpoint_check and state.checkpoint_count > prev.checkpoint_count:
             self._check_first_checkpoint(prev, state)
         scored = self.scorer.step(prev, state)
@@ -345,6 +365,8 @@ class TMNFEnv(gym.Env):
             path = self._close_log()
             if path is not None:
                 info["log_path"] = str(path)
+            elif self._log_error:
+                info["log_error"] = self._log_error
         if self.render_mode == "human":
             self.render()
         return obs, float(scored.reward), terminated, truncated, info
@@ -449,6 +471,16 @@ class TMNFEnv(gym.Env):
         self._log.begin(state)
         self._log_open = True
 
+    def _step_failed(self, exc: BaseException) -> None:
+        """The same rule as the vector env (:func:`tmstate.errors.is_game_lost`): a lost
+        connection ends the episode, its log written with the last step truncated for
+        ``game_lost``; a timeout leaves it open (the next step resumes the plugin's answer),
+        and a reset after it logs the episode as cut for ``game_lost`` too."""
+        if is_connection_lost(exc):
+            self.abort_episode(GAME_LOST_REASON)
+        elif is_game_lost(exc):
+            self._cut_reason = GAME_LOST_REASON
+
     def abort_episode(self, reason: str) -> Path | None:
         """End the episode from outside (e.g. its game was lost); its log, if any, is written
         with the last step truncated for ``reason``. Returns the log's path."""
@@ -456,9 +488,22 @@ class TMNFEnv(gym.Env):
         return self._close_log(reason)
 
     def _close_log(self, cut_reason: str = "") -> Path | None:
+        """Write the open episode's log. A log that cannot be written (disk full, folder
+        gone read-only) does not stop the env: the first failure is reported in a
+        :class:`~tmstate.errors.LogWriteWarning`, each one in ``info["log_error"]`` of the
+        episode's last step and counted in :attr:`log_errors`; later episodes are tried again."""
+        self._log_error = ""
         if not self._log_open:
             return None
         self._log_open = False
-        self.last_log_path = Path(self._log.end(cut_reason))
+        try:
+            self.last_log_path = Path(self._log.end(cut_reason))
+        except FileWriteError as exc:
+            self.log_errors += 1
+            self._log_error = str(exc)
+            if self.log_errors == 1:
+                warnings.warn(f"episode log not written: {exc}; the env goes on (later episodes are tried again, "
+                              "each failure is in info['log_error'])", LogWriteWarning, stacklevel=3)
+            return None
         return self.last_log_path
 

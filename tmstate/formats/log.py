@@ -221,9 +221,9 @@ class EpisodeLogWriter:
         }
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         path = self.directory / f"{self.prefix}-{stamp}-{self._run}-{self.episodes_written:05d}.npz"
-        _write_npz(path, arrays, metadata)
+        self._states = None  # written or not, this episode is over: a failed write is not retried at begin()
+        _write_npz(path, arrays, metadata)  # FileWriteError (one line) when it cannot be written
         self.episodes_written += 1
-        self._states = None
         return path
 
 

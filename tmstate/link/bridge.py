@@ -25,7 +25,9 @@ import numpy as np
 from tmstate.link import protocol as p
 from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.backends.base import Action
+from tmstate.config import check_port
 from tmstate.errors import (
+    AuthError,
     BridgeError,
     BridgeTimeoutError,
     ConfigError,
@@ -56,6 +58,15 @@ class _PartialMessage:
     have: int = 0
 
 
+def check_token(token: object) -> str:
+    """An auth token as HELLO carries it: printable ASCII, at most ``TOKEN_SIZE`` characters
+    ("" = none). The message never repeats the token."""
+    if not isinstance(token, str) or len(token) > p.TOKEN_SIZE or not all(33 <= ord(c) < 127 for c in token):
+        raise ConfigError(f"token must be printable ASCII of at most {p.TOKEN_SIZE} characters "
+                          "(the one `tmstate launch` generated), got something else")
+    return token
+
+
 def _timeval(seconds: float) -> bytes:
     """A ``struct timeval`` for SO_RCVTIMEO/SO_SNDTIMEO (0 would mean "no timeout")."""
     micros = max(1000, int(seconds * 1_000_000))
@@ -81,17 +92,20 @@ class Bridge:
         client_name: str = "tmstate-python",
         protocol_version: int = p.PROTOCOL_VERSION,
         spin_us: float = 100.0,
+        token: str = "",
     ) -> None:
         if timeout_s <= 0:
             raise ConfigError(f"timeout_s must be > 0 seconds, got {timeout_s}")
         if spin_us < 0:
             raise ConfigError(f"spin_us must be >= 0 microseconds, got {spin_us}")
         self.host = host
-        self.port = int(port)
+        self.port = check_port(port, "Bridge port")
         self.timeout_s = float(timeout_s)
         self.connect_retries = int(connect_retries)
         self.retry_delay_s = float(retry_delay_s)
         self.client_name = client_name
+        self._token = check_token(token)
+        """The instance's auth token for HELLO ("" = none); never shown in messages or repr."""
         self.protocol_version = int(protocol_version)
         """The version announced in HELLO (only tests set another one)."""
         self.spin_s = spin_us / 1e6
@@ -183,7 +197,7 @@ class Bridge:
         return self.plugin_version
 
     def _handshake(self) -> None:
-        self._send(p.encode(p.Hello(self.protocol_version, self.client_name)))
+        self._send(p.encode(p.Hello(self.protocol_version, self._token.encode("ascii"), self.client_name)))
         deadline = time.monotonic() + self.timeout_s
         try:
             msg = self._receive(deadline, "the plugin's HELLO")
@@ -199,6 +213,11 @@ class Bridge:
                 "tmstate plugin? (another client may hold it)"
             ) from None
         if isinstance(msg, p.Error):
+            if msg.code == p.ErrorCode.AUTH_FAILED:
+                raise AuthError(
+                    f"the plugin on {self.address} refused this client: {msg.message} — pass the token of "
+                    "that instance (token=..., GameConfig.token; `tmstate launch` keeps it in its pid file)"
+                )
             if msg.code == p.ErrorCode.VERSION_MISMATCH:
                 raise VersionMismatchError(
                     f"protocol version mismatch: this side speaks version "

@@ -18,11 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tmstate.config import check_port
 from tmstate.errors import BridgeError, ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -123,8 +125,9 @@ class HarnessProcess:
         extra_args: Sequence[str] = (),
         ready_timeout_s: float = 20.0,
         binary: str | Path | None = None,
+        token: str = "",
     ) -> None:
-        self.requested_port = port
+        self.requested_port = check_port(port, "harness port", allow_zero=True) if port is not None else None
         self.plugin = Path(plugin) if plugin is not None else PLUGIN_PATH
         self.realtime = realtime
         self.states = Path(states) if states is not None else None
@@ -132,6 +135,10 @@ class HarnessProcess:
         self.extra_args = list(extra_args)
         self.ready_timeout_s = ready_timeout_s
         self.binary = Path(binary) if binary is not None else None
+        self.token = token
+        """The plugin's auth token ("" = none). Handed over as ``tmstate launch`` does, through
+        an owner-only script file the harness ``load``s (never on its command line)."""
+        self._scripts_dir: Path | None = None
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=200)
@@ -151,8 +158,16 @@ class HarnessProcess:
 
     def command(self, port: int) -> list[str]:
         """The exact command line for a harness on ``port``."""
+        from tmstate.link.auth import configstring_commands, write_token_script
+
         binary = self.binary or build_harness()
-        cmd = [str(binary), "--plugin", str(self.plugin), "--config", f"set tmstate_listen 127.0.0.1:{port}"]
+        cmd = [str(binary), "--plugin", str(self.plugin),
+               "--config", configstring_commands("127.0.0.1", port, bool(self.token))]
+        if self.token:
+            if self._scripts_dir is None:
+                self._scripts_dir = Path(tempfile.mkdtemp(prefix="tmstate-harness-scripts-"))  # 0700
+            write_token_script(self._scripts_dir, port, self.token)
+            cmd += ["--scripts-dir", str(self._scripts_dir)]
         for line in self.extra_config:
             cmd += ["--config", line]
         if self.realtime:
@@ -252,6 +267,9 @@ class HarnessProcess:
         self._reap()
 
     def _reap(self) -> None:
+        if self._scripts_dir is not None:
+            shutil.rmtree(self._scripts_dir, ignore_errors=True)
+            self._scripts_dir = None
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(5)

@@ -27,15 +27,19 @@ import numpy as np
 from tmstate.errors import ProtocolError, VersionMismatchError
 from tmstate.core.state import ANALOG_MAX, GameState
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 """The protocol version this side speaks; the handshake refuses any other.
-Version 2: pedals through TMNF's binary inputs, SET_STEER_MODE, GET_MAP/MAP, game speed <= 100."""
+Version 2: pedals through TMNF's binary inputs, SET_STEER_MODE, GET_MAP/MAP, game speed <= 100.
+Version 3: the client's HELLO also carries the instance's auth token (docs/protocol.md)."""
 
 GAS_ON = 19661
 """An ACTION gas at or above this presses accelerate (TMNF's analog-gas threshold, 30 %)."""
 
 MAX_GAME_SPEED = 100.0
 """Highest game speed the plugin accepts: above it TMInterface may drop inputs."""
+
+TOKEN_SIZE = 32
+"""Bytes of the auth token field of HELLO: the token in ASCII, zero-filled (all zero = none)."""
 
 DEFAULT_PORT = 8477
 """The TCP port the plugin listens on unless its ``tmstate_port`` variable says otherwise."""
@@ -106,6 +110,7 @@ class ErrorCode(enum.IntEnum):
     NOT_IN_RACE = 4
     REWIND_FAILED = 5
     FRAME_FAILED = 6
+    AUTH_FAILED = 7
 
 
 class StateFlag(enum.IntFlag):
@@ -141,12 +146,14 @@ def message_name(msg_type: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Client HELLO: the protocol version it speaks and a name for the plugin's log."""
+    """Client HELLO: the protocol version it speaks, the instance's auth token (``TOKEN_SIZE``
+    bytes, zero-filled; empty = none) and a name for the plugin's log."""
 
     version: int = PROTOCOL_VERSION
+    token: bytes = b""
     name: str = "tmstate"
     TYPE = ClientMsg.HELLO
-    FIXED, TAIL = "I", "str"
+    FIXED, TAIL = f"I{TOKEN_SIZE}s", "str"
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +406,7 @@ class _Layout:
     fixed: struct.Struct
     names: tuple[str, ...]  # fixed-part fields, in order
     bools: tuple[int, ...]  # positions of bool fields among them
+    padded: tuple[int, ...]  # positions of fixed-size byte fields ("32s"): zero padding stripped on decode
     tail: str | None  # "str", "bytes" or None
     tail_name: str | None
 
@@ -408,10 +416,11 @@ def _layout(cls: type) -> _Layout:
     tail = cls.TAIL
     fixed_fields = fields[:-1] if tail else fields
     fixed = struct.Struct("<" + cls.FIXED)
-    if cls is not State and len(fixed_fields) != len(cls.FIXED):
+    if cls is not State and len(fixed_fields) != len(fixed.unpack(bytes(fixed.size))):  # "32s" is one field
         raise TypeError(f"{cls.__name__}: FIXED {cls.FIXED!r} does not match its fields")  # a bug here
     return _Layout(cls, fixed, tuple(f.name for f in fixed_fields),
                    tuple(i for i, f in enumerate(fixed_fields) if f.type in ("bool", bool)),
+                   tuple(i for i, f in enumerate(fixed_fields) if f.type in ("bytes", bytes)),
                    tail, fields[-1].name if tail else None)
 
 
@@ -648,6 +657,8 @@ def decode_payload(msg_type: int, payload) -> Message:
         if values[i] > 1:
             raise ProtocolError(f"{message_name(msg_type)} takes 0 or 1, got {values[i]}")
         values[i] = values[i] == 1
+    for i in layout.padded:
+        values[i] = values[i].rstrip(b"\0")
     if layout.tail == "str":
         values.append(_text(msg_type, payload[layout.fixed.size:]))
     elif layout.tail == "bytes":

@@ -159,6 +159,52 @@ def check_game() -> list[Item]:
     return items
 
 
+def auth_mode(port: int, timeout_s: float = 1.0) -> str:
+    """How the plugin on ``port`` admits clients: "token" (it refused a HELLO without the
+    instance's token), "open" (it served one: any local process may drive that game) or
+    "absent" (nothing answered)."""
+    from tmstate.errors import AuthError, BridgeError, ProtocolError
+    from tmstate.link.bridge import Bridge
+
+    try:
+        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate check"):
+            return "open"
+    except AuthError:
+        return "token"
+    except (BridgeError, ProtocolError, OSError):
+        return "absent"
+
+
+def check_auth() -> list[Item]:
+    """Which authentication mode each game the launch config knows of is in."""
+    from tmstate.ops.launch import load_config, read_pid_file
+
+    try:
+        config = load_config()
+    except Exception:  # reported by check_game
+        return []
+    try:
+        ports = [int(r["port"]) for r in read_pid_file(config.pid_file)]
+        where = f"instances in {config.pid_file}"
+    except Exception:  # no pid file (nothing launched), or a damaged one
+        ports = [config.base_port]
+        where = "launch base_port"
+    items = [Item("launch auth", OK if config.auth else INFO,
+                  "tmstate launch gives each instance its own token" if config.auth else
+                  "auth = false: launched games serve any local client",
+                  "" if config.auth else "set auth = true in the launch config (docs/protocol.md)")]
+    for port in ports:
+        mode = auth_mode(port)
+        if mode == "token":
+            items.append(Item(f"plugin on port {port}", OK, f"token mode: only the holder of its token may drive it ({where})"))
+        elif mode == "open":
+            items.append(Item(f"plugin on port {port}", INFO, f"no token: any local process may connect and drive it ({where})",
+                              "start it with `tmstate launch` (auth = true) on a shared machine"))
+        else:
+            items.append(Item(f"plugin on port {port}", INFO, f"no plugin answers ({where})", "start the game to check"))
+    return items
+
+
 def check_display() -> list[Item]:
     xvfb = shutil.which("Xvfb")
     return [
@@ -169,7 +215,7 @@ def check_display() -> list[Item]:
 
 
 def collect() -> list[Item]:
-    return check_python() + check_harness() + check_game() + check_display()
+    return check_python() + check_harness() + check_game() + check_auth() + check_display()
 
 
 def format_table(items: list[Item]) -> str:

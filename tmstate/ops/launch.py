@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tmstate.config import check_port, from_dict, read_toml
+from tmstate.config import MAX_PORT, check_port, from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
 from tmstate.files import atomic_write_bytes, atomic_write_text
 from tmstate.link.protocol import DEFAULT_PORT
@@ -101,6 +101,9 @@ class LaunchConfig:
     """The wineserver executable; empty = the one next to ``wine``, else ``wineserver`` on PATH."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """More environment variables for the game (e.g. DXVK_HUD, WINEFSYNC)."""
+    auth: bool = True
+    """Give every instance its own random token (docs/protocol.md, "Authentication"): its
+    plugin then serves only clients holding it, not any local process. false = open."""
 
     def __post_init__(self) -> None:
         check_port(self.base_port, "launch base_port")
@@ -196,11 +199,13 @@ class InstancePlan:
 
 
 def configstring(config: LaunchConfig, port: int) -> str:
-    """The TMInterface console command run at start-up: the plugin's address and port.
+    """The TMInterface console commands run at start-up: the plugin's address and port (always
+    both, in one variable: TMInterface keeps variables between sessions in builtin.txt and the
+    plugin resets its own at start, so only this decides where it listens) and, with ``auth``,
+    ``load`` of the owner-only script that sets its token (never the token itself)."""
+    from tmstate.link.auth import configstring_commands
 
-    Always both, in one variable: TMInterface keeps variables between sessions (builtin.txt),
-    and the plugin resets its own at start, so only this command decides where it listens."""
-    return f"set tmstate_listen {config.bind}:{port}"
+    return configstring_commands(config.bind, port, config.auth)
 
 
 def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
@@ -208,8 +213,8 @@ def plan_instances(config: LaunchConfig, count: int) -> list[InstancePlan]:
     if count < 1:
         raise ConfigError(f"--instances must be at least 1, got {count}")
     last_port = config.base_port + count - 1
-    if last_port > 65535:
-        raise ConfigError(f"ports {config.base_port}..{last_port} go past 65535 — lower base_port")
+    if last_port > MAX_PORT:
+        raise ConfigError(f"ports {config.base_port}..{last_port} go past {MAX_PORT} — lower base_port")
     plans = []
     for index in range(count):
         port = config.base_port + index
@@ -256,9 +261,19 @@ def wineserver_executable(config: LaunchConfig) -> str:
     return "wineserver"
 
 
+def tminterface_folder(prefix: Path, user: str | None = None) -> Path:
+    """TMInterface's own folder inside a Wine prefix (Wine maps Documents per Unix user)."""
+    return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface"
+
+
 def plugins_folder(prefix: Path, user: str | None = None) -> Path:
-    """TMInterface's plugin folder inside a Wine prefix (Wine maps Documents per Unix user)."""
-    return prefix / "drive_c" / "users" / (user or getpass.getuser()) / "Documents" / "TMInterface" / "Plugins"
+    """TMInterface's plugin folder inside a Wine prefix."""
+    return tminterface_folder(prefix, user) / "Plugins"
+
+
+def scripts_folder(prefix: Path, user: str | None = None) -> Path:
+    """TMInterface's script folder (its ``script_folder`` default), where ``load`` looks."""
+    return tminterface_folder(prefix, user) / "Scripts"
 
 
 def install_plugin(source: str | Path, prefix: Path) -> Path:
@@ -353,20 +368,21 @@ def _kill(pid: int, sig: signal.Signals) -> None:
             pass
 
 
-def default_probe(port: int, timeout_s: float) -> bool:
+def default_probe(port: int, timeout_s: float, token: str = "") -> bool:
     """True when a plugin on 127.0.0.1:``port`` answers the protocol handshake within ``timeout_s``.
 
     The bridge's own handshake (:meth:`tmstate.link.bridge.Bridge.connect`: HELLO, the
     plugin's HELLO, BYE on close), one try: a plugin that listens but speaks another protocol
-    version raises :class:`VersionMismatchError` instead of being waited for.
+    version raises :class:`VersionMismatchError` instead of being waited for, and so does
+    one that refuses ``token`` (:class:`AuthError`: another game holds the port).
     """
-    from tmstate.errors import BridgeError, ProtocolError, VersionMismatchError
+    from tmstate.errors import AuthError, BridgeError, ProtocolError, VersionMismatchError
     from tmstate.link.bridge import Bridge
 
     try:
-        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate launch"):
+        with Bridge(port=port, timeout_s=timeout_s, connect_retries=0, client_name="tmstate launch", token=token):
             return True
-    except VersionMismatchError:
+    except (VersionMismatchError, AuthError):
         raise
     except (BridgeError, ProtocolError, OSError):  # not listening, timed out, refused, an ERROR
         return False
@@ -385,6 +401,8 @@ class Instance:
     xvfb_pid: int | None = None
     ready_s: float | None = None
     """Seconds from the start of the game to its plugin's first handshake."""
+    token: str = field(default="", repr=False)
+    """The instance's auth token ("" with ``auth = false``); in the owner-only pid file."""
 
     @property
     def port(self) -> int:
@@ -415,6 +433,7 @@ class Instance:
             "log": str(self.plan.log_path),
             "started_at": self.started_at,
             "ready_s": self.ready_s,
+            "token": self.token,
         }
 
 
@@ -441,15 +460,16 @@ class PrefixRecord:
 class Launcher:
     """Starts, watches, restarts and stops ``count`` game instances.
 
-    ``probe(port, timeout_s) -> bool`` decides when an instance is ready; the default,
+    ``probe(port, timeout_s, token) -> bool`` decides when an instance is ready; the default,
     :func:`default_probe`, does the protocol handshake (HELLO, the plugin's HELLO, BYE).
+    With ``auth`` each instance gets a token (:meth:`token`), kept for its restarts.
     """
 
     def __init__(
         self,
         config: LaunchConfig,
         count: int,
-        probe: Callable[[int, float], bool] | None = None,
+        probe: Callable[[int, float, str], bool] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
@@ -461,9 +481,37 @@ class Launcher:
         self.prefix: PrefixRecord | None = None
         """The prefix processes this launcher started (None: not started, or not ours)."""
         self._prefix_xvfb: subprocess.Popen | None = None
+        self._tokens: dict[int, str] = {}
+
+    def token(self, index: int) -> str:
+        """Instance ``index``'s auth token ("" with ``auth = false``); the same across restarts."""
+        if not self.config.auth:
+            return ""
+        if index not in self._tokens:
+            from tmstate.link.auth import new_token
+
+            self._tokens[index] = new_token()
+        return self._tokens[index]
+
+    def _hand_over_token(self, plan: InstancePlan) -> Path | None:
+        """The owner-only script the game loads at start to learn its token (docs/protocol.md)."""
+        if not self.config.auth:
+            return None
+        from tmstate.link.auth import write_token_script
+
+        folder = scripts_folder(prefix_path(self.config, self.environ))
+        return write_token_script(folder, plan.port, self.token(plan.index))
+
+    def _forget_token_script(self, plan: InstancePlan) -> None:
+        """Remove the script once the plugin has read it (it clears its variable at once)."""
+        if self.config.auth:
+            from tmstate.link.auth import token_script_name
+
+            folder = scripts_folder(prefix_path(self.config, self.environ))
+            (folder / token_script_name(plan.port)).unlink(missing_ok=True)
 
     @classmethod
-    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float], bool] | None = None) -> Launcher:
+    def adopt(cls, config: LaunchConfig, probe: Callable[[int, float, str], bool] | None = None) -> Launcher:
         """A launcher for the instances in ``config``'s pid file (started by ``tmstate launch``).
 
         It can restart them (the pid file is updated) but was not their starter: use
@@ -487,7 +535,10 @@ class Launcher:
             launcher.instances[plan.index] = Instance(
                 plan=plan, marker=record["marker"], started_at=float(record.get("started_at", 0.0)),
                 pid=record.get("pid"), xvfb_pid=record.get("xvfb_pid"), ready_s=record.get("ready_s"),
+                token=record.get("token", ""),
             )
+            if record.get("token"):
+                launcher._tokens[plan.index] = record["token"]
         return launcher
 
     @property
@@ -529,7 +580,8 @@ class Launcher:
         marker = f"{self.run_id}.{index}.{uuid.uuid4().hex[:6]}"
         plan.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.ensure_prefix()
-        instance = Instance(plan=plan, marker=marker, started_at=time.time())
+        instance = Instance(plan=plan, marker=marker, started_at=time.time(), token=self.token(index))
+        self._hand_over_token(plan)
         env = {**self.environ, **plan.env}
         if plan.xvfb_command:
             instance.xvfb_process = self._start_xvfb(plan, {**env, MARKER_VARIABLE: marker + ".xvfb"})
@@ -683,8 +735,9 @@ class Launcher:
             while waiting:
                 for index in list(waiting):
                     instance = self.instances[index]
-                    if self.probe(instance.port, 0.5):
+                    if self.probe(instance.port, 0.5, instance.token):
                         instance.ready_s = time.time() - instance.started_at
+                        self._forget_token_script(instance.plan)
                         waiting.remove(index)
                         bar.update(1)
                         continue
@@ -734,6 +787,7 @@ class Launcher:
         instance = self.instances.pop(index, None)
         if instance is None:
             return
+        self._forget_token_script(instance.plan)  # a game that never answered leaves it behind
         stop_record(instance.record(), self.config.stop_grace_s)
         for process in (instance.process, instance.xvfb_process):
             if process is not None:
@@ -756,7 +810,7 @@ class Launcher:
         records = [self.instances[i].record() for i in sorted(self.instances)]
         data = {"version": PID_FILE_VERSION, "run_id": self.run_id, "instances": records,
                 "prefix": self.prefix.record() if self.prefix is not None else None}
-        atomic_write_text(path, json.dumps(data, indent=2))
+        atomic_write_text(path, json.dumps(data, indent=2), mode=0o600)  # owner-only: it holds the tokens
 
     def __enter__(self) -> Launcher:
         return self
@@ -765,14 +819,61 @@ class Launcher:
         self.stop_all()
 
 
+@dataclass
+class PidRecord:
+    """One instance as the pid file records it (:meth:`Instance.record`)."""
+
+    index: int
+    port: int
+    marker: str
+    pid: int | None = None
+    game_pid: int | None = None
+    xvfb_pid: int | None = None
+    display: str | None = None
+    command: list[str] = field(default_factory=list)
+    log: str = ""
+    started_at: float = 0.0
+    ready_s: float | None = None
+    token: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.index < 0:
+            raise ConfigError(f"index must be >= 0, got {self.index}")
+        check_port(self.port, "port")
+        if not self.marker or not all(c.isalnum() or c in "-_." for c in self.marker):
+            raise ConfigError(f"marker must be a plain non-empty name, got {self.marker!r}")
+
+
 def read_pid_file(path: Path) -> list[dict]:
-    """The instance records of a pid file written by :class:`Launcher`."""
-    return list(_read_pid_data(path).get("instances", []))
+    """The instance records of a pid file written by :class:`Launcher`, each checked (as a
+    :class:`PidRecord`): a damaged or tampered file is a one-line ConfigError, never a
+    KeyError or TypeError halfway through ``--stop``."""
+    instances = _read_pid_data(path).get("instances", [])
+    if not isinstance(instances, list):
+        raise ConfigError(f"{path}: 'instances' is not a list{_PID_HINT}")
+    return [_checked_record(PidRecord, raw, path, f"instances[{i}]") for i, raw in enumerate(instances)]
 
 
 def read_prefix_record(path: Path) -> dict | None:
-    """The pid file's record of the prefix processes the launcher started, or None."""
-    return _read_pid_data(path).get("prefix")
+    """The pid file's record of the prefix processes the launcher started (checked), or None."""
+    prefix = _read_pid_data(path).get("prefix")
+    return None if prefix is None else _checked_record(PrefixRecord, prefix, path, "prefix")
+
+
+_PID_HINT = " — delete it by hand (and stop its games yourself if any still run)"
+
+
+def _checked_record(cls: type, raw: object, path: Path, where: str) -> dict:
+    """A pid-file record with its known fields checked against ``cls`` (the config checker);
+    keys a newer launcher added are kept as they are."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: damaged pid file: {where} is not a table{_PID_HINT}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        checked = dataclasses.asdict(from_dict(cls, {k: v for k, v in raw.items() if k in known}, where=where))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: damaged pid file: {exc}{_PID_HINT}") from None
+    return {**raw, **checked}
 
 
 def _read_pid_data(path: Path) -> dict:
@@ -780,10 +881,12 @@ def _read_pid_data(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no pid file — nothing was launched with this run_dir") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: pid file is not valid JSON ({exc}) — delete it by hand") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: pid file is not valid JSON ({exc}){_PID_HINT}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: pid file cannot be read ({exc.strerror or exc}){_PID_HINT}") from None
     if not isinstance(data, dict) or data.get("version") != PID_FILE_VERSION:
-        raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION} — delete it by hand")
+        raise ConfigError(f"{path}: expected a tmstate pid file version {PID_FILE_VERSION}{_PID_HINT}")
     return data
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tmstate.env.env import TMNFEnv
-from tmstate.files import atomic_write_bytes
+from tmstate.errors import ConfigError
+from tmstate.files import atomic_write_bytes, ensure_folder
 from tmstate.core.progress import Location
 from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.car import CarConfig
@@ -86,8 +87,10 @@ class DemoResult:
 def run_demo(track: str | None = None, out: str | Path | None = None, seed: int = 0, video: bool = True,
              frame_every: int = 2, frame_size: tuple[int, int] = (240, 160), progress: bool = False) -> DemoResult:
     """Drive one episode; with ``out``, log it there and write ``summary.png`` (and ``demo.gif``)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"the seed must be a whole number >= 0, got {seed!r}")
     track = track or track_names()[0]
-    out_dir = Path(out) if out is not None else None
+    out_dir = ensure_folder(out, "--out folder") if out is not None else None
     env = TMNFEnv(
         map=track, backend="sim", render_mode="rgb_array" if video else None,
         log_dir=str(out_dir / "logs") if out_dir is not None else "",
@@ -139,7 +142,6 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
         log_path=Path(info["log_path"]) if "log_path" in info else None,
     )
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         result.summary_path = write_summary(result, env.line, env.backend.cars.corridor.width_m, out_dir / "summary.png")
         if video and frames:
             result.video_path = write_gif(frames, out_dir / "demo.gif", fps=max(1, round(1000 / (env.config.action_period_ms * frame_every))))

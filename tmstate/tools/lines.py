@@ -145,7 +145,14 @@ def line_from_replay(replay: str | Path, *, output: str | Path | None = None, sp
     :func:`default_line_path`); with ``check`` also the :func:`check_line` figures; with
     ``other_line`` (needs ``check``) score the ghost along that line instead, writing nothing;
     ``log_path`` also writes the ghost as a states-only episode log. Returns what to report:
-    the check figures, else the line's size; ``output`` names the line used either way."""
+    the check figures, else the line's size; ``output`` names the line used either way.
+    Every output is checked (:func:`tmstate.files.check_output`) before the work starts."""
+    from tmstate.files import check_output
+
+    if log_path:
+        check_output(log_path, "log file")
+    if output:
+        check_output(output, "line file")
     ghost = read_ghost(replay)
     if other_line:
         if not check:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tmstate.errors import TmstateError
+from tmstate.errors import BridgeError, TmstateError
+from tmstate.files import check_output
 from tmstate.core.reference import LineMetadata, ReferenceLine, drop_stationary, utc_now_iso
 from tmstate.core.state import GameState
 
@@ -147,6 +148,7 @@ def record_line(output: str | Path, *, port: int | None = None, map_name: str = 
     from tmstate.link.bridge import Bridge
     from tmstate.link.protocol import DEFAULT_PORT
 
+    output = check_output(output, "line file")  # before driving: a drive must never be lost to a bad -o
     recorder = LineRecorder()
     bridge = Bridge(port=DEFAULT_PORT if port is None else port)
     say(f"connecting to the plugin on {bridge.address} ...")
@@ -155,6 +157,7 @@ def record_line(output: str | Path, *, port: int | None = None, map_name: str = 
     bar = tqdm(desc="record-line", bar_format="{desc}: {postfix}", file=sys.stderr)
     interrupted = False
     every = float(save_states_every_m or 0.0)
+    lost: BridgeError | None = None
     try:
         for state in bridge.observe(timeout_s=OBSERVE_TIMEOUT_S):
             done = recorder.add(state)
@@ -168,14 +171,25 @@ def record_line(output: str | Path, *, port: int | None = None, map_name: str = 
                 break
     except KeyboardInterrupt:
         interrupted = True
+    except BridgeError as exc:  # the game died or hung: keep what was driven, as Ctrl-C does
+        lost = exc
     finally:
         bar.close()
         bridge.close()
-    line = recorder.line(map_name=map_name, spacing_m=spacing_m)
-    path = line.save(Path(output))
+    if lost is not None:
+        say(f"record-line: the game stopped answering ({lost}); saving what was driven")
+    try:
+        line = recorder.line(map_name=map_name, spacing_m=spacing_m)
+    except TmstateError as exc:
+        if lost is None:
+            raise
+        raise TmstateError(f"the game was lost before anything could be recorded ({lost}); {exc}") from None
+    path = line.save(output)
+    how = ("finished" if recorder.finished else "stopped with Ctrl-C" if interrupted
+           else "the game was lost" if lost is not None else "stream ended")
     result = {"output": str(path), "line_points": len(line), "line_length_m": line.length_m,
               "checkpoints": len(line.metadata.checkpoints_m), "race_time_ms": recorder.times_ms[-1],
-              "how": "finished" if recorder.finished else ("stopped with Ctrl-C" if interrupted else "stream ended")}
+              "how": how}
     if every > 0:
         from tmstate.formats.starts import bank_path
 

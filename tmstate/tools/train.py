@@ -47,7 +47,7 @@ import numpy as np
 from tmstate.config import from_dict, read_toml
 from tmstate.env.env import EnvConfig, TMNFEnv, make_config
 from tmstate.errors import ConfigError, TmstateError
-from tmstate.files import atomic_write_text
+from tmstate.files import atomic_write_text, ensure_folder
 
 DEFAULT_TRACK = "sim_easy"
 BACKENDS = ("sim", "tminterface")
@@ -89,6 +89,8 @@ class TrainConfig:
     hyper: dict[str, Any] = field(default_factory=dict)  # any other keyword of the SB3 algorithm
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed}")
         if self.algo not in ("ppo", "sac"):
             raise ConfigError(f"algo must be 'ppo' or 'sac', got {self.algo!r}")
         if self.backend not in BACKENDS:
@@ -421,7 +423,7 @@ def train(config: TrainConfig, *, force: bool = False, resume: bool = False) -> 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     out = Path(config.out)
     resume_from = prepare_run_folder(out, force=force, resume=resume)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_folder(out, "--out folder")  # a read-only disk or a file in the way fails before training
     env_config = config.env_config()
     curve: list[EvalPoint] = []
     if resume_from is not None and (out / "curve.json").is_file():
@@ -523,7 +525,7 @@ def time_penalty_experiment(weights: list[float], track: str, timesteps: int, ou
         raise ConfigError("--weights needs at least one number, e.g. 0,0.0005,0.001")
     if any(not math.isfinite(w) or w < 0 for w in weights):
         raise ConfigError(f"time-penalty weights must be finite and >= 0, got {weights}")
-    out = Path(out)
+    out = ensure_folder(out, "--out folder")
     base = base or TrainConfig()
     runs = []
     for weight in weights:

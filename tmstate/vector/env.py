@@ -52,7 +52,7 @@ from tmstate.errors import (
     GameLostError,
     TmstateError,
 )
-from tmstate.vector.instances import GameInstance, is_game_lost, lost_info
+from tmstate.vector.instances import NOT_GAME_LOST, GameInstance, is_game_lost, lost_info
 
 
 log = logging.getLogger(__name__)
@@ -293,8 +293,8 @@ class TMNFVectorEnv(VectorEnv):
                     self.restarts[i] += 1
                 self.envs[i] = instance.make_env()
                 return self._env(i).reset(seed=seed, options=options)
-            except BaseException as error:
-                if not (is_game_lost(error) or isinstance(error, GameLostError)):
+            except Exception as error:  # noqa: BLE001 - any failure to bring it back is a failed attempt
+                if isinstance(error, NOT_GAME_LOST):
                     raise
                 last_error = error
                 log.warning("sub-env %d: recovery %d of %d failed: %s", i, attempt, self.config.restart_attempts, error)

@@ -16,32 +16,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tmstate.errors import (
-    BridgeTimeoutError,
-    DisconnectedError,
+from tmstate.errors import (  # noqa: F401 - the one rule (tmstate.errors), used here and by the env
+    GAME_LOST_ERRORS,
+    NOT_GAME_LOST,
     GameLostError,
-    NotListeningError,
-    ProtocolError,
-    VersionMismatchError,
+    is_game_lost,
 )
-
-GAME_LOST_ERRORS: tuple[type[BaseException], ...] = (
-    DisconnectedError,
-    BridgeTimeoutError,
-    NotListeningError,
-    ProtocolError,
-    ConnectionError,
-    TimeoutError,
-)
-"""Errors that mean "this game is gone or hung" (as opposed to a bug or a bad setting)."""
-
-NOT_GAME_LOST: tuple[type[BaseException], ...] = (VersionMismatchError,)
-"""Subclasses of the above that a restart cannot fix: raised at once."""
-
-
-def is_game_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` means the sub-env's game crashed or stopped answering."""
-    return isinstance(exc, GAME_LOST_ERRORS) and not isinstance(exc, NOT_GAME_LOST)
 
 
 def lost_info(exc: BaseException) -> dict[str, Any]:
@@ -196,7 +176,7 @@ class LaunchedInstance(GameInstance):
     def make_env(self) -> gym.Env:
         from tmstate.env.env import TMNFEnv, make_config
 
-        options = {**self.env_config.backend_options, "port": self.port}
+        options = {**self.env_config.backend_options, "port": self.port, "token": self.launcher.token(self.index)}
         overrides: dict[str, Any] = {}
         if self.env_config.observation.frame_source == "x11":
             # Frames from this game's window: matched by its game process, which a restart
@@ -244,7 +224,7 @@ class PortInstance(GameInstance):
 
         deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
-            if default_probe(self.port, 1.0):
+            if default_probe(self.port, 1.0, self.env_config.backend_options.get("token", "")):
                 return
             time.sleep(0.5)
         raise GameLostError(f"no game answered on port {self.port} within {self.wait_s:g} s; "

@@ -5,6 +5,7 @@
 #include <angelscript/scriptstdstring.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -359,6 +360,28 @@ std::string Host::GetVariableString(const std::string& name) const {
     return out.str();
 }
 
+// `load FILE`: TMInterface loads an input script from its script folder; lines without a
+// time prefix are immediate commands, run at once ("script files as config files"). The
+// harness runs those and ignores timed input lines (it does not replay input scripts).
+void Host::LoadScript(const std::string& name) {
+    if (scriptsFolder_.empty() || name.empty() || name.find('/') != std::string::npos) {
+        std::fprintf(stderr, "[console] load: cannot load '%s' (no script folder, or not a plain file name)\n",
+                     name.c_str());
+        return;
+    }
+    std::ifstream in(scriptsFolder_ + "/" + name);
+    if (!in) {
+        std::fprintf(stderr, "[console] load: %s not found in the script folder\n", name.c_str());
+        return;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+        line = Trim(line);
+        if (line.empty() || line[0] == '#' || std::isdigit(static_cast<unsigned char>(line[0]))) continue;
+        Execute(line);
+    }
+}
+
 void Host::RegisterCustomCommand(const std::string& name, asIScriptFunction* callback) {
     if (variables_.count(name) != 0) {  // one console namespace for commands and variables (assumed)
         std::fprintf(stderr, "[console] cannot register command %s: a variable has that name\n", name.c_str());
@@ -382,6 +405,11 @@ void Host::Execute(const std::string& commands) {
 void Host::ExecuteOne(const std::string& command) {
     std::vector<std::string> args = SplitArgs(command);
     if (args.empty()) return;
+    if (args[0] == "load") {
+        LoadScript(args.size() > 1 ? args[1] : std::string());
+        return;
+    }
+    if (args[0] == "unload") return;  // no input script is ever replayed by the harness
     if (args[0] == "set") {
         if (args.size() < 2) {
             std::fprintf(stderr, "[console] set: expected 'set <variable> <value>'\n");

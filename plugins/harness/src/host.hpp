@@ -64,6 +64,9 @@ public:
 
     // The console: "set <variable> <value>" and registered custom commands; ';' separates.
     void Execute(const std::string& commands);
+    // The folder `load FILE` reads console scripts from (TMInterface's script_folder,
+    // Documents/TMInterface/Scripts); empty = none, and `load` reports an error.
+    void SetScriptsFolder(const std::string& folder) { scriptsFolder_ = folder; }
     void RunQueuedCommandLists();
 
     void Tick();  // one 10 ms tick: race step, then OnCheckpointCountChanged and OnRunStep
@@ -110,6 +113,7 @@ private:
     bool Call(asIScriptFunction* fn, const std::function<void(asIScriptContext*)>& setArgs,
               const std::function<void(asIScriptContext*)>& onResult = {});
     void ExecuteOne(const std::string& command);
+    void LoadScript(const std::string& name);
     void ReportException(asIScriptContext* ctx);
     void LoadVariables();
     void CallRaceEvent(const RaceEvent& event);
@@ -125,6 +129,7 @@ private:
     std::map<std::string, Variable> variables_;
     std::map<std::string, asIScriptFunction*> commands_;
     std::vector<std::string> queuedLists_;
+    std::string scriptsFolder_;
     double speed_ = 1.0;           // in force for the current frame
     double requestedSpeed_ = 1.0;  // the last SetSpeed, in force from the next frame
     bool batchCut_ = false;

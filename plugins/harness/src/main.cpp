@@ -30,6 +30,8 @@ const char* const kUsage =
     "  --plugin PATH        plugin to run (default: plugins/tmstate.as of this checkout)\n"
     "  --config CMDS        console commands applied after Main(), like TMInterface's\n"
     "                       /configstring, e.g. --config \"set tmstate_port 8477\" (repeatable)\n"
+    "  --scripts-dir DIR    TMInterface's script folder: `load FILE` in a --config runs DIR/FILE's\n"
+    "                       immediate commands (how the launcher hands over the auth token)\n"
     "  --check-only         compile the plugin, print AngelScript's messages, exit 0 or 1\n"
     "  --dump-api           print the registered API (symbol<TAB>kind<TAB>declaration) and exit\n"
     "  --angelscript-version  print the AngelScript library version and exit\n"
@@ -89,6 +91,7 @@ std::string DefaultPluginPath() {
 struct Options {
     std::string plugin = DefaultPluginPath();
     std::vector<std::string> config;
+    std::string scriptsDir;
     bool checkOnly = false;
     bool dumpApi = false;
     bool realtime = false;
@@ -111,6 +114,8 @@ Options ParseOptions(int argc, char** argv) {
             o.plugin = value();
         } else if (a == "--config") {
             o.config.push_back(value());
+        } else if (a == "--scripts-dir") {
+            o.scriptsDir = value();
         } else if (a == "--check-only") {
             o.checkOnly = true;
         } else if (a == "--dump-api") {
@@ -271,6 +276,7 @@ int main(int argc, char** argv) {
 
     host.CallGetPluginInfo();
     host.CallMain();
+    host.SetScriptsFolder(options.scriptsDir);
     for (const std::string& config : options.config) host.Execute(config);  // the launch configstring
     host.RunQueuedCommandLists();  // command lists the plugin queued in Main() run after it
     for (int i = 0; i < 3 && !NetSocket::anyListening; ++i) host.CallRender();

@@ -20,6 +20,7 @@ using namespace AngelScript;
 
 volatile int NetSocket::stopRequested = 0;
 bool NetSocket::anyListening = false;
+int NetSocket::listenerFd_ = -1;
 std::chrono::steady_clock::time_point NetSocket::lastActivity_{};
 
 namespace {
@@ -39,6 +40,7 @@ constexpr int kPollWaitMs = 1;
 // may sleep in poll() for up to kPollWaitMs, so a long wait costs ~no CPU.
 constexpr auto kSpinTime = std::chrono::microseconds(250);
 constexpr int kReadBlockMs = 1000;  // a Read* call short of bytes waits this long at most
+constexpr int kWriteWaitSliceMs = 100;  // a Write to a full socket looks for a waiting newcomer this often
 
 void ScriptError(const std::string& message) {
     if (asIScriptContext* ctx = asGetActiveContext()) ctx->SetException(message.c_str());
@@ -53,6 +55,7 @@ void AbortIfStopping() {
 }  // namespace
 
 NetSocket::~NetSocket() {
+    if (fd_ >= 0 && fd_ == listenerFd_) listenerFd_ = -1;
     if (fd_ >= 0) close(fd_);
     auto& clients = Clients();
     clients.erase(std::remove(clients.begin(), clients.end(), this), clients.end());
@@ -93,6 +96,7 @@ bool NetSocket::Listen(const std::string& host, uint16_t port) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     fd_ = fd;
     anyListening = true;
+    listenerFd_ = fd;
     std::printf("READY port=%u\n", static_cast<unsigned>(ntohs(addr.sin_port)));
     std::fflush(stdout);
     return true;
@@ -233,10 +237,24 @@ bool NetSocket::SendAll(const void* data, size_t size) {
     if (fd_ < 0 || peerClosed_) return false;
     const auto* p = static_cast<const uint8_t*>(data);
     while (size > 0) {
-        ssize_t n = send(fd_, p, size, MSG_NOSIGNAL);
+        ssize_t n = send(fd_, p, size, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR && stopRequested == 0) continue;
-            return false;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+            // The peer reads nothing and its buffers are full. Wait for room, but while a
+            // new client waits to connect this write fails, as a Write to a vanished peer
+            // does: the plugin drops the stuck client and serves the newcomer (a write that
+            // would block must not hold the plugin for everyone).
+            pollfd fds[2] = {{fd_, POLLOUT, 0}, {listenerFd_, POLLIN, 0}};
+            nfds_t count = listenerFd_ >= 0 ? 2 : 1;
+            int ready = poll(fds, count, kWriteWaitSliceMs);
+            if (stopRequested != 0) return false;
+            if (ready > 0 && count == 2 && (fds[1].revents & POLLIN) != 0 && (fds[0].revents & POLLOUT) == 0) {
+                std::fprintf(stderr, "[harness] Net::Socket::Write: the peer reads nothing and a new client "
+                                     "is waiting: the write fails\n");
+                return false;
+            }
+            continue;
         }
         p += n;
         size -= static_cast<size_t>(n);

@@ -60,6 +60,7 @@ private:
     bool SendAll(const void* data, size_t size);
 
     static std::chrono::steady_clock::time_point lastActivity_;
+    static int listenerFd_;  // the plugin's listening socket: a blocked Write checks it for newcomers
 
     int refs_ = 1;
     int fd_ = -1;
