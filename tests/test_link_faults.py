@@ -127,7 +127,7 @@ FREEZE_TRIALS = 25
 
 
 @harness_only
-def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
+def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path, requires_harness):
     """The harness frozen with SIGSTOP while it sends a 1600x1200 auto frame, then resumed,
     25 times: the step in flight times out (BridgeTimeoutError), the next step works (the
     rest of the frame is read, then the next STATE and its frame), and reset works. Before
@@ -144,10 +144,8 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
     from tmstate.core.state import forward_vector
     from tmstate.env.env import TMNFEnv
     from tmstate.errors import BridgeTimeoutError, DisconnectedError
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     width, height = 1600, 1200
     with HarnessProcess() as harness:
         probe = GameBackend(port=harness.port, timeout_s=5.0)
