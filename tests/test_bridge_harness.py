@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tmstate.link import protocol as p
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.link.bridge import Bridge
 from tmstate.errors import (
     BridgeError,

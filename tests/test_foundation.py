@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tmstate.backends.base import Action, backend_class
+from tmstate.backends.base import backend_class
+from tmstate.core.state import Action
 from tmstate.cli import build_parser, main
 from tmstate.config import from_dict, load_toml
 from tmstate.errors import ActionError, ConfigError, ProtocolError

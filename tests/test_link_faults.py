@@ -57,7 +57,7 @@ def test_a_timeout_mid_message_resumes_the_same_message(width, height):
     import numpy as np
     from test_bridge_harness import FakePlugin, drain, hello_then, state_msg
 
-    from tmstate.backends.base import Action
+    from tmstate.core.state import Action
     from tmstate.errors import BridgeTimeoutError
 
     pixels = np.arange(width * height * 4, dtype=np.uint32).astype(np.uint8).reshape(height, width, 4)

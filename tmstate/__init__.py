@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from tmstate._version import __version__
 
 from tmstate.env.registry import register_envs as _register_envs
 
@@ -31,7 +31,7 @@ _API: dict[str, str] = {
 }
 """Public name -> the module that defines it."""
 
-__all__ = ["__version__", *_API]
+__all__ = ["EnvConfig", "ReferenceLine", "TMNFEnv", "__version__", "make_vector_env", "read_episode", "to_sb3"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from tmstate.core.reference import ReferenceLine

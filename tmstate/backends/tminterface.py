@@ -15,7 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tmstate.backends.base import Action, Backend
+from tmstate.backends.base import Backend
+from tmstate.core.state import Action
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.config import check_port, from_dict

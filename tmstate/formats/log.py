@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from tmstate import __version__
-from tmstate.backends.base import Action
+from tmstate._version import __version__
+from tmstate.core.state import Action
 from tmstate.errors import LogFileError, TmstateError
 from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, check_array, load_arrays, read_data_file
 from tmstate.core.reference import utc_now_iso

@@ -24,8 +24,8 @@ import numpy as np
 
 from tmstate.link import protocol as p
 from tmstate.link.protocol import DEFAULT_PORT
-from tmstate.backends.base import Action
 from tmstate.config import check_port
+from tmstate.core.state import Action
 from tmstate.errors import (
     AuthError,
     BridgeError,

@@ -94,7 +94,7 @@ def _logged_episode(directory: Path) -> Path:
 
 
 def _replay_overhead(steps: int) -> dict[str, float]:
-    from tmstate.backends.base import Action
+    from tmstate.core.state import Action
     from tmstate.env.env import TMNFEnv
     from tmstate.backends.replay import ReplayBackend
 
