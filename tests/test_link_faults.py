@@ -162,7 +162,7 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path, requires_ha
                     "next_step_worked": 0, "next_step_disconnected": 0}
         try:
             env.reset()
-            for trial in range(FREEZE_TRIALS):
+            for _ in range(FREEZE_TRIALS):
                 frozen = threading.Event()
 
                 def freeze_when_the_frame_is_half_here() -> None:
@@ -173,7 +173,7 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path, requires_ha
                         partial = bridge._partial
                         if partial is not None and partial.have > 0:
                             os.kill(harness.pid, signal.SIGSTOP)
-                            frozen.set()
+                            frozen.set()  # noqa: B023 (the thread is joined within this iteration)
                             return
                         time.sleep(0.0002)
 
