@@ -9,7 +9,6 @@ import pytest
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
 
-from tmstate.env.env import EnvConfig
 from tmstate.errors import ConfigError
 from tmstate.env.env import TMNFEnv
 from tmstate.tools.train import TrainConfig, time_penalty_experiment, train

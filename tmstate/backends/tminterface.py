@@ -72,7 +72,7 @@ class GameConfig:
             size = tuple(int(v) for v in self.frame_size)
             if len(size) != 2 or min(size) <= 0:
                 raise ConfigError(f"frame_size must be (width, height) > 0, got {self.frame_size}")
-            self.frame_size = size  # type: ignore[assignment]
+            self.frame_size = size
 
 
 class GameBackend(Backend):

@@ -295,7 +295,7 @@ class Frame:
 
     width: int = 0
     height: int = 0
-    pixels: bytes = b""
+    pixels: bytes | np.ndarray = b""  # the bridge keeps a received frame as an array
     TYPE = PluginMsg.FRAME
     FIXED, TAIL = "II", "bytes"
 
