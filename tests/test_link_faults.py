@@ -278,13 +278,11 @@ def test_an_observe_client_that_stops_reading_does_not_lock_out_the_next_client(
 
 
 @harness_only
-def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
+def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills(requires_harness):
     """The other half of defect 4: at real-time pace the stuck client's buffers take minutes
     to fill, and meanwhile no newcomer was looked for in observe mode."""
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     with HarnessProcess(realtime=True) as harness:
         quiet = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
         quiet.connect()
@@ -301,13 +299,11 @@ def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
 
 
 @harness_only
-def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret():
+def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret(requires_harness):
     from tmstate.errors import AuthError
     from tmstate.link.auth import new_token
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     token = new_token()
     with HarnessProcess(token=token) as harness:
         for wrong in ("", new_token(), token[:-1], token[:-1] + ("0" if token[-1] != "0" else "1")):
