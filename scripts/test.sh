@@ -36,4 +36,10 @@ make -s -C plugins/harness
 if command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
     make -s -C plugins/winestandin
 fi
+# Static checks first (each fails the command): the import layers (pyproject.toml
+# [tool.importlinter]; a back-import, e.g. core importing env, breaks it), lint (ruff check
+# only, the formatter is not used) and types (mypy).
+PYTHONPATH=. "$venv/bin/lint-imports"
+"$venv/bin/ruff" check tmstate tests scripts
+"$venv/bin/python" -m mypy
 "$venv/bin/python" -m pytest -q "$@"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tmstate.link import protocol as p
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.link.bridge import Bridge
 from tmstate.errors import (
     BridgeError,
@@ -511,7 +511,7 @@ def test_harness_demo_prints_a_table(capsys):
     assert cli.main(["harness-demo", "--steps", "30"]) == 0
     out = capsys.readouterr().out
     assert "race_ms" in out
-    last_row = [l for l in out.splitlines() if l.strip().startswith("30 ")]
+    last_row = [row for row in out.splitlines() if row.strip().startswith("30 ")]
     assert last_row and last_row[0].split()[1] == "1500"
 
 

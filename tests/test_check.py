@@ -50,7 +50,7 @@ def test_missing_required_dep_exits_1_and_says_what_to_do(quick, capsys):
     quick.setattr(check, "PYTHON_DEPS", FAST_DEPS + (("no_such_module_xyz", "no-such-dist", True, "x"),))
     code, out = run(capsys, as_json=False)
     assert code == 1
-    line = next(l for l in out.splitlines() if "no-such-dist" in l)
+    line = next(row for row in out.splitlines() if "no-such-dist" in row)
     assert line.startswith("MISSING") and "pip install no-such-dist" in line
 
 
@@ -86,8 +86,8 @@ def test_configured_paths_are_reported_ok_or_missing(quick, capsys, tmp_path):
 
 def test_table_marks_every_line(quick, capsys):
     code, out = run(capsys, as_json=False)
-    rows = [l for l in out.splitlines() if l and not l.startswith(("ready", "required"))]
-    assert rows and all(l.split()[0] in ("OK", "MISSING", "INFO") for l in rows)
+    rows = [row for row in out.splitlines() if row and not row.startswith(("ready", "required"))]
+    assert rows and all(row.split()[0] in ("OK", "MISSING", "INFO") for row in rows)
 
 
 def test_broken_launch_config_is_a_line_and_the_environment_still_counts(quick, capsys, tmp_path):

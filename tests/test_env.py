@@ -312,16 +312,14 @@ def test_replay_needs_a_log_path():
 
 
 @pytest.mark.harness
-def test_tminterface_backend_runs_whole_episodes_with_frames(tmp_path):
+def test_tminterface_backend_runs_whole_episodes_with_frames(tmp_path, requires_harness):
     """The real plugin (plugins/tmstate.as) in the harness: its point-mass car has
     checkpoints at 50 and 100 m and the finish at 150 m straight ahead of the start."""
     from tmstate.backends.tminterface import GameBackend
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
     from tmstate.core.reference import ReferenceLine
     from tmstate.core.state import forward_vector
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     with HarnessProcess() as harness:
         probe = GameBackend(port=harness.port, timeout_s=5.0)
         start = probe.reset()

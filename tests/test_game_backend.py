@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tmstate.link import protocol as p
-from tmstate.backends.base import Action, backend_class
+from tmstate.backends.base import backend_class
+from tmstate.core.state import Action
 from tmstate.errors import ConfigError
 from tmstate.backends.tminterface import GameBackend, GameConfig
 

@@ -142,7 +142,7 @@ def test_checkpoints_from_the_map_file_match_the_ghosts(realdata):
 
 
 def test_samples_are_cut_at_the_race_time(ghosts):
-    for path, ghost in ghosts.items():
+    for ghost in ghosts.values():
         states = ghost.states()
         assert states[-1].race_time_ms == ghost.race_time_ms
         assert states[-1].finished and not any(s.finished for s in states[:-1])

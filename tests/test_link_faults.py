@@ -57,7 +57,7 @@ def test_a_timeout_mid_message_resumes_the_same_message(width, height):
     import numpy as np
     from test_bridge_harness import FakePlugin, drain, hello_then, state_msg
 
-    from tmstate.backends.base import Action
+    from tmstate.core.state import Action
     from tmstate.errors import BridgeTimeoutError
 
     pixels = np.arange(width * height * 4, dtype=np.uint32).astype(np.uint8).reshape(height, width, 4)
@@ -127,7 +127,7 @@ FREEZE_TRIALS = 25
 
 
 @harness_only
-def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
+def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path, requires_harness):
     """The harness frozen with SIGSTOP while it sends a 1600x1200 auto frame, then resumed,
     25 times: the step in flight times out (BridgeTimeoutError), the next step works (the
     rest of the frame is read, then the next STATE and its frame), and reset works. Before
@@ -144,10 +144,8 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
     from tmstate.core.state import forward_vector
     from tmstate.env.env import TMNFEnv
     from tmstate.errors import BridgeTimeoutError, DisconnectedError
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     width, height = 1600, 1200
     with HarnessProcess() as harness:
         probe = GameBackend(port=harness.port, timeout_s=5.0)
@@ -164,7 +162,7 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
                     "next_step_worked": 0, "next_step_disconnected": 0}
         try:
             env.reset()
-            for trial in range(FREEZE_TRIALS):
+            for _ in range(FREEZE_TRIALS):
                 frozen = threading.Event()
 
                 def freeze_when_the_frame_is_half_here() -> None:
@@ -175,7 +173,7 @@ def test_a_game_frozen_mid_frame_and_resumed_never_desyncs(tmp_path):
                         partial = bridge._partial
                         if partial is not None and partial.have > 0:
                             os.kill(harness.pid, signal.SIGSTOP)
-                            frozen.set()
+                            frozen.set()  # noqa: B023 (the thread is joined within this iteration)
                             return
                         time.sleep(0.0002)
 
@@ -280,13 +278,11 @@ def test_an_observe_client_that_stops_reading_does_not_lock_out_the_next_client(
 
 
 @harness_only
-def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
+def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills(requires_harness):
     """The other half of defect 4: at real-time pace the stuck client's buffers take minutes
     to fill, and meanwhile no newcomer was looked for in observe mode."""
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     with HarnessProcess(realtime=True) as harness:
         quiet = Bridge(port=harness.port, timeout_s=5, connect_retries=50, retry_delay_s=0.05)
         quiet.connect()
@@ -303,13 +299,11 @@ def test_a_newcomer_replaces_an_observe_client_even_before_its_socket_fills():
 
 
 @harness_only
-def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret():
+def test_a_plugin_with_a_token_refuses_clients_without_it_and_the_token_stays_secret(requires_harness):
     from tmstate.errors import AuthError
     from tmstate.link.auth import new_token
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     token = new_token()
     with HarnessProcess(token=token) as harness:
         for wrong in ("", new_token(), token[:-1], token[:-1] + ("0" if token[-1] != "0" else "1")):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.errors import LogFileError, TmstateError
 from tmstate.formats.log import STATE_FIELDS, EpisodeLogWriter, read_episode, write_states_log
 from tmstate.core.reward import RewardConfig

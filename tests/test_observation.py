@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tmstate.env.action import DISCRETE_ACTIONS, ContinuousAction, DiscreteAction, action_type
-from tmstate.backends.base import Action, Backend
+from tmstate.backends.base import Backend
+from tmstate.core.state import Action
 from tmstate.errors import ActionError, ConfigError
 from tmstate.env.observation import (
     TELEMETRY_FEATURES,

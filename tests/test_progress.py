@@ -174,8 +174,9 @@ def test_bench_progress_reports_its_figures(realdata):
 
     figures = run(200)
     assert figures["line_points"] == 19503 and figures["positions"] == 200
-    for key in ("update_us", "locate_us", "full_argmin_us", "speedup_update"):
-        assert figures[key] > 0
+    # the reported speed-up is the ratio of the two reported timings (no timing is asserted)
+    ratio = figures["full_argmin_us"] / figures["update_us"]  # both rounded to 0.01 us
+    assert figures["speedup_update"] == pytest.approx(ratio, rel=0.01, abs=0.06)
     assert figures["refused"] == 0 and figures["fallbacks"] == 0
     # The checkpoint-rule comparison ran the same drive both ways with the same result.
     assert figures["checkpoints"] == 24 and figures["resyncs"] == 0 and figures["progress_agrees"]

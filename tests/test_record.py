@@ -62,13 +62,11 @@ def write_states_csv(states: list[GameState], path) -> None:
 
 
 @pytest.mark.harness
-def test_record_line_through_the_harness(realdata, tmp_path, capsys):
+def test_record_line_through_the_harness(realdata, tmp_path, capsys, requires_harness):
     """A real ghost played back by the harness, recorded in observe mode, matches the ghost."""
     from tmstate.formats.gbx import read_ghost
-    from tmstate.link.harness import HarnessProcess, angelscript_header
+    from tmstate.link.harness import HarnessProcess
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     ghost = read_ghost(realdata / "replays" / "A05-Race_TAS_00_15_72.Replay.Gbx")
     csv = tmp_path / "A05.csv"
     write_states_csv(ghost.states(), csv)

@@ -67,7 +67,7 @@ def test_the_time_limit_truncates_a_standing_car():
     env = gym.make("tmstate/SimEasy-v0", max_episode_steps=30, termination={"no_progress_s": 100.0})
     env.reset(seed=0)
     try:
-        for step in range(1, 31):
+        for step in range(1, 31):  # noqa: B007 (the last step is checked after the loop)
             _, _, terminated, truncated, _ = env.step([0.0, 0.0])
             assert not terminated
             if truncated:

@@ -7,7 +7,8 @@ from tmstate.tools.lines import line_from_ghost
 import numpy as np
 import pytest
 
-from tmstate.backends.base import Action, backend_class
+from tmstate.backends.base import backend_class
+from tmstate.core.state import Action
 from tmstate.errors import LogFileError
 from tmstate.formats.log import EpisodeLogWriter
 from tmstate.backends.replay import ReplayBackend

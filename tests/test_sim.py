@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.errors import ConfigError, TmstateError
 from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.backend import SimBackend

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.errors import BridgeTimeoutError
 from tmstate.link import protocol as p
 from tmstate.link.bridge import Bridge
@@ -317,7 +317,7 @@ def test_a_line_for_another_map_is_refused_by_uid_or_start_position(tmp_path):
 
     start = (100.0, 10.0, 200.0)  # the harness's default start
     with HarnessProcess(extra_args=["--map-uid", "UidA"]) as h:
-        for line, ok in ((_line(tmp_path, start, "UidA", "a"), True), (_line(tmp_path, start, "", "b"), True)):
+        for line in (_line(tmp_path, start, "UidA", "a"), _line(tmp_path, start, "", "b")):
             env = _env(h, line)
             try:
                 env.reset()  # the same uid, or no uid and the car at the line's start
@@ -346,11 +346,13 @@ def test_without_a_uid_the_first_checkpoint_must_be_where_the_line_has_it(tmp_pa
             env = _env(h, _line(tmp_path, start, "", f"cp{int(checkpoint)}", [checkpoint]))
             try:
                 env.reset()
-                def run():
+
+                def run(env=env) -> None:
                     for _ in range(100):
                         env.step(np.array([0.0, 1.0], np.float32))
                         if env.state.checkpoint_count >= 2:
                             return
+
                 if ok:
                     run()
                     assert env.state.checkpoint_count >= 2

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
 
-from tmstate.env.env import EnvConfig
 from tmstate.errors import ConfigError
+from tmstate.env.env import TMNFEnv
 from tmstate.tools.train import TrainConfig, time_penalty_experiment, train
 
 SMALL = dict(timesteps=256, envs=2, n_steps=64, batch_size=64, eval_every=128, eval_episodes=1,
@@ -29,7 +29,12 @@ def test_a_short_ppo_run_writes_its_curve_checkpoints_and_a_loadable_model(tmp_p
     assert summary["time_penalty"] == pytest.approx(TrainConfig().env_config().reward.time)
     assert list((out / "checkpoints").glob("ppo_*_steps.zip"))
     model = PPO.load(out / "model.zip", device="cpu")
-    assert model.observation_space.shape == (37,) or model.observation_space.shape[0] > 0
+    env = TMNFEnv(TrainConfig(out=str(out), **SMALL).env_config())
+    assert model.observation_space == env.observation_space  # the model was trained on this env
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
+    env.close()
     assert any((out / "tb").rglob("events.out.tfevents.*"))
 
 

@@ -34,15 +34,13 @@ SMALL = ["--timesteps", "256", "--envs", "2", "--n-steps", "64", "--batch-size",
 
 
 @pytest.mark.harness
-def test_train_on_two_harness_games_goes_on_when_one_is_killed_midway(tmp_path):
+def test_train_on_two_harness_games_goes_on_when_one_is_killed_midway(tmp_path, requires_harness):
     from stable_baselines3 import PPO
 
-    from tmstate.link.harness import PLUGIN_PATH, angelscript_header, build_harness
+    from tmstate.link.harness import PLUGIN_PATH, build_harness
     from tmstate.ops import launch
     from tmstate.vector.instances import harness_line
 
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
     wine = tmp_path / "wine"
     wine.write_text(HARNESS_WINE.format(python=sys.executable, binary=str(build_harness()), plugin=str(PLUGIN_PATH)))
     wine.chmod(0o755)

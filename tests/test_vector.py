@@ -260,15 +260,6 @@ def test_sim_vector_env_spreads_maps_and_log_dirs(tmp_path):
 # --- real plugin-harness processes ------------------------------------------------------
 
 
-def _need_harness() -> None:
-    from tmstate.link.harness import PLUGIN_PATH, angelscript_header
-
-    if angelscript_header() is None:
-        pytest.skip("angelscript-dev is not installed (scripts/test.sh installs it)")
-    if not PLUGIN_PATH.is_file():
-        pytest.skip(f"{PLUGIN_PATH} is missing from this checkout")
-
-
 def open_fds() -> int:
     import os
 
@@ -286,12 +277,11 @@ FAST_LOSS = {"timeout_s": 1.0, "connect_retries": 50, "retry_delay_s": 0.05}
 
 
 @pytest.mark.harness
-def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path):
+def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path, requires_harness):
     import os
     import signal
     import time
 
-    _need_harness()
     n = 4
     env = make_vector_env(
         n, backend="harness", backend_options=FAST_LOSS, log_dir=str(tmp_path / "logs"),
@@ -353,10 +343,9 @@ def test_four_harnesses_10k_steps_survive_a_kill_and_a_freeze(tmp_path):
 
 
 @pytest.mark.harness
-def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
+def test_harness_vector_env_trains_with_sb3_for_a_few_steps(requires_harness):
     from stable_baselines3 import PPO
 
-    _need_harness()
     venv = to_sb3(make_vector_env(2, backend="harness"))
     try:
         model = PPO("MlpPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, verbose=0)
@@ -369,7 +358,7 @@ def test_harness_vector_env_trains_with_sb3_for_a_few_steps():
 
 
 @pytest.mark.harness
-def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
+def test_launched_instances_are_restarted_through_the_launcher(tmp_path, requires_harness):
     """The real-game path: launcher (fake wine running the harness), adopt, kill, restart."""
     import os
     import random
@@ -379,7 +368,6 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path):
     from tmstate.ops import launch
     from tmstate.link.harness import PLUGIN_PATH, build_harness
 
-    _need_harness()
     wine = tmp_path / "wine"
     wine.write_text(HARNESS_WINE.format(python=sys.executable, binary=str(build_harness()), plugin=str(PLUGIN_PATH)))
     wine.chmod(0o755)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from collections.abc import Callable, Sequence
 
-from tmstate import __version__
+from tmstate._version import __version__
 from tmstate.errors import TmstateError
 
 
@@ -129,7 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_harness_demo(args: argparse.Namespace) -> int:
     """``tmstate harness-demo [--steps N]``: run the plugin in the harness and drive it for N steps."""
-    from tmstate.backends.base import Action
+    from tmstate.core.state import Action
     from tmstate.errors import ConfigError
     from tmstate.link.bridge import Bridge
     from tmstate.link.harness import HarnessProcess

@@ -219,7 +219,7 @@ def clean_stale_temp_files(folder: Path) -> list[Path]:
     stale. One of the older naming (no pid) is stale after an hour. A live writer's temp
     file (another env writing to the same ``log_dir``) is never touched.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

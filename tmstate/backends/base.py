@@ -16,53 +16,12 @@ from __future__ import annotations
 
 import abc
 import importlib
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tmstate.errors import ActionError, ConfigError
-from tmstate.core.state import ANALOG_MAX, GameState
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """Inputs for one action period, in normalised units.
-
-    steer: -1 (full left) .. 1 (full right), sent as analog steer ±65536 (or, in the
-    game's binary steering mode, the Left/Right key for |steer| >= 0.5).
-    gas: 0..1 accelerator. TMNF's acceleration is on or off: the game link presses
-    accelerate from 0.3 up (19661/65536, the cut TMNF applies to an analog gas) and
-    nothing below (the simulator backend, not TMNF physics, treats it as proportional).
-    brake: pressed or not (TMNF's brake is a binary input).
-    """
-
-    steer: float = 0.0
-    gas: float = 0.0
-    brake: bool = False
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.steer) and math.isfinite(self.gas)):
-            raise ActionError(f"action has a non-finite value: steer={self.steer}, gas={self.gas}")
-        if not -1.0 <= self.steer <= 1.0:
-            raise ActionError(f"steer must be in [-1, 1], got {self.steer}")
-        if not 0.0 <= self.gas <= 1.0:
-            raise ActionError(f"gas must be in [0, 1], got {self.gas}")
-
-    @property
-    def analog_steer(self) -> int:
-        """Steer as TMInterface's analog value, -65536..65536."""
-        return int(round(self.steer * ANALOG_MAX))
-
-    @property
-    def analog_gas(self) -> int:
-        """Gas as TMInterface's analog value, 0..65536."""
-        return int(round(self.gas * ANALOG_MAX))
-
-
-RELEASED = Action()
-"""No input at all: what the plugin applies when it loses its client."""
+from tmstate.errors import ConfigError
+from tmstate.core.state import Action, GameState
 
 
 class Backend(abc.ABC):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tmstate.backends.base import Action, Backend
+from tmstate.backends.base import Backend
+from tmstate.core.state import Action
 from tmstate.errors import ConfigError, LogFileError, TmstateError
 from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import GameState, check_action_period_ms

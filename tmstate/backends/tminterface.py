@@ -16,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tmstate.backends.base import Action, Backend
+from tmstate.backends.base import Backend
+from tmstate.core.state import Action
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 from tmstate.link.protocol import DEFAULT_PORT
 from tmstate.config import check_port, from_dict
@@ -93,7 +94,7 @@ class GameConfig:
             size = tuple(int(v) for v in self.frame_size)
             if len(size) != 2 or min(size) <= 0:
                 raise ConfigError(f"frame_size must be (width, height) > 0, got {self.frame_size}")
-            self.frame_size = size  # type: ignore[assignment]
+            self.frame_size = size
 
 
 class GameBackend(Backend):

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class Location(NamedTuple):
     arc_length_m: float  # along the line, clamped to [0, length]
     lateral_m: float  # signed horizontal offset, + = right of the direction of travel
     distance_m: float  # 3D distance to the line
-    index: int  # segment index i (between points i and i+1)
+    index: int  # type: ignore[assignment]  # segment index i (between points i and i+1); shadows tuple.index
     credited: bool = True  # False when the anti-shortcut rule refused this location
 
 
@@ -132,7 +132,7 @@ class ProgressTracker:
         self._last = (math.nan, math.nan, math.nan)
         self._per_metre = 1.0 / float(line.segment_lengths.mean())  # points per metre of line
         self._max_walk = max(2, int(math.ceil(self.config.window_m * self._per_metre)))
-        self._tree = None  # built on first global search
+        self._tree: Any = None  # scipy's cKDTree, built on first global search
         self._index = 0
         self._progress = 0.0
         # Checkpoints (rules 6 and 7): arc lengths of the line's checkpoints, the finish excluded;
@@ -234,6 +234,7 @@ class ProgressTracker:
                 if found.distance_m < location.distance_m:
                     location = found
             creditable = abs(location.arc_length_m - self._progress) <= max_jump
+        assert location is not None  # set by the walk or the window search above (for the type checker)
         if creditable and not self._done:
             self._index = location.index
             arc = location.arc_length_m

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.errors import ActionError, ConfigError
 
 DISCRETE_ACTIONS: tuple[Action, ...] = tuple(

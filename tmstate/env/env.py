@@ -177,7 +177,7 @@ def make_backend(config: EnvConfig, line: ReferenceLine | None) -> Backend:
     types, like any config table), so an error raised while the backend starts (a bad log,
     a game that does not answer) is reported as itself, never as "bad backend_options".
     """
-    cls = backend_class(config.backend)
+    cls: Any = backend_class(config.backend)  # each backend takes its own arguments
     options = dict(config.backend_options)
     where = f"backend_options of backend {config.backend!r}"
     if config.backend == "sim":
@@ -251,14 +251,14 @@ class TMNFEnv(gym.Env):
                              c.progress)
         self.tracker = self.scorer.tracker
         self.starts = StartSampler(c.start, self.line.length_m)
-        self._bank = None  # the game's start-state bank, loaded at the first spread start
+        self._bank: Any = None  # the game's start-state bank (formats.starts.StartBank), loaded at the first spread start
         self.state: GameState | None = None
         self.location: Location | None = None
         self._progress_m = 0.0
         self._done = True
         self._map_checked = False
         self._checkpoint_check = False  # the first checkpoint still to check (map by position)
-        self._log = None
+        self._log: Any = None  # the EpisodeLogWriter, made at the first logged episode
         self._log_open = False
         self._log_error = ""
         self._cut_reason = ""

@@ -87,7 +87,7 @@ class Ghost:
                 checkpoint_count=int(np.count_nonzero(cps <= t)),
                 checkpoint_target=len(cps),
                 finished=bool(t >= self.race_time_ms),
-                wheel_material=tuple(int(m) for m in self.wheel_material[i]),
+                wheel_material=_four(int(m) for m in self.wheel_material[i]),
                 steer=float(self.steer[i]), gas=float(self.gas[i]), brake=float(self.brake[i]),
             ))
         return states
@@ -95,6 +95,12 @@ class Ghost:
     def position_at(self, time_ms: float) -> np.ndarray:
         """Position linearly interpolated at a race time (clamped to the samples)."""
         return np.array([np.interp(time_ms, self.times_ms, self.positions[:, k]) for k in range(3)])
+
+
+def _four(values) -> tuple[int, int, int, int]:
+    """Four wheels' values as the 4-tuple GameState keeps."""
+    a, b, c, d = values
+    return a, b, c, d
 
 
 def _angular_velocity(rotations, times_ms: np.ndarray) -> np.ndarray:

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from tmstate import __version__
-from tmstate.backends.base import Action
+from tmstate._version import __version__
+from tmstate.core.state import Action
 from tmstate.errors import LogFileError, TmstateError
 from tmstate.files import NPY_MAGIC, ZIP_MAGIC, atomic_write_bytes, check_array, load_arrays, read_data_file
 from tmstate.core.reference import utc_now_iso
@@ -69,10 +69,10 @@ STATE_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
 
 def states_to_arrays(states: Sequence[GameState]) -> dict[str, np.ndarray]:
     """``{"state.<field>": array}`` for a list of states (rows in order)."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, (dtype, shape) in STATE_FIELDS.items():
         values = [getattr(s, name) for s in states]
-        array = np.asarray(values, dtype=dtype)
+        array: np.ndarray = np.asarray(values, dtype=dtype)
         out[f"state.{name}"] = array.reshape((len(states),) + shape)
     return out
 
@@ -123,8 +123,9 @@ def _encode_metadata(metadata: dict) -> str:
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> Path:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, format_version=np.array(FORMAT_VERSION, dtype=np.int64),
-                        metadata=np.array(_encode_metadata(metadata)), **arrays)
+    members: dict[str, Any] = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+                               "metadata": np.array(_encode_metadata(metadata)), **arrays}
+    np.savez_compressed(buffer, **members)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 

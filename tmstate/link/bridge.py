@@ -24,8 +24,8 @@ import numpy as np
 
 from tmstate.link import protocol as p
 from tmstate.link.protocol import DEFAULT_PORT
-from tmstate.backends.base import Action
 from tmstate.config import check_port
+from tmstate.core.state import Action
 from tmstate.errors import (
     AuthError,
     BridgeError,
@@ -477,6 +477,7 @@ class Bridge:
         while True:
             msg = self._pump(deadline, what)
             if isinstance(msg, p.Frame):
+                assert self.last_frame is not None  # _pump stores every FRAME there
                 return self.last_frame
             if isinstance(msg, p.Error):
                 self._raise_error(msg)
@@ -551,7 +552,7 @@ class Bridge:
             self._wait_state(deadline, "the STATE to act on")
         if self.last_flags & 1:  # StateFlag.FINISHED: no STATE would ever answer
             raise BridgeError(
-                f"the race finished at race time {self.last_state.race_time_ms} ms and no STATE "
+                f"the race finished at race time {getattr(self.last_state, 'race_time_ms', '?')} ms and no STATE "
                 "follows a finish — call rewind() or restart() before acting again"
             )
         self._send(p.encode_action(steer, gas, buttons))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import hashlib
+import os
 import queue
 import shutil
 import signal
@@ -25,12 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tmstate.config import check_port
+from tmstate.data import data_path
 from tmstate.errors import BridgeError, ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HARNESS_DIR = REPO_ROOT / "plugins" / "harness"
-HARNESS_BINARY = HARNESS_DIR / "build" / "tmstate-harness"
-PLUGIN_PATH = REPO_ROOT / "plugins" / "tmstate.as"
+HARNESS_DIR = data_path("plugins", "harness")
+"""The harness sources (Makefile, src/), shipped as package data."""
+PLUGIN_PATH = data_path("plugins", "tmstate.as")
+HARNESS_SOURCES = ("Makefile", "src")
 ANGELSCRIPT_HEADERS = (Path("/usr/include/angelscript.h"),)
 READY_PREFIX = "READY port="
 
@@ -43,31 +46,48 @@ def angelscript_header() -> Path | None:
     return None
 
 
-def _sources_newer_than(binary: Path) -> bool:
-    """True if any harness source or the Makefile changed after ``binary`` was built."""
-    built = binary.stat().st_mtime
-    for path in HARNESS_DIR.rglob("*"):
-        if "build" in path.relative_to(HARNESS_DIR).parts:
-            continue
-        if path.suffix in (".cpp", ".cc", ".h", ".hpp") or path.name == "Makefile":
-            if path.stat().st_mtime > built:
-                return True
-    return False
+def _source_files() -> list[Path]:
+    """The files the harness is built from (the Makefile and src/), in a fixed order."""
+    found = [HARNESS_DIR / "Makefile"] if (HARNESS_DIR / "Makefile").is_file() else []
+    src = HARNESS_DIR / "src"
+    if src.is_dir():
+        found += sorted(p for p in src.iterdir() if p.suffix in (".cpp", ".cc", ".h", ".hpp"))
+    return found
+
+
+def cache_dir() -> Path:
+    """Where built harnesses live: ``$XDG_CACHE_HOME/tmstate/harness`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tmstate" / "harness"
+
+
+def harness_binary() -> Path:
+    """The binary built from the harness sources as they are now.
+
+    Its folder is named by a hash of the sources' contents, so every version of the sources
+    (another checkout, an installed wheel, an edit) has its own build, and a binary found
+    there is current by construction. The shipped sources are never written to.
+    """
+    digest = hashlib.sha256()
+    for path in _source_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return cache_dir() / digest.hexdigest()[:16] / "tmstate-harness"
 
 
 def build_harness(force: bool = False) -> Path:
-    """Build ``plugins/harness`` with make when the binary is missing or stale; return its path.
+    """Build the harness with make into :func:`harness_binary`'s folder unless it is there.
 
     Several processes (pytest workers, vector envs) may ask at once, so the build runs
     under a file lock.
     """
-    if not force and HARNESS_BINARY.is_file() and not _sources_newer_than(HARNESS_BINARY):
-        return HARNESS_BINARY
     if not (HARNESS_DIR / "Makefile").is_file():
         raise ConfigError(
             f"{HARNESS_DIR / 'Makefile'} not found — the plugin harness sources are missing "
-            "from this checkout"
+            "from this install"
         )
+    binary = harness_binary()
+    if not force and binary.is_file():
+        return binary
     if angelscript_header() is None:
         raise ConfigError(
             "AngelScript headers not found (/usr/include/angelscript.h) — install them with "
@@ -75,23 +95,23 @@ def build_harness(force: bool = False) -> Path:
         )
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ConfigError("make and g++ are needed to build the harness — `apt-get install make g++`")
-    HARNESS_BINARY.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = HARNESS_BINARY.parent / ".build.lock"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = binary.parent / ".build.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            result = subprocess.run(
-                ["make", "-s", "-C", str(HARNESS_DIR)], capture_output=True, check=False
-            )
+            if force or not binary.is_file():  # another process may have built it meanwhile
+                result = subprocess.run(["make", "-s", "-C", str(HARNESS_DIR), f"BUILD={binary.parent}"],
+                                        capture_output=True, check=False)
+                if result.returncode != 0 or not binary.is_file():
+                    tail = _text(result.stdout + result.stderr).strip().splitlines()[-15:]
+                    raise ConfigError(
+                        f"building the harness with `make -C {HARNESS_DIR} BUILD={binary.parent}` failed "
+                        f"(exit {result.returncode}): " + " | ".join(tail)
+                    )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    if result.returncode != 0 or not HARNESS_BINARY.is_file():
-        tail = _text(result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise ConfigError(
-            f"building the harness with `make -C {HARNESS_DIR}` failed (exit {result.returncode}): "
-            + " | ".join(tail)
-        )
-    return HARNESS_BINARY
+    return binary
 
 
 def _text(raw: bytes) -> str:

@@ -21,6 +21,7 @@ import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -356,7 +357,7 @@ class Frame:
 
     width: int = 0
     height: int = 0
-    pixels: bytes = b""
+    pixels: bytes | np.ndarray = b""  # the bridge keeps a received frame as an array
     TYPE = PluginMsg.FRAME
     FIXED, TAIL = "II", "bytes"
 
@@ -411,7 +412,7 @@ class _Layout:
     tail_name: str | None
 
 
-def _layout(cls: type) -> _Layout:
+def _layout(cls: Any) -> _Layout:  # a message class (its FIXED and TAIL are class attributes)
     fields = dataclasses.fields(cls)
     tail = cls.TAIL
     fixed_fields = fields[:-1] if tail else fields
@@ -542,18 +543,18 @@ def encode_payload(msg: Message) -> bytes:
     layout = _LAYOUTS.get(getattr(msg, "TYPE", -1))
     if layout is None or type(msg) is not layout.cls:
         raise ProtocolError(f"cannot encode {msg!r}: not a protocol message")
-    if layout.cls is State:
+    if isinstance(msg, State):
         return encode_state_record(msg.state, msg.seq, msg.flags)
-    if layout.cls is Frame:
+    if isinstance(msg, Frame):
         check_frame_size(msg.width, msg.height, len(msg.pixels))
     values = [getattr(msg, name) for name in layout.names]
     for i in layout.bools:
         values[i] = 1 if values[i] else 0
     payload = layout.fixed.pack(*values)
     if layout.tail == "str":
-        return payload + getattr(msg, layout.tail_name).encode("utf-8")
+        return payload + getattr(msg, str(layout.tail_name)).encode("utf-8")
     if layout.tail == "bytes":
-        return payload + bytes(getattr(msg, layout.tail_name))
+        return payload + bytes(getattr(msg, str(layout.tail_name)))
     return payload
 
 

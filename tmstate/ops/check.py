@@ -100,12 +100,13 @@ def check_harness() -> list[Item]:
             if found
             else Item(f"build tool: {tool}", MISSING, "not on PATH", f"apt-get install {tool}")
         )
-    binary = harness.HARNESS_BINARY
+    binary = harness.harness_binary()
     items.append(
         Item("harness binary", OK, str(binary))
         if binary.is_file()
-        else Item("harness binary", MISSING, f"{binary} not built",
-                  f"make -C {harness.HARNESS_DIR} (scripts/test.sh does it)")
+        else Item("harness binary", INFO, f"{binary} not built yet",
+                  "built on first use (tmstate harness-demo), or python3 -c "
+                  "'from tmstate.link.harness import build_harness; build_harness()'")
     )
     return items
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.core.state import GameState
 from tmstate.link.bridge import DEFAULT_HOST, Bridge
 

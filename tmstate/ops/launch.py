@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tmstate.config import MAX_PORT, check_port, from_dict, read_toml
 from tmstate.errors import ConfigError, GameLostError, TmstateError
@@ -144,7 +145,7 @@ def _parse_env_value(name: str, kind: type, text: str) -> object:
 
 def apply_environment(config: LaunchConfig, environ: Mapping[str, str]) -> LaunchConfig:
     """``config`` with every ``TMSTATE_<FIELD>`` variable of ``environ`` applied on top."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each parsed to its field's type
     for f in dataclasses.fields(config):
         text = environ.get(f"{ENV_PREFIX}{f.name.upper()}")
         if text is None:
@@ -630,8 +631,9 @@ class Launcher:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(server)}\n".encode())
             log.flush()
             # wineserver forks itself into the background; exit status 2 = one already runs.
-            status = subprocess.run(server, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True, check=False).returncode
+            status: int | None = subprocess.run(server, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True,
+                                                check=False).returncode
             if status == 2:
                 self.prefix = None
                 return None
@@ -655,7 +657,7 @@ class Launcher:
                                         start_new_session=True, timeout=self.config.handshake_timeout_s,
                                         check=False).returncode
             except subprocess.TimeoutExpired:
-                status = None
+                status = None  # no exit status: the boot timed out
         record.setup_s = time.monotonic() - started
         if status != 0:
             self.stop_prefix()

@@ -14,6 +14,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from tmstate.core.reference import ReferenceLine
 from tmstate.backends.sim.car import CarConfig
 from tmstate.backends.sim.track import track_names
 from tmstate.core.state import GameState
+from tmstate.errors import TmstateError
 
 
 class LineFollower:
@@ -84,6 +86,20 @@ class DemoResult:
     video_path: Path | None = None
 
 
+def _current(env: TMNFEnv) -> GameState:
+    """The env's state after reset()/step() (None only before the first reset)."""
+    if env.state is None:
+        raise TmstateError("the env has no state yet: call reset() first")
+    return env.state
+
+
+def _where(env: TMNFEnv) -> Location:
+    """The env's location on its line after reset()/step()."""
+    if env.location is None:
+        raise TmstateError("the env has no location yet: call reset() first")
+    return env.location
+
+
 def run_demo(track: str | None = None, out: str | Path | None = None, seed: int = 0, video: bool = True,
              frame_every: int = 2, frame_size: tuple[int, int] = (240, 160), progress: bool = False) -> DemoResult:
     """Drive one episode; with ``out``, log it there and write ``summary.png`` (and ``demo.gif``)."""
@@ -96,7 +112,8 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
         log_dir=str(out_dir / "logs") if out_dir is not None else "",
         render_width=frame_size[0], render_height=frame_size[1],
     )
-    controller = LineFollower(env.line, env.backend.cars.config)
+    sim: Any = env.backend  # the simulator backend (map is a sim track): its cars and corridor
+    controller = LineFollower(env.line, sim.cars.config)
     frames: list[np.ndarray] = []
     positions, speeds, times = [], [], []
     terms: dict[str, list[float]] = {}
@@ -105,26 +122,26 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
     bar = _progress_bar(progress, track)
     try:
         env.reset(seed=seed)
-        state = env.state
+        state = _current(env)
         positions.append(state.position.copy())
         speeds.append(state.speed)
         times.append(state.race_time_ms)
         if video:
-            frames.append(env.render())
+            frames.extend(f for f in [env.render()] if f is not None)
         steps = 0
         while True:
-            action = controller.act(env.state, env.location)
+            action = controller.act(_current(env), _where(env))
             _, reward, terminated, truncated, info = env.step(action)
             steps += 1
             episode_return += reward
-            state = env.state
+            state = _current(env)
             positions.append(state.position.copy())
             speeds.append(state.speed)
             times.append(state.race_time_ms)
             for name, value in info["reward_terms"].items():
                 terms.setdefault(name, []).append(value)
             if video and steps % frame_every == 0:
-                frames.append(env.render())
+                frames.extend(f for f in [env.render()] if f is not None)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(time_s=f"{state.race_time_ms / 1000:.2f}", speed_kmh=state.display_speed_kmh, refresh=False)
@@ -142,7 +159,7 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
         log_path=Path(info["log_path"]) if "log_path" in info else None,
     )
     if out_dir is not None:
-        result.summary_path = write_summary(result, env.line, env.backend.cars.corridor.width_m, out_dir / "summary.png")
+        result.summary_path = write_summary(result, env.line, sim.cars.corridor.width_m, out_dir / "summary.png")
         if video and frames:
             result.video_path = write_gif(frames, out_dir / "demo.gif", fps=max(1, round(1000 / (env.config.action_period_ms * frame_every))))
     return result
@@ -186,7 +203,7 @@ def write_summary(result: DemoResult, line: ReferenceLine, width_m: float, path:
     xz = result.positions[:, [0, 2]]
     segments = np.stack([xz[:-1], xz[1:]], axis=1)
     kmh = result.speeds * 3.6
-    collection = LineCollection(segments, cmap="viridis", linewidths=2.5)
+    collection = LineCollection(list(segments), cmap="viridis", linewidths=2.5)
     collection.set_array(0.5 * (kmh[:-1] + kmh[1:]))
     ax_map.add_collection(collection)
     fig.colorbar(collection, ax=ax_map, label="speed (km/h)")

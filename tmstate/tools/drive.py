@@ -40,6 +40,7 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
     ``say`` gets a line of text at each finish, ``report`` one for the line saved."""
     from tmstate.env.env import TMNFEnv
     from tmstate.env.window import Window
+    from tmstate.tools.demo import _current
     from tmstate.tools.record import LineRecorder
 
     line = track_line(track, spacing_m)
@@ -53,7 +54,7 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
     try:
         env.reset(seed=0)
         if recorder is not None:
-            recorder.add(env.state)
+            recorder.add(_current(env))
         finished_at: float | None = None
         while True:
             keys = window.poll()
@@ -63,18 +64,18 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
                 env.reset(seed=0)
                 finished_at = None
                 if recorder is not None:
-                    recorder.add(env.state)  # race time going back: the recorder starts over
+                    recorder.add(_current(env))  # race time going back: the recorder starts over
             lines = env.status_lines()
             if finished_at is None:
                 _, _, terminated, truncated, info = env.step(keys.action)
                 lines = env.status_lines()
                 if recorder is not None:
-                    recorder.add(env.state)
+                    recorder.add(_current(env))
                 if terminated or truncated:
                     finished_at = time.monotonic()
                     how = "finished" if info["finished"] else info["termination_reason"]
                     say(f"{name}: {how} at {info['race_time_ms'] / 1000:.2f} s")
-                    if recorder is not None and info["finished"] and saved is None:
+                    if recorder is not None and record_line and info["finished"] and saved is None:
                         saved = _save(recorder, record_line, name, spacing_m, report)
                     if once:
                         window.show(env.frame(), lines)
@@ -85,7 +86,7 @@ def drive(track: str, *, camera: str = "chase", size: tuple[int, int] = DEFAULT_
     finally:
         window.close()
         env.close()
-    if recorder is not None and saved is None and len(recorder.positions) >= 2:
+    if recorder is not None and record_line and saved is None and len(recorder.positions) >= 2:
         saved = _save(recorder, record_line, name, spacing_m, report)
     return saved
 

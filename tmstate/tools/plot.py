@@ -41,7 +41,7 @@ def plot_line(line: ReferenceLine, output: str | Path, *, ghost_positions: np.nd
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
     segments = np.stack([pts[:-1][:, [0, 2]], pts[1:][:, [0, 2]]], axis=1)
     heights = 0.5 * (pts[:-1, 1] + pts[1:, 1])
-    collection = LineCollection(segments, cmap="viridis", linewidths=2.5)
+    collection = LineCollection(list(segments), cmap="viridis", linewidths=2.5)
     collection.set_array(heights)
     ax.add_collection(collection)
     fig.colorbar(collection, ax=ax, shrink=0.7, label="height y (m)")

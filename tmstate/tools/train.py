@@ -182,7 +182,8 @@ def evaluate(model: Any, env_config: EnvConfig, episodes: int, seed: int = 10_00
     try:
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
-            total, done, info = 0.0, False, {}
+            total, done = 0.0, False
+            info: dict = {}
             while not done:
                 action, _ = model.predict(obs, deterministic=True)
                 obs, reward, terminated, truncated, info = env.step(action)
@@ -508,7 +509,7 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
     twin.set_ylabel("finish rate")
     ax.set_title(title)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], loc="center right")
+    ax.legend(handles, [str(h.get_label()) for h in handles], loc="center right")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)

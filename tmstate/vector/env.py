@@ -196,7 +196,7 @@ class TMNFVectorEnv(VectorEnv):
             infos = self._add_info(infos, info, i)
         self._autoreset[:] = False
         self._observations = concatenate(
-            self.single_observation_space, [obs for obs, _ in results], self._observations
+            self.single_observation_space, [obs for obs, _ in results], self._observations  # type: ignore[arg-type]
         )
         return self._copy_obs(), infos
 
@@ -229,7 +229,8 @@ class TMNFVectorEnv(VectorEnv):
             observations.append(obs)
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
             infos = self._add_info(infos, info, i)
-        self._observations = concatenate(self.single_observation_space, observations, self._observations)
+        self._observations = concatenate(self.single_observation_space, observations,
+                                         self._observations)  # type: ignore[arg-type]
         return self._copy_obs(), rewards, terminations, truncations, infos
 
     def step_list(self, actions: Any) -> list[StepResult]:

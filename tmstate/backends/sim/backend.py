@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tmstate.backends.base import Action, Backend
+from tmstate.backends.base import Backend
+from tmstate.core.state import Action
 from tmstate.config import from_dict
 from tmstate.errors import ConfigError
 from tmstate.core.reference import ReferenceLine

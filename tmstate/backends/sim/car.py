@@ -139,6 +139,27 @@ class SimCars:
     ``finished``, ``wall_contact`` and ``sliding`` (during the last tick).
     """
 
+    # The per-car arrays, made in __init__ from _FLOAT_FIELDS (float64) and _INT_FIELDS (int64).
+    x: np.ndarray
+    z: np.ndarray
+    yaw: np.ndarray
+    vx: np.ndarray
+    vz: np.ndarray
+    omega: np.ndarray
+    arc_m: np.ndarray
+    arc_max_m: np.ndarray
+    lateral_m: np.ndarray
+    along_m: np.ndarray
+    steer: np.ndarray
+    gas: np.ndarray
+    brake: np.ndarray
+    index: np.ndarray
+    ticks: np.ndarray
+    checkpoint_count: np.ndarray
+    finished: np.ndarray
+    wall_contact: np.ndarray
+    sliding: np.ndarray
+
     def __init__(self, line: ReferenceLine, n: int = 1, seed: int | None = None,
                  config: CarConfig | None = None, width_m: float | None = None) -> None:
         if n < 1:

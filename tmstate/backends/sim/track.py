@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tmstate.data import data_path
 from tmstate.errors import ConfigError, ReferenceLineError
 from tmstate.core.reference import LineMetadata, ReferenceLine
 
@@ -35,8 +36,12 @@ SPACING_M = 0.5
 DEFAULT_WIDTH_M = 16.0
 """Corridor width used for a line that does not say its own (``track_width_m == 0``)."""
 
-REFERENCE_DIR = Path(__file__).resolve().parents[3] / "reference_lines"
-"""The repository's ``reference_lines/`` folder (shipped sim tracks live there)."""
+REFERENCE_DIR = data_path("reference_lines")
+"""The shipped lines (package data; the top-level ``reference_lines/`` of a checkout)."""
+
+USER_LINES_DIR = Path("reference_lines")
+"""Where the tools save lines by default (``line-from-replay``, ``record-line``): relative to
+the working directory, and searched first by name."""
 
 
 @dataclass(frozen=True)
@@ -224,19 +229,22 @@ def load_track(name: str) -> ReferenceLine:
 
 
 def resolve_line(map_or_path: str) -> ReferenceLine:
-    """A reference line from a shipped track name, or a ``.npz``/``.npy`` path, or a name in reference_lines/."""
+    """A reference line from a shipped track name, a ``.npz``/``.npy`` path, or a name in
+    ``./reference_lines/`` (the user's lines) or among the shipped lines."""
     if map_or_path in SHIPPED_TRACKS:
         return load_track(map_or_path)
     path = Path(map_or_path)
     if path.suffix in (".npz", ".npy"):
         return ReferenceLine.load(path)
-    for suffix in (".npz", ".npy"):
-        candidate = REFERENCE_DIR / f"{map_or_path}{suffix}"
-        if candidate.is_file():
-            return ReferenceLine.load(candidate)
+    for folder in (USER_LINES_DIR, REFERENCE_DIR):
+        for suffix in (".npz", ".npy"):
+            candidate = folder / f"{map_or_path}{suffix}"
+            if candidate.is_file():
+                return ReferenceLine.load(candidate)
     raise ReferenceLineError(
         path, "no such reference line",
-        f"give a .npz/.npy path, a name in {REFERENCE_DIR}, or a sim track ({', '.join(track_names())})",
+        f"give a .npz/.npy path, a name in ./{USER_LINES_DIR} or {REFERENCE_DIR}, or a sim track "
+        f"({', '.join(track_names())})",
     )
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from tmstate.backends.base import Action
+from tmstate.core.state import Action
 from tmstate.link.bridge import Bridge
 from tmstate.link.harness import HarnessProcess
 

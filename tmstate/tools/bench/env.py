@@ -80,21 +80,21 @@ def _env_rate(steps: int, obs_type: str) -> float:
 
 def _logged_episode(directory: Path) -> Path:
     """A finished sim_esses episode driven by the demo controller, logged in ``directory``."""
-    from tmstate.tools.demo import LineFollower
+    from tmstate.tools.demo import LineFollower, _current, _where
     from tmstate.env.env import TMNFEnv
 
     env = TMNFEnv(backend="sim", map="sim_esses", log_dir=str(directory))
     env.reset(seed=0)
     controller = LineFollower(env.line)
     while True:
-        _, _, terminated, truncated, info = env.step(controller.act(env.state, env.location))
+        _, _, terminated, truncated, info = env.step(controller.act(_current(env), _where(env)))
         if terminated or truncated:
             env.close()
             return Path(info["log_path"])
 
 
 def _replay_overhead(steps: int) -> dict[str, float]:
-    from tmstate.backends.base import Action
+    from tmstate.core.state import Action
     from tmstate.env.env import TMNFEnv
     from tmstate.backends.replay import ReplayBackend
 

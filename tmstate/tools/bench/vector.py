@@ -23,6 +23,7 @@ import gc
 import os
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,8 @@ def leak_check(env_steps: int, num_envs: int = 4, kills: int = 4) -> dict:
         for k in tqdm(range(vector_steps), desc="leak check", unit="step", unit_scale=num_envs, leave=False,
                       mininterval=2.0):
             if k and k % kill_every == 0 and lost < kills:
-                env.instances[lost % num_envs].harness.kill()
+                instance: Any = env.instances[lost % num_envs]  # a HarnessInstance (backend "harness")
+                instance.harness.kill()
                 lost += 1
             env.step(_actions(num_envs, k))
         elapsed = time.perf_counter() - start
