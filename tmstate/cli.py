@@ -304,6 +304,19 @@ def cmd_experiment_time_penalty(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment_random_starts(args: argparse.Namespace) -> int:
+    """``tmstate experiment random-starts``: PPO with starts at the line's start vs spread along it."""
+    from tmstate.tools.train import DEFAULT_TRACK, start_spread_experiment
+
+    results = start_spread_experiment(args.track or DEFAULT_TRACK, args.timesteps, args.seeds, args.out)
+    for run in results["runs"]:
+        final = run["summary"]["final"] or {}
+        print(f"start {run['mode']:<10} seed {run['seed']}  first finish at "
+              f"{run['summary'].get('first_finish_timesteps')} steps  final progress {final.get('mean_progress_m', 0):.0f} m")
+    print(f"plot and results.json in {args.out}")
+    return 0
+
+
 def cmd_line_from_replay(args: argparse.Namespace) -> int:
     """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, :func:`tmstate.tools.lines.line_from_replay`)
     or an episode log (``.npz``, :func:`tmstate.tools.record.line_from_driven_log`)."""
@@ -521,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
     e.set_defaults(run=cmd_experiment_time_penalty)
+    e = esub.add_parser("random-starts", help="PPO with starts at the line's start vs spread along the track")
+    e.add_argument("--seeds", type=lambda t: [int(x) for x in _csv_floats(t)], default=[0, 1, 2])
+    e.add_argument("--track", default=None)
+    e.add_argument("--timesteps", type=int, default=100_000)
+    e.add_argument("--out", default="runs/random_starts")
+    e.set_defaults(run=cmd_experiment_random_starts)
 
     return parser
 
