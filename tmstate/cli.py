@@ -384,6 +384,17 @@ def _port_or_off(text: str) -> int:
     return _port(text, allow_zero=True)
 
 
+def line_checkpoints(args: argparse.Namespace) -> int:
+    """``tmstate line-checkpoints LINE --challenge MAP [-o OUT]`` (:func:`tmstate.tools.lines.line_checkpoints`)."""
+    from tmstate.tools.lines import line_checkpoints as give
+
+    result = give(args.line, args.challenge, args.output)
+    marks = result["checkpoints_m"]
+    print(f"{result['output']}: {len(marks)} checkpoint(s) at {', '.join(f'{a:.0f}' for a in marks)} m "
+          f"of {result['line_length_m']:.0f} m")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmstate",
@@ -448,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the game's state every METRES driven, as the line's start bank "
                    "(<line>.starts.npz) for episodes that start along the track (0 = off)")
     p.set_defaults(run=cmd_record_line)
+
+    p = sub.add_parser("line-checkpoints", help="give a line the checkpoints of its map's .Challenge.Gbx")
+    p.add_argument("line", help="a .npz or .npy reference line")
+    p.add_argument("--challenge", required=True, help="the map's .Challenge.Gbx")
+    p.add_argument("-o", "--output", default=None, help="default: the line's .npz (a .npy gets a .npz beside it)")
+    p.set_defaults(run=line_checkpoints)
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")
     p.add_argument("line", help="a .npz or .npy reference line")
