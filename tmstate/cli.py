@@ -384,7 +384,7 @@ def _port_or_off(text: str) -> int:
     return _port(text, allow_zero=True)
 
 
-def line_checkpoints(args: argparse.Namespace) -> int:
+def cmd_line_checkpoints(args: argparse.Namespace) -> int:
     """``tmstate line-checkpoints LINE --challenge MAP [-o OUT]`` (:func:`tmstate.tools.lines.line_checkpoints`)."""
     from tmstate.tools.lines import line_checkpoints as give
 
@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("line", help="a .npz or .npy reference line")
     p.add_argument("--challenge", required=True, help="the map's .Challenge.Gbx")
     p.add_argument("-o", "--output", default=None, help="default: the line's .npz (a .npy gets a .npz beside it)")
-    p.set_defaults(run=line_checkpoints)
+    p.set_defaults(run=cmd_line_checkpoints)
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")
     p.add_argument("line", help="a .npz or .npy reference line")
