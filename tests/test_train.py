@@ -71,6 +71,7 @@ def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
 
 
 def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_start_line(tmp_path: Path) -> None:
+    from tmstate.env.env import EnvConfig
     from tmstate.tools.train import evaluate, start_spread_experiment
 
     results = start_spread_experiment("sim_easy", 128, [0, 1], tmp_path / "starts",
