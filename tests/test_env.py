@@ -553,6 +553,27 @@ def test_a_game_starts_from_the_saved_state_bank_next_to_its_line(tmp_path):
             if step_info["termination_reason"] == "time_limit":
                 assert steps == 20  # 1 s from the saved state's race time, not from race time 0
     assert seen == {10_000, 20_000, 30_000} and env.backend.restored >= 3
+    # A bank that grows while training: from an empty start, episodes driven from the start
+    # line save a state every 100 m of credited progress; the next episodes can start there.
+    from tmstate.tools.demo import LineFollower
+
+    grown = line.save(tmp_path / "grow.npz")
+    env = TMNFEnv(backend=SavedStatesOnly(line), line=ReferenceLine.load(grown),
+                  start={"mode": "line_start", "bank_every_m": 100.0})
+    controller = LineFollower(env.line)
+    for _ in range(2):  # the second run finds the states already there and saves no more
+        env.reset(seed=0)
+        while True:
+            _, _, terminated, truncated, _ = env.step(controller.act(env.state, env.location))
+            if terminated or truncated:
+                break
+    env.close()
+    bank = StartBank.load(bank_path(grown))
+    assert [round(e.arc_m / 100.0) for e in bank.entries] == [1, 2, 3, 4, 5]
+    assert all(abs(e.arc_m - 100.0 * round(e.arc_m / 100.0)) < 15.0 for e in bank.entries)
+    env = TMNFEnv(backend=SavedStatesOnly(line), line=ReferenceLine.load(grown), start={"mode": "uniform"})
+    starts = {env.reset(seed=seed)[1]["race_time_ms"] for seed in range(10)}
+    assert len(starts) >= 3 and 0 in starts  # from those states (and the start line below the first)
     # No bank next to the line: the first reset says what is missing and how to make it.
     other = line.save(tmp_path / "nobank.npz")
     env = TMNFEnv(backend=SavedStatesOnly(line), line=ReferenceLine.load(other), start={"mode": "uniform"})

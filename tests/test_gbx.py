@@ -282,3 +282,23 @@ def test_plot_progress_draws_a_resync(realdata, tmp_path):
     assert image.shape[:2] == (550, 1300)
     coloured = np.abs(image[..., 0] - image[..., 1]) + np.abs(image[..., 1] - image[..., 2]) > 0.2
     assert coloured.sum() > 5000
+
+
+def test_line_checkpoints_gives_a_linesight_line_its_maps_checkpoints(realdata, tmp_path, capsys):
+    """``tmstate line-checkpoints`` on Linesight's ESL-Hockolicious line (a .npy, no checkpoints):
+    the map's 13 checkpoint blocks, in order along the line, saved as a .npz the tracker uses."""
+    source = tmp_path / "esl.npy"
+    source.write_bytes((realdata / "linesight" / "ESL-Hockolicious_0.5m_cl2.npy").read_bytes())
+    challenge = realdata / "challenges" / "ESL-Hockolicious.Challenge.Gbx"
+    assert not ReferenceLine.load(source).metadata.checkpoints_known
+    assert cli.main(["line-checkpoints", str(source), "--challenge", str(challenge)]) == 0
+    assert "13 checkpoint(s)" in capsys.readouterr().out
+    line = ReferenceLine.load(tmp_path / "esl.npz")
+    marks = line.metadata.checkpoints_m
+    assert line.metadata.checkpoint_source == "challenge" and len(marks) == 13
+    assert np.all(np.diff(marks) > 50.0) and 0 < marks[0] and marks[-1] < line.length_m
+    assert ProgressTracker(line).checkpoints_m == marks
+    _, blocks = read_challenge_markers(challenge)
+    for arc in marks:  # each mark is next to one of the map's checkpoint blocks
+        p = line.point_at(arc)
+        assert min(np.linalg.norm(b.position - p) for b in blocks if b.kind == "checkpoint") < 32.0

@@ -68,3 +68,27 @@ def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
     train(TrainConfig(out=str(tmp_path / "run"), **{**SMALL, "timesteps": 200, "progress_bar": True}))
     err = capsys.readouterr().err
     assert "200/200" in err and "256/200" not in err
+
+
+def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_start_line(tmp_path: Path) -> None:
+    from tmstate.env.env import EnvConfig
+    from tmstate.tools.train import evaluate, start_spread_experiment
+
+    results = start_spread_experiment("sim_easy", 128, [0, 1], tmp_path / "starts",
+                                      base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))
+    assert [(r["mode"], r["seed"]) for r in results["runs"]] == [("line_start", 0), ("line_start", 1),
+                                                                   ("uniform", 0), ("uniform", 1)]
+    config = json.loads((tmp_path / "starts" / "uniform-s0" / "config.json").read_text())
+    assert config["env"]["start"]["mode"] == "uniform"  # the runs trained with spread starts
+    assert (tmp_path / "starts" / "starts.png").is_file()
+
+    class Still:
+        """A policy that never moves: an evaluation from the start line then makes no progress."""
+
+        def predict(self, obs, deterministic=True):
+            import numpy as np
+
+            return np.array([0.0, 0.0], dtype=np.float32), None
+
+    figures = evaluate(Still(), EnvConfig(map="sim_easy", start={"mode": "uniform"}), 2)
+    assert figures["mean_progress_m"] == pytest.approx(0.0, abs=0.5)  # not the spread start's arc length

@@ -346,6 +346,19 @@ def cmd_experiment_time_penalty(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment_random_starts(args: argparse.Namespace) -> int:
+    """``tmstate experiment random-starts``: PPO with starts at the line's start vs spread along it."""
+    from tmstate.tools.train import DEFAULT_TRACK, start_spread_experiment
+
+    results = start_spread_experiment(args.track or DEFAULT_TRACK, args.timesteps, args.seeds, args.out)
+    for run in results["runs"]:
+        final = run["summary"]["final"] or {}
+        print(f"start {run['mode']:<10} seed {run['seed']}  first finish at "
+              f"{run['summary'].get('first_finish_timesteps')} steps  final progress {final.get('mean_progress_m', 0):.0f} m")
+    print(f"plot and results.json in {args.out}")
+    return 0
+
+
 def cmd_line_from_replay(args: argparse.Namespace) -> int:
     """``tmstate line-from-replay FILE``: a ghost (``.Replay.Gbx``, :func:`tmstate.tools.lines.line_from_replay`)
     or an episode log (``.npz``, :func:`tmstate.tools.record.line_from_driven_log`)."""
@@ -411,6 +424,17 @@ def _port(text: str, allow_zero: bool = False) -> int:
 def _port_or_off(text: str) -> int:
     """An argparse type: a TCP port, or 0 for "none"."""
     return _port(text, allow_zero=True)
+
+
+def cmd_line_checkpoints(args: argparse.Namespace) -> int:
+    """``tmstate line-checkpoints LINE --challenge MAP [-o OUT]`` (:func:`tmstate.tools.lines.line_checkpoints`)."""
+    from tmstate.tools.lines import line_checkpoints as give
+
+    result = give(args.line, args.challenge, args.output)
+    marks = result["checkpoints_m"]
+    print(f"{result['output']}: {len(marks)} checkpoint(s) at {', '.join(f'{a:.0f}' for a in marks)} m "
+          f"of {result['line_length_m']:.0f} m")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the game's state every METRES driven, as the line's start bank "
                    "(<line>.starts.npz) for episodes that start along the track (0 = off)")
     p.set_defaults(run=cmd_record_line)
+
+    p = sub.add_parser("line-checkpoints", help="give a line the checkpoints of its map's .Challenge.Gbx")
+    p.add_argument("line", help="a .npz or .npy reference line")
+    p.add_argument("--challenge", required=True, help="the map's .Challenge.Gbx")
+    p.add_argument("-o", "--output", default=None, help="default: the line's .npz (a .npy gets a .npz beside it)")
+    p.set_defaults(run=cmd_line_checkpoints)
 
     p = sub.add_parser("plot-line", help="PNG top view of a reference line")
     p.add_argument("line", help="a .npz or .npy reference line")
@@ -575,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
     e.set_defaults(run=cmd_experiment_time_penalty)
+    e = esub.add_parser("random-starts", help="PPO with starts at the line's start vs spread along the track")
+    e.add_argument("--seeds", type=lambda t: [int(x) for x in _csv_floats(t)], default=[0, 1, 2])
+    e.add_argument("--track", default=None)
+    e.add_argument("--timesteps", type=int, default=100_000)
+    e.add_argument("--out", default="runs/random_starts")
+    e.set_defaults(run=cmd_experiment_random_starts)
 
     return parser
 

@@ -252,6 +252,9 @@ class TMNFEnv(gym.Env):
         self.tracker = self.scorer.tracker
         self.starts = StartSampler(c.start, self.line.length_m)
         self._bank: Any = None  # the game's start-state bank (formats.starts.StartBank), loaded at the first spread start
+        self._bank_every = float(c.start.bank_every_m)  # grow the bank while episodes run (0 = off)
+        self._bank_next = 0.0  # this episode's next arc length to save a state at
+        self._bank_grew = False
         self.state: GameState | None = None
         self.location: Location | None = None
         self._progress_m = 0.0
@@ -282,6 +285,8 @@ class TMNFEnv(gym.Env):
             state = self._start_along_the_track(state)
         location = self.scorer.reset(state)
         self._progress_m = self.scorer.progress_m
+        if self._bank_every:
+            self._bank_next = (self._progress_m // self._bank_every + 1.0) * self._bank_every
         self.state, self.location = state, location
         self._done = False
         obs = self.observation.reset(state, location)
@@ -354,6 +359,8 @@ class TMNFEnv(gym.Env):
         location, terms, reason = scored.location, scored.terms, scored.reason
         terminated, truncated = scored.terminated, scored.truncated
         self._progress_m = scored.progress_m
+        if self._bank_every and scored.progress_m >= self._bank_next and location.credited:
+            self._grow_bank(state, scored)
         self.state, self.location = state, location
         obs = self.observation.observe(state, location)
         info = self._info(state, location, terms, reason)
@@ -362,6 +369,8 @@ class TMNFEnv(gym.Env):
         if terminated or truncated:
             self._done = True
             self.starts.record_end(scored.progress_m)
+            if self._bank_grew:
+                self._save_bank()
             path = self._close_log()
             if path is not None:
                 info["log_path"] = str(path)
@@ -411,6 +420,8 @@ class TMNFEnv(gym.Env):
 
     def close(self) -> None:
         self._close_log()
+        if self._bank_grew:  # an episode cut short still leaves its saved states
+            self._save_bank()
         if self._window is not None:
             self._window.close()
             self._window = None
@@ -434,6 +445,32 @@ class TMNFEnv(gym.Env):
             self._bank = StartBank.load(self.config.start.bank or bank_path(self.line.name))
         saved = self._bank.at(start.arc_m)
         return state if saved is None else self.backend.restore(saved.blob)
+
+    def _bank_file(self) -> Path:
+        from tmstate.formats.starts import bank_path
+
+        return Path(self.config.start.bank) if self.config.start.bank else bank_path(self.line.name)
+
+    def _grow_bank(self, state: GameState, scored: Any) -> None:
+        """``start.bank_every_m``: save the game's state here unless the bank has one nearby."""
+        from tmstate.formats.starts import StartBank
+
+        every = self._bank_every
+        self._bank_next = (scored.progress_m // every + 1.0) * every
+        if state.finished or scored.respawned:
+            return
+        if self._bank is None:
+            path = self._bank_file()
+            self._bank = StartBank.load(path) if path.is_file() else StartBank(metadata={"line": self.line.name})
+        near = self._bank.at(scored.progress_m + 0.5 * every)
+        if near is not None and near.arc_m >= scored.progress_m - 0.5 * every:
+            return
+        self._bank.add(scored.progress_m, state.race_time_ms, self.backend.save())
+        self._bank_grew = True
+
+    def _save_bank(self) -> None:
+        self._bank.save(self._bank_file())
+        self._bank_grew = False
 
     def _info(self, state: GameState, location: Location, terms: dict[str, float], reason: str) -> dict[str, Any]:
         return {

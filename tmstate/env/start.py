@@ -17,7 +17,11 @@ from the env's seeded generator (``reset(seed=...)``), so a seed gives the same 
 game, the env rewinds to the saved state of a :class:`~tmstate.formats.starts.StartBank`
 (``<line>.starts.npz`` next to the line, written by ``tmstate record-line --save-states-every``)
 nearest below the drawn arc length; offset, heading and speed are those the state was saved with.
-Progress and race time of such an episode count from where the car starts.
+With ``bank_every_m`` the bank also grows while training: each time an episode's credited
+progress reaches a multiple of ``bank_every_m`` with no saved state yet within half that
+distance, the game's state is saved into it (written at the end of the episode), so a bank
+can start empty and fill as the policy gets further. Progress and race time of such an
+episode count from where the car starts.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class StartConfig:
     ended_back_m: float = 50.0  # "ended": start up to this far before such an end
     ended_memory: int = 100  # "ended": how many episode ends are remembered
     bank: str = ""  # game: the start-state bank ("" = <line>.starts.npz next to the line)
+    bank_every_m: float = 0.0  # game: while episodes run, save a state into the bank every this many metres (0 = off)
 
     def __post_init__(self) -> None:
         if self.mode not in START_MODES:
@@ -55,7 +60,7 @@ class StartConfig:
             raise ConfigError(f"StartConfig.max_fraction must be in [0, 1), got {self.max_fraction!r}")
         if not 0.0 <= self.ended_share <= 1.0:
             raise ConfigError(f"StartConfig.ended_share must be in [0, 1], got {self.ended_share!r}")
-        for name in ("offset_m", "yaw_rad", "speed_mps", "ended_back_m"):
+        for name in ("offset_m", "yaw_rad", "speed_mps", "ended_back_m", "bank_every_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"StartConfig.{name} must be a number >= 0, got {value!r}")

@@ -173,3 +173,17 @@ def line_from_replay(replay: str | Path, *, output: str | Path | None = None, sp
         return {**check_line(ghost, line), "output": str(path)}
     return {"output": str(path), "line_length_m": round(line.length_m, 3), "line_points": len(line),
             "race_time_ms": ghost.race_time_ms, "replay": ghost.path.name}
+
+
+def line_checkpoints(line_path: str | Path, challenge: str | Path, output: str | Path | None = None) -> dict:
+    """``tmstate line-checkpoints``: give a line (e.g. a Linesight ``.npy``) the checkpoints of its
+    map's ``.Challenge.Gbx`` (:func:`challenge_checkpoint_arcs`, ``checkpoint_source``
+    "challenge"), saved to ``output`` (default: the line's path as ``.npz``); what to report."""
+    from dataclasses import replace
+
+    line = ReferenceLine.load(line_path)
+    arcs = challenge_checkpoint_arcs(challenge, line)
+    line.metadata = replace(line.metadata, checkpoints_m=arcs, checkpoint_source="challenge")
+    path = Path(output) if output else Path(line_path).with_suffix(".npz")
+    line.save(path)
+    return {"output": str(path), "checkpoints_m": list(arcs), "line_length_m": round(line.length_m, 3)}

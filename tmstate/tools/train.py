@@ -176,8 +176,12 @@ def _require_sb3():
 
 
 def evaluate(model: Any, env_config: EnvConfig, episodes: int, seed: int = 10_000) -> dict[str, Any]:
-    """Run ``episodes`` deterministic episodes; return mean return, finish rate, race time, progress."""
-    env = TMNFEnv(env_config)
+    """Run ``episodes`` deterministic episodes; return mean return, finish rate, race time, progress.
+
+    Evaluation always starts at the start line, whatever ``env_config.start`` trains with, so
+    runs with and without starts along the track are measured on the same whole-track task.
+    """
+    env = TMNFEnv(make_config(env_config, start={"mode": "line_start"}))
     returns, times, progress, finished = [], [], [], 0
     try:
         for i in range(episodes):
@@ -539,6 +543,65 @@ def time_penalty_experiment(weights: list[float], track: str, timesteps: int, ou
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     plot_experiment(results, out / "time_penalty.png")
     return results
+
+
+def start_spread_experiment(track: str, timesteps: int, seeds: list[int], out: str | Path,
+                            modes: tuple[str, ...] = ("line_start", "uniform"),
+                            base: TrainConfig | None = None) -> dict[str, Any]:
+    """PPO with starts at the line's start against starts spread along the track, per seed.
+
+    Every run is evaluated from the start line (:func:`evaluate`), so the curves compare how
+    fast each learns the whole track. Results in ``<out>/results.json`` and ``starts.png``.
+    """
+    if not seeds:
+        raise ConfigError("--seeds needs at least one seed, e.g. 0,1,2")
+    out = Path(out)
+    base = base or TrainConfig(envs=2, eval_every=10_000, eval_episodes=1, tensorboard=False, checkpoint_every=10**9)
+    runs = []
+    for mode in modes:
+        for seed in seeds:
+            folder = out / f"{mode}-s{seed}"
+            env = make_config(base.env, start={"mode": mode})
+            summary = train(dataclasses.replace(base, track=track, timesteps=timesteps, seed=seed,
+                                                out=str(folder), env=env))
+            runs.append({"mode": mode, "seed": seed, "summary": summary,
+                         "curve": json.loads((folder / "curve.json").read_text())})
+    results = {"track": track, "timesteps": timesteps, "algo": base.algo, "envs": base.envs, "runs": runs}
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+    plot_start_experiment(results, out / "starts.png")
+    return results
+
+
+def plot_start_experiment(results: dict[str, Any], path: Path) -> Path:
+    """Evaluation progress and finish rate against timesteps, one line per run, a colour per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tmstate.tools.plot import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    colours = {"line_start": "tab:blue", "uniform": "tab:orange", "ended": "tab:green"}
+    seen = set()
+    for run in results["runs"]:
+        curve, mode = run["curve"], run["mode"]
+        steps = [p["timesteps"] for p in curve]
+        label = None if mode in seen else f"start: {mode}"
+        seen.add(mode)
+        axes[0].plot(steps, [p["mean_progress_m"] for p in curve], color=colours.get(mode), alpha=0.8, label=label)
+        axes[1].plot(steps, [p["mean_return"] for p in curve], color=colours.get(mode), alpha=0.8, label=label)
+    axes[0].set_ylabel("evaluation progress from the start line (m)")
+    axes[1].set_ylabel("evaluation return")
+    for ax in axes:
+        ax.set_xlabel("timesteps")
+        ax.legend()
+    fig.suptitle(f"{results['algo'].upper()} on {results['track']}: starts at the line's start vs spread "
+                 f"along the track ({len(results['runs'])} runs, {results['timesteps']:,} steps each)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
 
 
 def plot_experiment(results: dict[str, Any], path: Path) -> Path:
