@@ -168,7 +168,7 @@ class Bridge:
             except OSError as exc:
                 raise NotListeningError(
                     f"cannot connect to {self.address}: {exc.strerror or exc} — check the "
-                    "host and port (TMInterface variable tmstate_port)"
+                    "host and port (TMInterface variable tmstate_listen, ADDRESS:PORT)"
                 ) from None
         if sock is None:
             raise NotListeningError(

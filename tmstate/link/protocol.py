@@ -43,7 +43,7 @@ TOKEN_SIZE = 32
 """Bytes of the auth token field of HELLO: the token in ASCII, zero-filled (all zero = none)."""
 
 DEFAULT_PORT = 8477
-"""The TCP port the plugin listens on unless its ``tmstate_port`` variable says otherwise."""
+"""The TCP port the plugin listens on unless its ``tmstate_listen`` variable (``ADDRESS:PORT``) says otherwise."""
 
 MAX_PAYLOAD = 64 * 1024 * 1024
 """Largest payload accepted (bytes); a header announcing more is refused unread."""

@@ -88,9 +88,14 @@ Host::Host(RaceConfig config, Options options)
     LoadVariables();
 }
 
+// The game renders about 50 frames per second of race time at speed 1 (its 100 Hz
+// physics then runs 2 ticks per frame; assumed: TMNF renders at the display's rate), so at
+// speed N a frame holds 2N ticks (at least 1, at most 2000).
+constexpr double kTicksPerFrameAtSpeed1 = 2.0;
+
 int Host::TicksThisFrame() const {
     if (speed_ <= 0) return 0;
-    return static_cast<int>(std::clamp(std::lround(speed_), 1L, 1000L));
+    return static_cast<int>(std::clamp(std::lround(speed_ * kTicksPerFrameAtSpeed1), 1L, 2000L));
 }
 
 // The persist file holds one "set <name> <value>" line per variable, as a console would

@@ -70,7 +70,7 @@ public:
     void RunQueuedCommandLists();
 
     void Tick();  // one 10 ms tick: race step, then OnCheckpointCountChanged and OnRunStep
-    // The game loop at speed N runs N ticks per rendered frame (at least 1): a SetSpeed
+    // The game loop at speed N runs 2N ticks per rendered frame (at least 1): a SetSpeed
     // takes effect at the next frame; a RewindToState ends the current frame's ticks.
     void BeginFrame() { speed_ = requestedSpeed_; batchCut_ = false; }
     int TicksThisFrame() const;
