@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,10 +51,10 @@ PRIORS: dict[str, str] = {
 }
 """What the data cannot pin, and the prior used instead."""
 
-PRIOR_VALUES = {"drag_per_m": 0.0002, "coast_mps2": 1.0}
+PRIOR_VALUES: dict[str, Any] = {"drag_per_m": 0.0002, "coast_mps2": 1.0}
 
 # (field, index or None, lower bound, upper bound)
-FREE: list[tuple[str, int | None, float, float]] = (
+FREE: list[Any] = (
     [("steer_max_deg", i, 4.0, 20.0) for i in range(2, 8)]
     + [("steer_rate_rad_s", None, 0.5, 20.0), ("yaw_base_m", None, 1.0, 10.0), ("yaw_speed_k", None, 0.0, 0.01),
        ("yaw_lag_s", None, 0.011, 0.6)]
@@ -83,7 +84,7 @@ def _vector(car: CarParams) -> np.ndarray:
 
 
 def _car(base: CarParams, vector: np.ndarray) -> CarParams:
-    values: dict = {}
+    values: dict[str, Any] = {}
     for (name, index, _, _), v in zip(FREE, vector, strict=True):
         if index is None:
             values[name] = float(v)
@@ -117,7 +118,8 @@ def measure_grip(ghosts: list[GhostMotion]) -> tuple[tuple[float, ...], tuple[fl
         lateral.append(speed[keep] * np.abs(g.yaw_rate[keep]))
     speed_a = np.concatenate(speeds) * 3.6
     lat_a = np.concatenate(lateral)
-    knots, grips = [0.0], []
+    knots: list[float] = [0.0]
+    grips: list[float] = []
     for lo, hi in zip(GRIP_BINS_KMH, GRIP_BINS_KMH[1:], strict=False):
         sel = lat_a[(speed_a >= lo) & (speed_a < hi)]
         if len(sel) < 10:

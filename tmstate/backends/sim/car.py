@@ -21,10 +21,11 @@ import bisect
 import math
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from tmstate.backends.sim.model import (ArrayOps, CarParams, Prepared, PreviousCar, ScalarOps, calibrated_rpm,
+from tmstate.backends.sim.model import (ArrayOps, CarParams, Prepared, ScalarOps, calibrated_rpm,
                                         calibrated_tick, gear_for_speed, load_car, previous_tick)
 from tmstate.backends.sim.track import Corridor
 from tmstate.core.reference import ReferenceLine
@@ -59,7 +60,7 @@ class CarConfig:
         if not isinstance(self.params, dict):
             raise ConfigError(f"CarConfig.params must be a table of car fields, got {type(self.params).__name__}")
 
-    def model(self) -> CarParams | PreviousCar:
+    def model(self) -> Any:
         """The car model this config names (parameters loaded, overrides applied)."""
         if self.preset in ("calibrated", "previous"):
             return load_car({"preset": self.preset, **self.params})
@@ -106,6 +107,10 @@ class SimCars:
     finished: np.ndarray
     wall_contact: np.ndarray
     sliding: np.ndarray
+    delta: np.ndarray
+    shift: np.ndarray
+    gear: np.ndarray
+    model: Any  # CarParams (self._k is its Prepared) or PreviousCar (self._k is None)
 
     def __init__(self, line: ReferenceLine, n: int = 1, seed: int | None = None,
                  config: CarConfig | None = None, width_m: float | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ def _concat(parts: list[Cases]) -> Cases:
                  steps=parts[0].steps)
 
 
-def predict(model: str, car: CarParams | PreviousCar | None, cases: Cases, k: Prepared | None = None) -> CarState:
+def predict(model: str, car: Any, cases: Cases, k: Prepared | None = None) -> CarState:
     """The predicted end state of every case."""
     s = cases.start
     if model == "constant_velocity":
@@ -189,7 +190,7 @@ def evaluate(ghosts: list[GhostMotion], car: CarParams | None = None) -> dict:
     k = Prepared(car)
     previous = PreviousCar()
     names = [g.name for g in ghosts]
-    collected: dict[str, dict[str, dict[str, list]]] = {}
+    collected: dict[str, dict[str, dict[str, Any]]] = {}
     for filter_name in FILTERS:
         one = build_cases(ghosts, filter_name, periods(STEP_S), k)
         loop = build_cases(ghosts, filter_name, periods(OPEN_LOOP_S), k, overlap=False)
@@ -213,7 +214,7 @@ def evaluate(ghosts: list[GhostMotion], car: CarParams | None = None) -> dict:
                     fields_ = ("speed_kmh", "heading_deg") + (("position_m",) if test == "open_loop_1s" else ())
                     merged = {f: np.concatenate([e[f][kp] for e, kp in zip(errs, keep, strict=True)])
                               if errs else np.zeros(0) for f in fields_}
-                    block = {f: _stats(merged[f]) for f in fields_}
+                    block: dict[str, Any] = {f: _stats(merged[f]) for f in fields_}
                     block["pairs" if test == "one_step" else "segments"] = int(len(merged["speed_kmh"]))
                     entry[test] = block
                 out[filter_name][model] = entry

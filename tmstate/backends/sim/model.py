@@ -182,7 +182,8 @@ class CarParams:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{where}: unknown car parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        values = {k: tuple(float(x) for x in v) if isinstance(v, list | tuple) else v for k, v in data.items()}
+        values: dict[str, Any] = {k: tuple(float(x) for x in v) if isinstance(v, list | tuple) else v
+                                  for k, v in data.items()}
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -191,6 +192,17 @@ class CarParams:
 
 class Tables:
     """The speed tables of a :class:`Prepared` as numpy arrays (same attribute names)."""
+
+    steer_v: np.ndarray
+    steer_max: np.ndarray
+    grip_v: np.ndarray
+    grip: np.ndarray
+    gear_low: np.ndarray
+    thrust_v: np.ndarray
+    thrust: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    rpm_span: np.ndarray
 
 
 class Prepared:
@@ -381,7 +393,7 @@ def read_params_file(path: str | Path = PARAMS_PATH) -> dict:
     return data
 
 
-def load_car(car: Any = None) -> CarParams | PreviousCar:
+def load_car(car: Any = None) -> Any:
     """A car from a preset name (``"calibrated"``, ``"previous"``), a parameter file path, a
     dict of :class:`CarParams` fields (``{"preset": "previous", ...}`` for the previous car),
     or a CarParams/PreviousCar (returned as is). ``None`` is the calibrated car."""
@@ -470,7 +482,7 @@ class Handling:
     """What a driving controller needs to know of a car: steering for a curvature, grip, braking."""
 
     def __init__(self, car: CarParams | PreviousCar) -> None:
-        self.car = car
+        self.car: Any = car
         self._k = Prepared(car) if isinstance(car, CarParams) else None
         self.brake_mps2 = car.brake_mps2
 

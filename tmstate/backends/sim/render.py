@@ -281,7 +281,7 @@ class TrackRenderer:
         cv2.fillConvexPoly(roof_alpha, roof, 255, cv2.LINE_AA, 4)
         a_roof = roof_alpha.astype(np.float32)[..., None] / 255.0 if not gray else roof_alpha.astype(np.float32) / 255.0
         base = colour.astype(np.float32)
-        base += (np.float32(roof_colour) - base) * a_roof
+        base += (np.asarray(roof_colour, dtype=np.float32) - base) * a_roof
         rows = np.flatnonzero(alpha.any(axis=1))
         if not len(rows):
             return None
