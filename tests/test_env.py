@@ -66,7 +66,7 @@ def test_config_from_toml_with_nested_tables(tmp_path):
     path.write_text(
         '[env]\nmap = "sim_hairpins"\naction_period_ms = 100\naction = "discrete"\n'
         '[env.reward]\ntime = 0.002\n[env.observation]\ntype = "frames"\nstack = 3\n'
-        '[env.backend_options.car]\nengine_mps2 = 10.0\n'
+        '[env.backend_options.car]\npreset = "previous"\n[env.backend_options.car.params]\nengine_mps2 = 10.0\n'
     )
     config = load_config(path)
     assert config.map == "sim_hairpins" and config.action_period_ms == 100
@@ -74,7 +74,7 @@ def test_config_from_toml_with_nested_tables(tmp_path):
     assert config.observation.type == "frames" and config.observation.stack == 3
     env = TMNFEnv(config, observation={"width": 32, "height": 32})
     assert env.observation_space.shape == (32, 32, 3)
-    assert env.backend.cars.config.engine_mps2 == 10.0
+    assert env.backend.cars.model.engine_mps2 == 10.0
     env.reset()
     env.step(0)
     assert env.state.race_time_ms == 100

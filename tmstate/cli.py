@@ -111,12 +111,12 @@ def cmd_plugin_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``tmstate demo [--track NAME] [--out DIR] [--seed N] [--no-video]``; status 1 if it did not finish."""
+    """``tmstate demo [--track NAME | --map GHOST.Replay.Gbx] [--out DIR] [--seed N] [--no-video]``; status 1 if it did not finish."""
     from tmstate.tools.demo import run_demo
 
     result = run_demo(args.track, args.out, seed=args.seed, video=not args.no_video, progress=True)
     state = "finished" if result.finished else f"did not finish ({result.termination_reason})"
-    print(f"track {result.track} (simulator — a simplified car, not TMNF physics): {state}")
+    print(f"track {result.track} (simulator — a car fitted to TMNF ghosts on a flat corridor, not TMNF physics): {state}")
     print(f"race time {result.race_time_ms / 1000:.2f} s, return {result.episode_return:+.4f}, {result.steps} steps")
     print("reward terms: " + ", ".join(f"{k} {v.sum():+.4f}" for k, v in result.reward_terms.items()))
     if result.log_path is not None:
@@ -125,6 +125,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if result.video_path is not None:
         print(f"video: {result.video_path}")
     return 0 if result.finished else 1
+
+
+def cmd_sim_calibrate(args: argparse.Namespace) -> int:
+    """``tmstate sim-calibrate GHOSTS... [-o params.json] [--max-evaluations N]``."""
+    from tmstate.backends.sim.calibrate import calibrate
+    from tmstate.backends.sim.model import PARAMS_PATH
+    from tmstate.errors import ConfigError
+    from tmstate.files import check_output
+
+    if args.max_evaluations < 1:
+        raise ConfigError(f"--max-evaluations must be >= 1, got {args.max_evaluations}")
+    check_output(args.output or PARAMS_PATH, "parameter file")  # before the fit, so no fit is lost to it
+    output, document = calibrate(args.ghosts, args.output, max_evaluations=args.max_evaluations)
+    r = document["fit"]["residuals_flat_one_step"]
+    print(f"{output}: fitted on {len(document['fitted_on'])} ghost(s), {r['pairs']} flat pairs; one-step residuals "
+          f"speed {r['speed_kmh']['mean']:.3f} km/h, heading {r['heading_deg']['mean']:.4f} deg (mean)")
+    return 0
+
+
+def cmd_sim_fidelity(args: argparse.Namespace) -> int:
+    """``tmstate sim-fidelity GHOSTS... [--car params.json] [--json]``."""
+    from tmstate.backends.sim.fidelity import fidelity, format_report
+
+    result = fidelity(args.ghosts, args.car)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
 
 
 def cmd_harness_demo(args: argparse.Namespace) -> int:
@@ -462,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a tmstate-harness binary to use (e.g. one built with AS_SDK=..., plugins/harness/README.md)")
     p.set_defaults(run=cmd_plugin_check)
 
-    p = sub.add_parser("demo", help="drive a simulator track with a line-following controller")
-    p.add_argument("--track", default=None, help="shipped sim track name (default: the first)")
+    p = sub.add_parser("demo", help="drive a simulator track or a real map's line with a line-following controller")
+    p.add_argument("--track", "--map", dest="track", default=None,
+                   help="shipped sim track name (default: the first), a line file, or a .Replay.Gbx "
+                        "(its ghost's line, driven as a flat corridor)")
     p.add_argument("--out", default="out/demo", help="folder for the log, PNG summary and GIF")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-video", action="store_true", help="skip the GIF")
@@ -503,6 +531,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size, default=(640, 480), metavar="WxH", help="window size in pixels")
     p.add_argument("--once", action="store_true", help="quit at the first finish")
     p.set_defaults(run=cmd_drive)
+
+    p = sub.add_parser("sim-calibrate", help="fit the simulator car to real .Replay.Gbx ghosts")
+    p.add_argument("ghosts", nargs="+", help=".Replay.Gbx files or folders of them")
+    p.add_argument("-o", "--output", default=None,
+                   help="parameter file to write (default: the one shipped with the package)")
+    p.add_argument("--max-evaluations", type=int, default=120, help="least-squares evaluations (default 120)")
+    p.set_defaults(run=cmd_sim_calibrate)
+
+    p = sub.add_parser("sim-fidelity", help="how well the simulator car predicts real ghosts")
+    p.add_argument("ghosts", nargs="+", help=".Replay.Gbx files or folders of them")
+    p.add_argument("--car", default=None, help="a parameter file from sim-calibrate (default: the shipped one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/sim.md)")
+    p.set_defaults(run=cmd_sim_fidelity)
 
     p = sub.add_parser("record-line", help="record a reference line by driving in the real game")
     p.add_argument("-o", "--output", required=True, help="reference_lines/<map>.npz")

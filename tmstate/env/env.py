@@ -59,7 +59,7 @@ class EnvConfig:
     """Everything an env needs; every field has a default. Loadable from TOML (:func:`load_config`)."""
 
     backend: str = "sim"  # tminterface | sim | replay
-    map: str = ""  # sim track name, a name in reference_lines/, or a .npz/.npy line path;
+    map: str = ""  # sim track name, a name in reference_lines/, a .npz/.npy line path, or a .Replay.Gbx;
     # "" = the backend's default: sim -> sim_easy, replay -> the line named in the log's
     # metadata; the real game needs one
     action_period_ms: int = 50  # race time per step (a multiple of 10 ms)
@@ -79,7 +79,7 @@ class EnvConfig:
     render_height: int = 240
     backend_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the backend: tminterface: GameConfig fields (host, port,
-    timeout_s, frame_size, ...); sim: car (CarConfig fields), seed, width_m (its frames use
+    timeout_s, frame_size, ...); sim: car (CarConfig fields: preset, params, ...), seed, width_m (its frames use
     ``observation.camera``);
     replay: log_path (required)."""
 

@@ -6,6 +6,8 @@ looking unused). This module imports only Gymnasium: the env itself is loaded by
 ``gym.make`` through the entry point string.
 
 - ``tmstate/TMNF-v0``: any map and backend, set by keywords (``map=``, ``backend=``, ...).
+  ``gym.make_vec(id, num_envs=N)`` of any id gives the batched simulator vector env for the
+  sim backend (:data:`VECTOR_ENTRY_POINT`).
 - ``tmstate/<Track>-v0``, ``tmstate/<Track>-Frames-v0``, ``tmstate/<Track>-Dict-v0``: a
   shipped simulator track with telemetry, frame or dict observations, and a
   ``TimeLimit`` of :data:`MAX_EPISODE_STEPS` steps. Keywords still override anything.
@@ -19,6 +21,9 @@ import gymnasium as gym
 
 ENV_ID = "tmstate/TMNF-v0"
 ENTRY_POINT = "tmstate.env.env:TMNFEnv"
+VECTOR_ENTRY_POINT = "tmstate.vector.sim:make_vec"
+"""``gym.make_vec``: the batched simulator (:class:`tmstate.vector.sim.SimVectorEnv`) for the
+sim backend, :func:`tmstate.vector.make.make_vector_env` for the others."""
 
 SHIPPED_TRACKS: tuple[str, ...] = ("sim_easy", "sim_esses", "sim_hairpins")
 """The shipped simulator tracks (a test checks this equals
@@ -50,7 +55,8 @@ def registered_ids() -> dict[str, dict[str, Any]]:
 def register_envs() -> None:
     """Register every tmstate id with Gymnasium (idempotent; also the ``gymnasium.envs`` entry point)."""
     if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point=ENTRY_POINT)
+        gym.register(id=ENV_ID, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT)
     for env_id, kwargs in registered_ids().items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs=kwargs, max_episode_steps=MAX_EPISODE_STEPS)
+            gym.register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT, kwargs=kwargs,
+                         max_episode_steps=MAX_EPISODE_STEPS)

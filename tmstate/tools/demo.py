@@ -23,7 +23,7 @@ from tmstate.errors import ConfigError
 from tmstate.files import atomic_write_bytes, ensure_folder
 from tmstate.core.progress import Location
 from tmstate.core.reference import ReferenceLine
-from tmstate.backends.sim.car import CarConfig
+from tmstate.backends.sim.model import CarParams, Handling, PreviousCar, load_car
 from tmstate.backends.sim.track import track_names
 from tmstate.core.state import GameState
 from tmstate.errors import TmstateError
@@ -32,23 +32,29 @@ from tmstate.errors import TmstateError
 class LineFollower:
     """Pure pursuit on the reference line with a curvature-based speed target.
 
-    Steering inverts the simulator's bicycle model (wheelbase, speed-dependent steering
-    limit from ``car``); the speed target keeps ``grip_fraction`` of the car's grip in the
-    sharpest bend within braking distance.
+    Steering inverts the car model's steady turn (:class:`~tmstate.backends.sim.model.Handling`:
+    the wheel angle a curvature needs at this speed, over the speed-dependent full lock); the
+    speed target keeps ``grip_fraction`` of the car's grip in the sharpest bend within
+    braking distance.
     """
 
-    def __init__(self, line: ReferenceLine, car: CarConfig | None = None, grip_fraction: float = 0.8) -> None:
+    def __init__(self, line: ReferenceLine, car: CarParams | PreviousCar | None = None,
+                 grip_fraction: float = 0.8) -> None:
         self.line = line
-        self.car = car if car is not None else CarConfig()
+        self.handling = Handling(car if car is not None else load_car())
         self.grip_fraction = grip_fraction
         t = line.tangents[:, [0, 2]]
         heading = np.unwrap(np.arctan2(t[:, 0], t[:, 1]))
         self._cum = line.cumulative_m
-        self._curvature = np.abs(np.gradient(heading, self._cum))
+        curvature = np.abs(np.gradient(heading, self._cum))
+        # A line from a ghost is as noisy as the car's path: judge bends over ~8 m, not 0.5 m.
+        spacing = max(float(np.median(np.diff(self._cum))), 1e-3) if len(self._cum) > 1 else 1.0
+        width = max(1, int(round(8.0 / spacing)))
+        self._curvature = np.convolve(curvature, np.ones(width) / width, mode="same")
 
     def act(self, state: GameState, location: Location) -> np.ndarray:
         """The continuous action (steer, gas - brake) for this state."""
-        c = self.car
+        h = self.handling
         speed = state.speed
         arc = location.arc_length_m
         target = self.line.point_at(arc + 4.0 + 0.35 * speed)
@@ -57,10 +63,9 @@ class LineFollower:
         right, ahead = dx * co - dz * s, dx * s + dz * co
         distance = max(math.hypot(right, ahead), 1e-3)
         curvature = 2.0 * right / (distance * distance)  # pure pursuit: circle through the target
-        max_steer = c.max_steer_rad / (1.0 + speed / c.steer_falloff_mps)
-        steer = float(np.clip(math.atan(curvature * c.wheelbase_m) / max_steer, -1.0, 1.0))
-        grip = max(c.grip_mps2 - c.grip_loss_per_mps * speed, c.min_grip_mps2) * self.grip_fraction
-        window = (self._cum >= arc) & (self._cum <= arc + 10.0 + speed * speed / (2.0 * c.brake_mps2 * 0.75))
+        steer = h.steer_for_curvature(curvature, speed)
+        grip = h.grip(speed) * self.grip_fraction
+        window = (self._cum >= arc) & (self._cum <= arc + 10.0 + speed * speed / (2.0 * h.brake_mps2 * 0.75))
         sharpest = float(self._curvature[window].max()) if window.any() else 0.0
         limit = math.sqrt(grip / max(sharpest, 1e-4))
         pedal = 1.0 if speed < limit else (-1.0 if speed > limit + 2.0 else 0.0)
@@ -113,7 +118,7 @@ def run_demo(track: str | None = None, out: str | Path | None = None, seed: int 
         render_width=frame_size[0], render_height=frame_size[1],
     )
     sim: Any = env.backend  # the simulator backend (map is a sim track): its cars and corridor
-    controller = LineFollower(env.line, sim.cars.config)
+    controller = LineFollower(env.line, sim.cars.model)
     frames: list[np.ndarray] = []
     positions, speeds, times = [], [], []
     terms: dict[str, list[float]] = {}

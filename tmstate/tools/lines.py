@@ -14,48 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tmstate.core.reference import LineMetadata, ReferenceLine, drop_stationary, utc_now_iso
+from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import GameState
 from tmstate.errors import ConfigError, ReplayFileError
-from tmstate.formats.gbx import Ghost, ghost_metadata, read_challenge_markers, read_ghost
-
-
-def line_from_ghost(ghost: Ghost, spacing_m: float | None = 0.5, smooth: float = 0.0) -> ReferenceLine:
-    """A reference line along the ghost's path from the start to the finish, with its checkpoints."""
-    points = drop_stationary(ghost.positions)
-    if len(points) < 2:
-        raise ReplayFileError(ghost.path, "the ghost never moves", "use a replay of a finished run")
-    metadata = LineMetadata(map_name=ghost.map_name, map_uid=ghost.map_uid, source=ghost.source,
-                            created=utc_now_iso(), extra={"race_time_ms": ghost.race_time_ms,
-                                                          "player": ghost.player})
-    line = ReferenceLine.from_points(points, spacing_m=spacing_m, smooth=smooth,
-                                     metadata=metadata, name=str(ghost.path))
-    line.metadata.checkpoints_m = ghost_checkpoint_arcs(ghost, line)
-    line.metadata.checkpoint_source = "ghost"
-    return line
-
-
-def ghost_checkpoint_arcs(ghost: Ghost, line: ReferenceLine) -> tuple[float, ...]:
-    """Arc lengths on ``line`` where the ghost passed its checkpoints (the finish excluded).
-
-    Each is the ghost's position at its checkpoint time, located on the line by walking
-    the ghost along it (so a line that passes a place twice takes the right pass).
-    """
-    from tmstate.core.progress import ProgressConfig, ProgressTracker
-
-    tracker = ProgressTracker(line, ProgressConfig(resync="off"))
-    tracker.reset(ghost.positions[0])
-    marks = []
-    times = ghost.times_ms.tolist()
-    i = 0
-    for t in ghost.checkpoint_times_ms[:-1]:  # the last is the finish: the end of the line
-        while i < len(times) and times[i] <= t:
-            tracker.update(ghost.positions[i])
-            i += 1
-        at = ghost.position_at(t)
-        loc = tracker.update(at)
-        marks.append(round(loc.arc_length_m, 3))
-    return tuple(marks)
+# line_from_ghost and ghost_checkpoint_arcs live in formats.gbx (the simulator, below the
+# tools, builds a ghost's line for map=...); re-exported here for the tools and the tests.
+from tmstate.formats.gbx import (Ghost, ghost_checkpoint_arcs, ghost_metadata, line_from_ghost,  # noqa: F401
+                                 read_challenge_markers, read_ghost)
 
 
 CHALLENGE_MATCH_M = 32.0

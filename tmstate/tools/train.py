@@ -219,9 +219,19 @@ def episode_figures(returns: list[float], progress: list[float], times: list[flo
 def make_train_env(config: TrainConfig, env_config: EnvConfig) -> tuple[Any, Any]:
     """The SB3 VecEnv the agent trains on, and the tmstate vector env behind it (None on the sim)."""
     if config.backend == "sim":
-        from stable_baselines3.common.env_util import make_vec_env
+        # The batched simulator: all cars stepped, scored and observed in one numpy call
+        # (tmstate.vector.sim), behind SB3's VecEnv, with SB3's episode statistics.
+        from stable_baselines3.common.vec_env import VecMonitor
 
-        return make_vec_env(TMNFEnv, n_envs=config.envs, seed=config.seed, env_kwargs={"config": env_config}), None
+        from tmstate.vector.sim import SimVectorEnv
+        from tmstate.vector.sim import to_sb3 as sim_to_sb3
+
+        options = {**env_config.backend_options}
+        options.setdefault("seed", config.seed)
+        batched = SimVectorEnv(config.envs, make_config(env_config, backend_options=options, log_dir=""))
+        venv = sim_to_sb3(batched)
+        venv.seed(config.seed)
+        return VecMonitor(venv), None
     from tmstate.vector.env import VectorConfig
     from tmstate.vector.make import make_vector_env
     from tmstate.vector.sb3 import to_sb3
@@ -235,11 +245,11 @@ def make_train_env(config: TrainConfig, env_config: EnvConfig) -> tuple[Any, Any
 
 def make_eval_env(config: TrainConfig, env_config: EnvConfig) -> Any | None:
     """The env evaluation runs on, never a training game: a sim env, or the game on ``eval_port``."""
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     if config.backend == "sim":
-        return DummyVecEnv([lambda: Monitor(TMNFEnv(env_config))])
+        # VecMonitor like the batched training env (SB3's EvalCallback wants the same wrapper type)
+        return VecMonitor(DummyVecEnv([lambda: TMNFEnv(env_config)]))
     if not config.eval_port:
         return None
     from tmstate.vector.env import VectorConfig

@@ -27,7 +27,8 @@ class SimBackend(Backend):
     """The embedded simulator driving one car on the corridor of ``line``.
 
     ``line``: a :class:`ReferenceLine`, a shipped track name (``"sim_easy"``) or a line
-    file; ``car``: a :class:`CarConfig` or a dict of its fields; ``camera``: ``chase``,
+    file or a ``.Replay.Gbx``; ``car``: a :class:`CarConfig` or a dict of its fields (``preset``
+    ``"calibrated"`` or ``"previous"``, ``params`` overrides); ``camera``: ``chase``,
     ``driver`` or ``top`` for :meth:`frame`; ``seed``: the start-noise generator's seed
     (only used when the car config asks for start noise).
     """
@@ -90,4 +91,5 @@ class SimBackend(Backend):
     def describe(self) -> dict[str, Any]:
         """What the env logs about this backend."""
         return {"backend": "sim", "line": self.line.metadata.map_name or self.line.name,
-                "track_width_m": self.cars.corridor.width_m, "car": asdict(self.cars.config)}
+                "track_width_m": self.cars.corridor.width_m, "car": asdict(self.cars.config),
+                "car_model": asdict(self.cars.model)}

@@ -1,22 +1,18 @@
-"""N simplified cars stepped together with numpy — NOT TMNF physics.
+"""N simulated cars stepped together with numpy, on a corridor around a reference line.
 
-Model, per 10 ms tick (100 Hz like TMNF), on flat ground:
-
-- steering: a kinematic bicycle; the steering angle shrinks with speed
-  (``max_steer / (1 + |v| / steer_falloff)``), as in most racing games;
-- grip: the yaw rate is capped so the lateral acceleration stays within a grip that falls
-  with speed; asking for more makes the car understeer ("slide") and scrub speed;
-- lateral velocity is damped towards zero within the grip (small transient slip);
-- engine: acceleration falling linearly to zero at the top speed, quadratic drag, rolling
-  resistance; brake at 16 m/s²; holding brake at a standstill reverses slowly;
-- gears and rpm: derived from the speed through fixed ratios (display only);
-- walls: the corridor's sides stop the car's motion into them and take a little speed on
-  every tick of contact; a wall behind the start line; crossing the line's end finishes.
+The car model is :mod:`tmstate.backends.sim.model`: by default the car **fitted to real TMNF
+ghosts** (preset ``"calibrated"``: thrust, five-gear box, rate-limited steering, yaw lag,
+grip rising with speed, slides; fitted on flat ground, docs/sim.md), or the simulator's
+earlier hand-tuned car (preset ``"previous"``). What this module adds, per 10 ms tick
+(100 Hz like TMNF): the corridor's walls (they stop the motion into them and take a little
+speed on every tick of contact), a wall behind the start line, checkpoints and the finish.
+The corridor is the line's horizontal projection: heights, slopes, ramps, boosters, jumps
+and surfaces other than road are not simulated.
 
 The state of every car lives in flat arrays (one entry per car) so a vector env can step
-hundreds of cars in one call. Everything is float64 and free of hidden randomness: the
-same seed and the same actions give identical states. :meth:`SimCars.state` builds the
-:class:`~tmstate.core.state.GameState` of one car.
+hundreds of cars in one call; one car runs on plain Python floats (same arithmetic).
+Everything is float64 and free of hidden randomness: the same seed and the same actions
+give identical states. :meth:`SimCars.state` builds the :class:`~tmstate.core.state.GameState` of one car.
 """
 
 from __future__ import annotations
@@ -24,110 +20,60 @@ from __future__ import annotations
 import bisect
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from tmstate.errors import ActionError, ConfigError, TmstateError
-from tmstate.core.reference import ReferenceLine
+from tmstate.backends.sim.model import (ArrayOps, CarParams, Prepared, ScalarOps, calibrated_rpm,
+                                        calibrated_tick, gear_for_speed, load_car, previous_tick)
 from tmstate.backends.sim.track import Corridor
+from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import TICK_MS, GameState
+from tmstate.errors import ActionError, ConfigError, TmstateError
 
 _DT = TICK_MS / 1000.0
 
 
 @dataclass
 class CarConfig:
-    """Parameters of the simplified car (not measured from TMNF; chosen to feel plausible)."""
+    """Which car, and how the corridor treats it.
 
-    wheelbase_m: float = 2.7
-    max_steer_rad: float = 0.5
-    steer_falloff_mps: float = 25.0
-    grip_mps2: float = 24.0
-    grip_loss_per_mps: float = 0.08
-    min_grip_mps2: float = 14.0
-    slip_time_s: float = 0.03
-    engine_mps2: float = 13.0
-    top_speed_mps: float = 85.0
-    drag_per_m: float = 0.0006
-    rolling_mps2: float = 0.5
-    brake_mps2: float = 16.0
-    reverse_mps2: float = 5.0
-    reverse_max_mps: float = 10.0
-    scrub_mps2: float = 6.0
+    ``preset``: ``"calibrated"`` (fitted to real ghosts, the default), ``"previous"`` (the
+    earlier hand-tuned car) or a ``.json`` parameter file from ``tmstate sim-calibrate``;
+    ``params``: overrides of that car's fields (:class:`~tmstate.backends.sim.model.CarParams`
+    or :class:`~tmstate.backends.sim.model.PreviousCar`). The rest is the simulator's own:
+    wall contact, car width, and start noise (a random lateral offset / heading within
+    ± ``start_offset_m`` / ``start_yaw_rad``, drawn from the seeded generator).
+    """
+
+    preset: str = "calibrated"
+    params: dict = field(default_factory=dict)
     wall_keep_per_tick: float = 0.985
     car_half_width_m: float = 1.0
-    gear_top_speeds_mps: tuple[float, ...] = (16.0, 30.0, 45.0, 62.0, 90.0)
-    idle_rpm: float = 1500.0
-    max_rpm: float = 10000.0
     start_offset_m: float = 0.0
     start_yaw_rad: float = 0.0
 
     def __post_init__(self) -> None:
-        positive = ("wheelbase_m", "max_steer_rad", "steer_falloff_mps", "grip_mps2", "min_grip_mps2",
-                    "slip_time_s", "engine_mps2", "top_speed_mps", "brake_mps2")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"CarConfig.{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.wall_keep_per_tick <= 1:
             raise ConfigError(f"CarConfig.wall_keep_per_tick must be in (0, 1], got {self.wall_keep_per_tick}")
-        if list(self.gear_top_speeds_mps) != sorted(self.gear_top_speeds_mps) or not self.gear_top_speeds_mps:
-            raise ConfigError(f"CarConfig.gear_top_speeds_mps must be increasing, got {self.gear_top_speeds_mps}")
+        if not isinstance(self.params, dict):
+            raise ConfigError(f"CarConfig.params must be a table of car fields, got {type(self.params).__name__}")
+
+    def model(self) -> Any:
+        """The car model this config names (parameters loaded, overrides applied)."""
+        if self.preset in ("calibrated", "previous"):
+            return load_car({"preset": self.preset, **self.params})
+        base = load_car(self.preset)
+        return load_car({"preset": "calibrated", **base.to_dict(), **self.params}) if self.params else base
 
 
-class _ArrayOps:
-    """The functions :func:`_dynamics` needs, on numpy arrays (many cars)."""
-
-    sin, cos, tan, hypot, abs, sign = np.sin, np.cos, np.tan, np.hypot, np.abs, np.sign
-    minimum, maximum = np.minimum, np.maximum
-
-
-class _ScalarOps:
-    """The same functions on Python floats (one car: no numpy per-call overhead)."""
-
-    sin, cos, tan, hypot = math.sin, math.cos, math.tan, math.hypot
-    abs, minimum, maximum = abs, min, max
-
-    @staticmethod
-    def sign(v: float) -> float:
-        return (v > 0.0) - (v < 0.0)
-
-
-def _dynamics(op, c: CarConfig, yaw, vx, vz, steer, gas, brake):
-    """(ax, az, yaw rate, understeer excess 0..1) of cars for one tick.
-
-    Written once for both paths: ``op`` is :class:`_ArrayOps` (arrays, one entry per car)
-    or :class:`_ScalarOps` (Python floats, one car); the arithmetic is identical.
-    """
-    sin, cos = op.sin(yaw), op.cos(yaw)
-    v_long = vx * sin + vz * cos
-    v_lat = vx * cos - vz * sin
-    speed_abs = op.abs(v_long)
-    # Steering and grip: the yaw rate a kinematic bicycle asks for, capped by the grip.
-    delta = steer * c.max_steer_rad / (1.0 + speed_abs * (1.0 / c.steer_falloff_mps))
-    omega_kin = v_long * op.tan(delta) * (1.0 / c.wheelbase_m)
-    grip = op.maximum(c.grip_mps2 - c.grip_loss_per_mps * op.hypot(v_long, v_lat), c.min_grip_mps2)
-    omega_grip = grip / op.maximum(speed_abs, 1.0)
-    omega = op.minimum(op.maximum(omega_kin, -omega_grip), omega_grip)
-    excess = op.minimum(op.maximum(op.abs(omega_kin) / omega_grip - 1.0, 0.0), 1.0)
-    # Longitudinal: engine (gas, unless braking) and reverse drive push; the rest resists.
-    engine = (1.0 - brake) * gas * c.engine_mps2 * op.maximum(1.0 - v_long * (1.0 / c.top_speed_mps), 0.0)
-    engine = op.minimum(engine, c.engine_mps2)
-    reverse = brake * ((v_long <= 0.05) & (v_long > -c.reverse_max_mps)) * -c.reverse_mps2
-    resist = c.drag_per_m * v_long * v_long + c.scrub_mps2 * excess
-    resist = resist + (gas <= 0.0) * c.rolling_mps2 + brake * (v_long > 0.0) * c.brake_mps2
-    resist = op.minimum(resist, speed_abs * (1.0 / _DT))  # resistance stops the car, never reverses it
-    a_long = engine + reverse - op.sign(v_long) * resist
-    a_lat = op.minimum(op.maximum(v_lat * (-1.0 / c.slip_time_s), -grip), grip)
-    return a_long * sin + a_lat * cos, a_long * cos - a_lat * sin, omega, excess
-
-
-_FLOAT_FIELDS = ("x", "z", "yaw", "vx", "vz", "omega", "arc_m", "arc_max_m", "lateral_m", "along_m",
-                 "steer", "gas", "brake")
-_INT_FIELDS = ("index", "ticks", "checkpoint_count", "finished", "wall_contact", "sliding")
+_FLOAT_FIELDS = ("x", "z", "yaw", "vx", "vz", "omega", "delta", "shift", "arc_m", "arc_max_m", "lateral_m",
+                 "along_m", "steer", "gas", "brake")
+_INT_FIELDS = ("index", "ticks", "checkpoint_count", "finished", "wall_contact", "sliding", "gear")
 _SNAPSHOT = struct.Struct(f"<4sI{len(_FLOAT_FIELDS)}d{len(_INT_FIELDS)}q")
 _MAGIC = b"TMSC"
-_VERSION = 1
+_VERSION = 2
 
 
 class SimCars:
@@ -136,7 +82,9 @@ class SimCars:
     Per-car arrays (read them, don't write them): ``x``, ``z`` (m), ``yaw`` (rad), ``vx``,
     ``vz`` (m/s), ``omega`` (yaw rate, rad/s), ``arc_m`` (arc length along the line),
     ``lateral_m`` (+ = right), ``ticks`` (race time in ticks), ``checkpoint_count``,
-    ``finished``, ``wall_contact`` and ``sliding`` (during the last tick).
+    ``finished``, ``wall_contact`` and ``sliding`` (during the last tick); for the calibrated
+    car also ``delta`` (front-wheel angle, rad), ``gear`` (0..4) and ``shift`` (upshift dead
+    time left, s).
     """
 
     # The per-car arrays, made in __init__ from _FLOAT_FIELDS (float64) and _INT_FIELDS (int64).
@@ -159,12 +107,18 @@ class SimCars:
     finished: np.ndarray
     wall_contact: np.ndarray
     sliding: np.ndarray
+    delta: np.ndarray
+    shift: np.ndarray
+    gear: np.ndarray
+    model: Any  # CarParams (self._k is its Prepared) or PreviousCar (self._k is None)
 
     def __init__(self, line: ReferenceLine, n: int = 1, seed: int | None = None,
                  config: CarConfig | None = None, width_m: float | None = None) -> None:
         if n < 1:
             raise ConfigError(f"SimCars needs at least one car, got n={n}")
         self.config = config if config is not None else CarConfig()
+        self.model = self.config.model()
+        self._k = Prepared(self.model) if isinstance(self.model, CarParams) else None
         self.corridor = Corridor(line, width_m)
         self.line = line
         self.n = n
@@ -174,7 +128,8 @@ class SimCars:
             setattr(self, name, np.zeros(n))
         for name in _INT_FIELDS:
             setattr(self, name, np.zeros(n, dtype=np.int64))
-        self._gear_list = [float(v) for v in self.config.gear_top_speeds_mps]
+        if self._k is None:
+            self._gear_list = [float(v) for v in self.model.gear_top_speeds_mps]
         self.reset()
 
     # --- episode control ----------------------------------------------------------------
@@ -197,7 +152,7 @@ class SimCars:
         self.z[idx] = z0 + offset * nz
         self.yaw[idx] = yaw0 + dyaw
         self.lateral_m[idx] = offset
-        for name in ("vx", "vz", "omega", "arc_m", "arc_max_m", "along_m", "steer", "gas", "brake"):
+        for name in ("vx", "vz", "omega", "delta", "shift", "arc_m", "arc_max_m", "along_m", "steer", "gas", "brake"):
             getattr(self, name)[idx] = 0.0
         for name in _INT_FIELDS:
             getattr(self, name)[idx] = 0
@@ -224,6 +179,9 @@ class SimCars:
         self.vx[i] = speed_mps * math.sin(yaw)
         self.vz[i] = speed_mps * math.cos(yaw)
         self.omega[i] = 0.0
+        self.delta[i], self.shift[i] = 0.0, 0.0
+        if self._k is not None:  # the gear the box holds at this speed
+            self.gear[i] = gear_for_speed(self._k, abs(float(speed_mps)))
         self.index[i], self.along_m[i], self.lateral_m[i] = k, along, lateral
         self.arc_m[i] = cor.arc_length_one(k, along)
         self.arc_max_m[i] = max(float(self.arc_max_m[i]), float(self.arc_m[i]))
@@ -251,44 +209,78 @@ class SimCars:
         else:
             for _ in range(ticks):
                 self._tick()
+            self._mark_progress()
         return self.finished.astype(bool)
 
     # --- physics ------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        """One tick of every car (numpy; masks multiplied rather than np.where, for few calls)."""
-        live = 1.0 - self.finished  # 1.0 for cars still racing, 0.0 for finished (frozen) ones
+        """One tick of every car (numpy; masks multiplied rather than np.where, for few calls).
+
+        While no car has finished, the masks are the scalar 1.0 (same results, fewer calls).
+        """
+        any_done = bool(self.finished.any())
+        live = (1.0 - self.finished) if any_done else 1.0  # 0.0 for finished (frozen) cars
         dt = live * _DT
-        ax, az, omega, excess = _dynamics(_ArrayOps, self.config, self.yaw, self.vx, self.vz,
-                                          self.steer, self.gas, self.brake)
+        k = self._k
+        if k is not None:
+            ax, az, omega, delta, gear, shift, slip = calibrated_tick(
+                ArrayOps, k, k.arrays, self.yaw, self.vx, self.vz, self.omega, self.delta, self.gear, self.shift,
+                self.steer, self.gas, self.brake)
+            if any_done:
+                frozen = self.finished > 0
+                delta = np.where(frozen, self.delta, delta)
+                gear = np.where(frozen, self.gear, gear)
+                shift = np.where(frozen, self.shift, shift)
+                slip = slip * live
+            self.delta[:] = delta
+            self.gear[:] = gear
+            self.shift[:] = shift
+            np.greater(slip, 1.0, out=self.sliding, casting="unsafe")
+        else:
+            ax, az, omega, excess = previous_tick(ArrayOps, self.model, self.yaw, self.vx, self.vz,
+                                                  self.steer, self.gas, self.brake)
+            np.greater(excess * live, 0.0, out=self.sliding, casting="unsafe")
         self.vx += ax * dt
         self.vz += az * dt
-        np.multiply(omega, live, out=self.omega)
-        self.yaw += omega * dt
+        if any_done:
+            np.multiply(omega, live, out=self.omega)
+            self.ticks += self.finished == 0
+        else:
+            self.omega[:] = omega
+            self.ticks += 1
+        self.yaw += self.omega * dt
         self.x += self.vx * dt
         self.z += self.vz * dt
-        np.greater(excess * live, 0.0, out=self.sliding, casting="unsafe")
-        self.ticks += self.finished == 0
         self._collide(live)
 
     def _step_one(self, ticks: int) -> None:
         """``ticks`` ticks of a single car in plain Python floats (same model as :meth:`_tick`)."""
         c = self.config
+        model = self.model
+        k = self._k
         cor = self.corridor
         x, z, yaw = float(self.x[0]), float(self.z[0]), float(self.yaw[0])
+        delta, gear, shift = float(self.delta[0]), int(self.gear[0]), float(self.shift[0])
         vx, vz = float(self.vx[0]), float(self.vz[0])
         steer, gas, brake = float(self.steer[0]), float(self.gas[0]), float(self.brake[0])
         index, count = int(self.index[0]), int(self.ticks[0])
         along, lateral = float(self.along_m[0]), float(self.lateral_m[0])
         arc_max = float(self.arc_max_m[0])
-        omega, excess, hit, finished = float(self.omega[0]), 0.0, bool(self.wall_contact[0]), bool(self.finished[0])
+        omega, sliding, hit, finished = float(self.omega[0]), False, bool(self.wall_contact[0]), bool(self.finished[0])
         limit = cor.half_width_m - c.car_half_width_m
         keep = c.wall_keep_per_tick
         for _ in range(ticks):
             if finished:  # frozen at its finish tick, as the vector path leaves it
-                omega, excess, hit = 0.0, 0.0, False
+                omega, sliding, hit = 0.0, False, False
                 break
-            ax, az, omega, excess = _dynamics(_ScalarOps, c, yaw, vx, vz, steer, gas, brake)
+            if k is not None:
+                ax, az, omega, delta, gear, shift, slip = calibrated_tick(
+                    ScalarOps, k, k, yaw, vx, vz, omega, delta, gear, shift, steer, gas, brake)
+                sliding = slip > 1.0
+            else:
+                ax, az, omega, excess = previous_tick(ScalarOps, model, yaw, vx, vz, steer, gas, brake)
+                sliding = excess > 0.0
             vx += ax * _DT
             vz += az * _DT
             yaw += omega * _DT
@@ -317,14 +309,15 @@ class SimCars:
                 vz -= backwards * dz
                 along = 0.0
                 hit = True
-            arc_max = max(arc_max, cor.arc_length_one(index, along))
             finished = index == cor.segments - 1 and along >= cor.last_length2d
         self.x[0], self.z[0], self.yaw[0], self.vx[0], self.vz[0] = x, z, yaw, vx, vz
         self.omega[0] = omega
-        self.sliding[0] = excess > 0.0
+        self.delta[0], self.gear[0], self.shift[0] = delta, gear, shift
+        self.sliding[0] = sliding
         self.ticks[0] = count
         self.index[0], self.along_m[0], self.lateral_m[0] = index, along, lateral
         self.arc_m[0] = cor.arc_length_one(index, along)
+        arc_max = max(arc_max, float(self.arc_m[0]))
         self.arc_max_m[0] = arc_max
         self.wall_contact[0] = hit
         self.finished[0] = finished
@@ -333,13 +326,15 @@ class SimCars:
         else:
             self.checkpoint_count[0] = bisect.bisect_right(cor.checkpoint_list, arc_max)
 
-    def _collide(self, live: np.ndarray) -> None:
-        """Walls, the back wall at the start, checkpoints and the finish."""
+    def _collide(self, live: np.ndarray | float) -> None:
+        """Walls, the back wall at the start, and the finish (checkpoints: :meth:`_mark_progress`)."""
         cor = self.corridor
         c = self.config
         index, along, lateral = cor.project(self.x, self.z, self.index)
         limit = cor.half_width_m - c.car_half_width_m
-        over = (np.abs(lateral) - limit) * live
+        over = np.abs(lateral) - limit
+        if not isinstance(live, float):
+            over *= live
         hit = over > 0.0
         any_hit = hit.any()
         if any_hit:
@@ -354,7 +349,9 @@ class SimCars:
             self.vx[:] = (self.vx - into * nx) * keep
             self.vz[:] = (self.vz - into * nz) * keep
             lateral = np.where(hit, side * limit, lateral)
-        behind = (along < 0.0) & (index == 0) & (live > 0)
+        behind = (along < 0.0) & (index == 0)
+        if not isinstance(live, float):
+            behind &= live > 0
         if behind.any():
             dx, dz = cor.direction[0]
             back = np.where(behind, -along, 0.0)
@@ -373,11 +370,18 @@ class SimCars:
         self.index[:] = index
         self.along_m[:] = along
         self.lateral_m[:] = lateral
-        self.arc_m[:] = cor.arc_length(index, along)
-        np.maximum(self.arc_max_m, self.arc_m, out=self.arc_max_m)
-        done = (index == cor.segments - 1) & (along >= cor.length2d[-1]) & (live > 0)
+        done = (index == cor.segments - 1) & (along >= cor.length2d[-1])
+        if not isinstance(live, float):
+            done &= live > 0
         if done.any():
             self.finished[done] = 1
+
+    def _mark_progress(self) -> None:
+        """Arc length, its running maximum and the checkpoints passed, after a step's ticks
+        (a finished car is frozen at its finish tick, so its values are those of that tick)."""
+        cor = self.corridor
+        self.arc_m[:] = cor.arc_length(self.index, self.along_m)
+        np.maximum(self.arc_max_m, self.arc_m, out=self.arc_max_m)
         if len(cor.checkpoints_m):
             passed = np.searchsorted(cor.checkpoints_m, self.arc_max_m, side="right")
             self.checkpoint_count[:] = np.where(self.finished > 0, self.checkpoint_target, passed)
@@ -391,8 +395,8 @@ class SimCars:
         return np.hypot(self.vx, self.vz)
 
     def state(self, i: int = 0) -> GameState:
-        """The :class:`GameState` of car ``i``; gear (1..5) and rpm approximated from the
-        speed (display only, not TMNF's gearbox)."""
+        """The :class:`GameState` of car ``i``: the calibrated car's gear (1..5) and rpm
+        (linear in speed within a gear); for the previous car, both derived from the speed."""
         cor = self.corridor
         index = int(self.index[i])
         frac = min(max(float(self.along_m[i]) / cor.length2d_list[index], 0.0), 1.0)
@@ -400,8 +404,13 @@ class SimCars:
         y = heights[index] * (1.0 - frac) + heights[index + 1] * frac
         vx, vz = float(self.vx[i]), float(self.vz[i])
         speed = math.hypot(vx, vz)
-        gear = min(bisect.bisect_left(self._gear_list, speed * 1.02), len(self._gear_list) - 1)
-        rpm = min(max(self.config.max_rpm * speed / self._gear_list[gear], self.config.idle_rpm), self.config.max_rpm)
+        if self._k is not None:
+            gear = int(self.gear[i])
+            rpm = calibrated_rpm(self._k, speed, gear)
+        else:
+            m = self.model
+            gear = min(bisect.bisect_left(self._gear_list, speed * 1.02), len(self._gear_list) - 1)
+            rpm = min(max(m.max_rpm * speed / self._gear_list[gear], m.idle_rpm), m.max_rpm)
         return GameState(
             race_time_ms=int(self.ticks[i]) * TICK_MS,
             position=np.array((float(self.x[i]), y, float(self.z[i]))),

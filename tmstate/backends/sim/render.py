@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -92,7 +94,7 @@ class TrackRenderer:
                      int(math.ceil((hi[1] - lo[1]) / self.resolution_m)) + 1)
         self._rgb: np.ndarray | None = None
         self._gray: np.ndarray | None = None
-        self._car_cache: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._car_cache: dict[tuple, Any] = {}
 
     # --- the raster ---------------------------------------------------------------------
 
@@ -182,33 +184,64 @@ class TrackRenderer:
     def view(self, x: float, z: float, yaw: float, width: int, height: int,
              camera_name: str = "chase", gray: bool = False) -> np.ndarray:
         """The view from a car at (x, z) heading ``yaw``: (height, width, 3) RGB or (height, width) grey uint8."""
+        return self.views(np.array([x]), np.array([z]), np.array([yaw]), width, height, camera_name, gray)[0]
+
+    def views(self, x: np.ndarray, z: np.ndarray, yaw: np.ndarray, width: int, height: int,
+              camera_name: str = "chase", gray: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+        """The views of N cars: (N, height, width, 3) RGB or (N, height, width) grey uint8.
+
+        The homographies are built for all cars at once; each view is then one
+        ``cv2.warpPerspective`` of the track raster; the sky and the car (the same pixels in
+        every view of a camera fixed to the car) are painted on all views together.
+        """
         if width < 1 or height < 1:
             raise ConfigError(f"frame size must be at least 1x1, got {width}x{height}")
         cam = camera(camera_name)
         src = self.raster(gray)
         grass = _GRASS_GREY if gray else GRASS
-        homography, horizon = self._homography(cam, x, z, yaw, width, height)
-        out = cv2.warpPerspective(src, homography, (width, height), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=grass)
+        homographies, horizon = self._homographies(cam, np.asarray(x, dtype=np.float64),
+                                                   np.asarray(z, dtype=np.float64),
+                                                   np.asarray(yaw, dtype=np.float64), width, height)
+        n = len(homographies)
+        shape = (n, height, width) if gray else (n, height, width, 3)
+        if out is None or out.shape != shape:
+            out = np.empty(shape, dtype=np.uint8)
+        for i in range(n):
+            cv2.warpPerspective(src, homographies[i], (width, height), dst=out[i], flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=grass)
         if horizon is not None and horizon >= 0:
-            out[: min(height, int(math.floor(horizon)) + 1)] = _grey(SKY) if gray else SKY
+            out[:, : min(height, int(math.floor(horizon)) + 1)] = _grey(SKY) if gray else SKY
         if cam.draw_car:
-            self._draw_car(out, cam, width, height, gray)
+            overlay = self._car_overlay(cam, width, height, gray)
+            if overlay is not None:
+                (lo, hi), alpha, inverse, colour = overlay
+                band = out[:, lo:hi].astype(np.uint16)
+                band *= inverse
+                band += colour
+                band >>= 8
+                out[:, lo:hi] = band
         return out
 
-    def _homography(self, cam: Camera, x: float, z: float, yaw: float, width: int,
-                    height: int) -> tuple[np.ndarray, float | None]:
-        """Raster pixels -> image pixels, and the horizon row (None for a top camera)."""
-        s, c = math.sin(yaw), math.cos(yaw)
+    def _homographies(self, cam: Camera, x: np.ndarray, z: np.ndarray, yaw: np.ndarray, width: int,
+                      height: int) -> tuple[np.ndarray, float | None]:
+        """Raster pixels -> image pixels for N cars (N, 3, 3), and the horizon row (None for a top camera)."""
+        s, c = np.sin(yaw), np.cos(yaw)
         res = self.resolution_m
-        # Raster pixel (u, v, 1) -> world offset from the car (dx, dz).
-        raster_to_offset = np.array([[res, 0.0, self.x0 - x], [0.0, -res, self.z1 - z], [0.0, 0.0, 1.0]])
+        n = len(x)
+        # Raster pixel (u, v, 1) -> world offset from the car (dx, dz), then into the car's
+        # frame (right, forward): [[c, -s], [s, c]] @ offset.
+        m = np.zeros((n, 3, 3))
+        m[:, 0, 0] = c * res
+        m[:, 0, 1] = s * res
+        m[:, 0, 2] = c * (self.x0 - x) - s * (self.z1 - z)
+        m[:, 1, 0] = s * res
+        m[:, 1, 1] = -c * res
+        m[:, 1, 2] = s * (self.x0 - x) + c * (self.z1 - z)
+        m[:, 2, 2] = 1.0
         if cam.kind == "top":
             scale = width / cam.span_m
-            # offset -> (along right, along forward, 1) -> image pixels (car at 70% height)
-            to_car = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
             to_img = np.array([[scale, 0.0, (width - 1) / 2], [0.0, -scale, 0.7 * (height - 1)], [0.0, 0.0, 1.0]])
-            return to_img @ to_car @ raster_to_offset, None
+            return to_img @ m, None
         focal, cx, cy, pitch = self._intrinsics(cam, width, height)
         sp, cp = math.sin(pitch), math.cos(pitch)
         # A ground point at car-frame (right R, forward F) seen from the camera at height h,
@@ -221,25 +254,49 @@ class TrackRenderer:
             [0.0, cp, h * sp + back * cp],
         ])
         intr = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
-        to_car = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-        homography = intr @ ground_to_cam @ to_car @ raster_to_offset
-        return homography, cy - focal * math.tan(pitch)
+        return (intr @ ground_to_cam) @ m, cy - focal * math.tan(pitch)
+
+    def _car_overlay(self, cam: Camera, width: int, height: int, gray: bool):
+        """(row range, alpha, 256 - alpha, premultiplied colour) of the car drawn over a view
+        (uint16, in 1/256ths, for the rows the car covers)."""
+        key = (cam, width, height, gray)
+        if key not in self._car_cache:
+            self._car_cache[key] = self._make_overlay(cam, width, height, gray)
+        return self._car_cache[key]
+
+    def _make_overlay(self, cam: Camera, width: int, height: int, gray: bool):
+        polygons = self._car_polygons(cam, width, height)
+        if polygons is None:
+            return None
+        body, roof = polygons
+        alpha = np.zeros((height, width), dtype=np.uint8)
+        cv2.fillConvexPoly(alpha, body, 255, cv2.LINE_AA, 4)
+        shape = (height, width) if gray else (height, width, 3)
+        colour = np.zeros(shape, dtype=np.uint8)
+        body_colour = _grey(CAR_BODY) if gray else CAR_BODY
+        roof_colour = _grey(CAR_ROOF) if gray else CAR_ROOF
+        cv2.fillConvexPoly(colour, body, body_colour, cv2.LINE_AA, 4)
+        colour[alpha > 0] = body_colour
+        roof_alpha = np.zeros((height, width), dtype=np.uint8)
+        cv2.fillConvexPoly(roof_alpha, roof, 255, cv2.LINE_AA, 4)
+        a_roof = roof_alpha.astype(np.float32)[..., None] / 255.0 if not gray else roof_alpha.astype(np.float32) / 255.0
+        base = colour.astype(np.float32)
+        base += (np.asarray(roof_colour, dtype=np.float32) - base) * a_roof
+        rows = np.flatnonzero(alpha.any(axis=1))
+        if not len(rows):
+            return None
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        # Integer blending in 1/256ths: view = (view * (256 - a) + colour * a + 128) >> 8.
+        a = (alpha[lo:hi].astype(np.uint16) * 256 + 127) // 255
+        if not gray:
+            a = a[..., None]
+        premultiplied = (np.rint(base[lo:hi]).astype(np.uint16) * a + 128).astype(np.uint16)
+        return (lo, hi), a, (256 - a).astype(np.uint16), premultiplied
 
     @staticmethod
     def _intrinsics(cam: Camera, width: int, height: int) -> tuple[float, float, float, float]:
         focal = (width / 2) / math.tan(math.radians(cam.fov_deg) / 2)
         return focal, (width - 1) / 2, (height - 1) / 2, math.radians(cam.pitch_deg)
-
-    def _draw_car(self, out: np.ndarray, cam: Camera, width: int, height: int, gray: bool) -> None:
-        key = (cam, width, height)
-        if key not in self._car_cache:
-            self._car_cache[key] = self._car_polygons(cam, width, height)
-        polygons = self._car_cache[key]
-        if polygons is None:
-            return
-        body, roof = polygons
-        cv2.fillConvexPoly(out, body, _grey(CAR_BODY) if gray else CAR_BODY, cv2.LINE_AA, 4)
-        cv2.fillConvexPoly(out, roof, _grey(CAR_ROOF) if gray else CAR_ROOF, cv2.LINE_AA, 4)
 
     def _car_polygons(self, cam: Camera, width: int, height: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The car's outline and roof in image pixels (fixed for a camera fixed to the car)."""

@@ -229,13 +229,16 @@ def load_track(name: str) -> ReferenceLine:
 
 
 def resolve_line(map_or_path: str) -> ReferenceLine:
-    """A reference line from a shipped track name, a ``.npz``/``.npy`` path, or a name in
-    ``./reference_lines/`` (the user's lines) or among the shipped lines."""
+    """A reference line from a shipped track name, a ``.npz``/``.npy`` path, a ``.Replay.Gbx``
+    (the line is built from its ghost on the fly, as ``tmstate line-from-replay`` would), or a
+    name in ``./reference_lines/`` (the user's lines) or among the shipped lines."""
     if map_or_path in SHIPPED_TRACKS:
         return load_track(map_or_path)
     path = Path(map_or_path)
     if path.suffix in (".npz", ".npy"):
         return ReferenceLine.load(path)
+    if path.name.lower().endswith(".gbx"):
+        return ghost_corridor_line(path)
     for folder in (USER_LINES_DIR, REFERENCE_DIR):
         for suffix in (".npz", ".npy"):
             candidate = folder / f"{map_or_path}{suffix}"
@@ -243,9 +246,34 @@ def resolve_line(map_or_path: str) -> ReferenceLine:
                 return ReferenceLine.load(candidate)
     raise ReferenceLineError(
         path, "no such reference line",
-        f"give a .npz/.npy path, a name in ./{USER_LINES_DIR} or {REFERENCE_DIR}, or a sim track "
+        f"give a .npz/.npy path, a .Replay.Gbx, a name in ./{USER_LINES_DIR} or {REFERENCE_DIR}, or a sim track "
         f"({', '.join(track_names())})",
     )
+
+
+GHOST_TRACK_WIDTH_M = 24.0
+"""Corridor width around a line built from a ghost (a Stadium road is about this wide)."""
+
+
+def ghost_corridor_line(path: str | Path) -> ReferenceLine:
+    """The reference line of a ``.Replay.Gbx`` ghost (as ``tmstate line-from-replay`` builds
+    it, with its checkpoints), with a corridor width for the simulator.
+
+    The simulator drives the line's horizontal projection: heights, ramps, loops, boosters
+    and jumps are not simulated, and points where the ghost went straight up or down (no
+    horizontal motion) are dropped so every segment has a direction.
+    """
+    from tmstate.formats.gbx import line_from_ghost, read_ghost
+
+    line = line_from_ghost(read_ghost(path))
+    points = line.points
+    flat = np.linalg.norm(np.diff(points[:, [0, 2]], axis=0), axis=1)
+    if (flat < 1e-3).any():
+        keep = np.concatenate(([True], flat >= 1e-3))
+        points = points[keep]
+        line = ReferenceLine.from_points(points, spacing_m=None, metadata=line.metadata, name=line.name)
+    line.metadata.track_width_m = GHOST_TRACK_WIDTH_M
+    return line
 
 
 def track_width(line: ReferenceLine, default_m: float = DEFAULT_WIDTH_M) -> float:
@@ -261,8 +289,9 @@ class Corridor:
     windowed search around each car's previous segment index.
     """
 
-    WINDOW = np.arange(-4, 9)
-    """Segments searched around the previous one (0.5 m segments: -2 m .. +4.5 m)."""
+    WINDOW = np.arange(-2, 7)
+    """Segments searched around the previous one, every 10 ms tick (0.5 m segments: -1 m ..
+    +3.5 m; at 550 km/h a car moves 1.5 m per tick)."""
     WINDOW_LIST = WINDOW.tolist()
 
     def __init__(self, line: ReferenceLine, width_m: float | None = None) -> None:

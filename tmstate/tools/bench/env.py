@@ -9,8 +9,15 @@ period = 5 simulator ticks):
   telemetry observation (target >= 20,000);
 - ``sim_frames64_car_steps_per_s`` — the same plus, per car, a 64x64 grey chase view
   (target >= 3,000);
-- ``env_sim_<type>_steps_per_s`` — one ``TMNFEnv`` on the sim backend, whole steps
-  (action, physics, progress, reward, termination, observation), per observation type;
+- ``env_sim_<type>_steps_per_s`` — one ``TMNFEnv`` on the sim backend with the calibrated
+  car, whole steps (action, physics, progress, reward, termination, observation), per
+  observation type (target >= 15,000 for telemetry); ``env_sim_telemetry_previous_car_steps_per_s``
+  the same with the previous car, for comparison in the same run (telemetry and frames:
+  best of three runs interleaved with the vector env's);
+- ``vector64_sim_<type>_car_steps_per_s`` — :class:`~tmstate.vector.sim.SimVectorEnv` with
+  64 cars, whole vector steps (physics, scoring, observations of every car), counted per
+  car; ``vector64_<type>_speedup_vs_one_env`` divides it by one env's steps/s of the same
+  observation type in the same run (targets: >= 10 for telemetry, >= 5 for 64x64 frames);
 - ``env_overhead_us_per_step`` — on the replay backend (a logged sim episode played back),
   the time of ``env.step`` minus the time of the backend's own ``step``: what the env adds
   (action mapping, progress, reward, termination, telemetry observation, info)
@@ -62,11 +69,12 @@ def _sim_batch(steps: int, mode: str) -> float:
     return steps * CARS / (time.perf_counter() - start)
 
 
-def _env_rate(steps: int, obs_type: str) -> float:
+def _env_rate(steps: int, obs_type: str, preset: str = "calibrated") -> float:
     from tmstate.env.env import TMNFEnv
 
     env = TMNFEnv(backend="sim", map="sim_esses", observation={"type": obs_type, "width": 64, "height": 64},
-                  termination={"no_progress_s": 0, "time_limit_s": 0})
+                  termination={"no_progress_s": 0, "time_limit_s": 0},
+                  backend_options={"car": {"preset": preset}})
     env.reset(seed=0)
     start = time.perf_counter()
     for _ in range(steps):
@@ -74,6 +82,25 @@ def _env_rate(steps: int, obs_type: str) -> float:
         if terminated or truncated:
             env.reset()
     rate = steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+VECTOR_CARS = 64
+
+
+def _vector_rate(steps: int, obs_type: str) -> float:
+    """Car-steps per second of a :class:`~tmstate.vector.sim.SimVectorEnv` of VECTOR_CARS cars."""
+    from tmstate.vector.sim import SimVectorEnv
+
+    env = SimVectorEnv(VECTOR_CARS, map="sim_esses", observation={"type": obs_type, "width": 64, "height": 64},
+                       termination={"no_progress_s": 0, "time_limit_s": 0})
+    env.reset(seed=0)
+    actions = np.tile(ACTION, (VECTOR_CARS, 1))
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(actions)
+    rate = steps * VECTOR_CARS / (time.perf_counter() - start)
     env.close()
     return rate
 
@@ -148,7 +175,19 @@ def run(steps: int | None) -> dict:
     figures["sim_core_car_steps_per_s"] = _sim_batch(batch_steps, "core")
     figures["sim_telemetry_car_steps_per_s"] = _sim_batch(max(batch_steps // 4, 5), "telemetry")
     figures["sim_frames64_car_steps_per_s"] = _sim_batch(max(batch_steps // 8, 3), "frames")
-    for obs_type in ("telemetry", "frames", "dict"):
-        figures[f"env_sim_{obs_type}_steps_per_s"] = _env_rate(steps, obs_type)
+    # One env and the 64-car vector env, interleaved three times, best of each: the machine
+    # is shared, and a ratio of two figures taken minutes apart would measure the load.
+    vector_steps = max(steps // 20, 10)
+    for obs_type in ("telemetry", "frames"):
+        single = vector = 0.0
+        for _ in range(3):
+            single = max(single, _env_rate(max(steps // 2, 50), obs_type))
+            vector = max(vector, _vector_rate(vector_steps, obs_type))
+        figures[f"env_sim_{obs_type}_steps_per_s"] = single
+        figures[f"vector{VECTOR_CARS}_sim_{obs_type}_car_steps_per_s"] = vector
+        figures[f"vector{VECTOR_CARS}_{obs_type}_speedup_vs_one_env"] = vector / single
+    figures["env_sim_dict_steps_per_s"] = _env_rate(steps, "dict")
+    figures["env_sim_telemetry_previous_car_steps_per_s"] = max(_env_rate(max(steps // 2, 50), "telemetry", "previous")
+                                                                for _ in range(3))
     figures.update(_replay_overhead(steps))
     return figures
