@@ -2,7 +2,7 @@
 
 Builds the wheel of this checkout, checks it carries the plugin, the harness sources and the
 shipped tracks (and nothing built), installs it into a fresh venv (dependencies from the
-system's site-packages, so no network) and runs ``tmstate demo``, ``tmstate harness-demo``
+site-packages of the Python running the tests, so no network) and runs ``tmstate demo``, ``tmstate harness-demo``
 (which builds the harness from the packaged sources into a cache folder) and
 ``gymnasium.make`` from an unrelated folder.
 """
@@ -10,8 +10,10 @@ system's site-packages, so no network) and runs ``tmstate demo``, ``tmstate harn
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -32,10 +34,17 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel, tmp_path_factory) -> Path:
-    """A fresh venv with the wheel installed (the other dependencies seen from the system)."""
+    """A fresh venv with the wheel installed; the other dependencies are seen, after its own
+    packages, from the site-packages of the Python running the tests (the project venv, or
+    the system's): a ``.pth`` line adds that folder but runs none of its ``.pth`` files, so
+    this checkout's editable install stays out."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
     python = root / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    (Path(own) / "tmstate_test_deps.pth").write_text("".join(f"{d}\n" for d in sorted(deps)))
     installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                                 "--ignore-installed", str(wheel)], capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stdout + installed.stderr
