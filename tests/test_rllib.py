@@ -10,6 +10,7 @@ down at the end of the module.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -174,6 +175,53 @@ def test_ppo_trains_two_iterations_with_two_env_runners_on_the_simulator(cluster
     assert sorted(r["runner"] for r in reports) == [1, 2]
     assert all(r["instances"] == ["sim sim_easy"] for r in reports)
     assert len({r["pid"] for r in reports}) == 2  # two processes sampled
+
+
+def test_a_crashed_env_runner_is_restarted_by_rllib_and_training_goes_on(cluster: dict) -> None:
+    algo = ppo_config(RunnerEnvConfig(env=SHORT_EPISODES), PPOSettings(**SMALL)).build_algo()
+    try:
+        algo.train()
+        before = {r["runner"]: r["pid"] for r in game_reports(algo)}
+        os.kill(before[2], signal.SIGKILL)
+        results = [algo.train()]  # the iteration with a dead runner completes on the other one
+        for _ in range(20):  # RLlib probes and restarts the lost runner between iterations
+            if results[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1 and \
+                    results[-1]["fault_tolerance"]["num_healthy_workers"] == 2:
+                break
+            results.append(algo.train())
+        after = {r["runner"]: r["pid"] for r in game_reports(algo)}
+    finally:
+        algo.stop()
+    assert results[0]["training_iteration"] == 2 and results[0]["env_runners"]["num_env_steps_sampled"] > 0
+    tolerance = results[-1]["fault_tolerance"]
+    assert tolerance["num_healthy_workers"] == 2 and tolerance["num_remote_worker_restarts"] >= 1, tolerance
+    assert after[1] == before[1] and after[2] != before[2]  # a new process for runner 2
+
+
+def test_tmstate_train_engine_rllib_writes_progress_tensorboard_and_checkpoints(cluster: dict, tmp_path: Path) -> None:
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from tmstate.env.env import make_config
+    from tmstate.tools.train import TrainConfig
+    from tmstate.tools.train_rllib import RLlibOptions, train_rllib
+
+    out = tmp_path / "run"
+    config = TrainConfig(timesteps=200, envs=1, n_steps=64, batch_size=64, out=str(out), progress_bar=False,
+                         env=make_config(**SHORT_EPISODES))
+    summary = train_rllib(config, RLlibOptions(runners=2, checkpoint_every=1, num_epochs=1))
+    rows = json.loads((out / "progress.json").read_text())
+    assert [r["iteration"] for r in rows] == [1, 2] and summary["iterations"] == 2
+    assert rows[-1]["timesteps"] == summary["timesteps"] >= 200
+    assert all(_finite(r["episode_return_mean"]) and 0.0 <= r["finish_rate"] <= 1.0 for r in rows)
+    assert rows[-1]["healthy_runners"] == 2 and rows[-1]["games_lost"] == 0
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["iter_00001", "iter_00002"]
+    assert any((out / "tb").rglob("events.out.tfevents.*"))
+    assert len(json.loads((out / "runners.json").read_text())) == 2
+    restored = Algorithm.from_checkpoint(str(out / "checkpoint"))
+    try:
+        assert restored.training_iteration == 2
+    finally:
+        restored.stop()
 
 
 class KillHarnessMidway(GameMetrics):

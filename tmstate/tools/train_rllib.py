@@ -111,7 +111,7 @@ def _finite(value: Any) -> float | None:
 def iteration_row(result: dict[str, Any], wall_s: float) -> dict[str, Any]:
     """The figures of one RLlib iteration that a person follows (None where not measured yet)."""
     runners = result.get("env_runners", {})
-    group = result.get("env_runner_group", {})
+    group = result.get("fault_tolerance", {})
     return {
         "iteration": int(result["training_iteration"]),
         "timesteps": int(result.get("num_env_steps_sampled_lifetime", 0)),

@@ -43,7 +43,6 @@ import fcntl
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,15 +54,15 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.tune.registry import register_env
 
 from tmstate.config import from_dict
-from tmstate.env.env import EnvConfig, TMNFEnv, make_config
+from tmstate.env.env import EnvConfig, make_config
 from tmstate.errors import ConfigError
-from tmstate.vector.env import (
+from tmstate.vector.env import TMNFVectorEnv, VectorConfig
+from tmstate.vector.instances import (
     GameInstance,
     HarnessInstance,
     LaunchedInstance,
+    PortInstance,
     SimInstance,
-    TMNFVectorEnv,
-    VectorConfig,
     harness_line,
 )
 
@@ -193,37 +192,6 @@ class PortClaim:
         self.ports.clear()
 
 
-class PortInstance(GameInstance):
-    """A game on a listed port of this node that someone else started (and restarts).
-
-    Recovery cannot restart it: it waits until the port answers the plugin handshake again
-    (up to ``wait_s``), then a fresh sub-env connects.
-    """
-
-    def __init__(self, env_config: EnvConfig, port: int, line: Any = None, wait_s: float = 60.0) -> None:
-        self.env_config = env_config
-        self.port = port
-        self.line = line
-        self.wait_s = wait_s
-
-    def make_env(self) -> TMNFEnv:
-        options = {**self.env_config.backend_options, "port": self.port}
-        config = make_config(self.env_config, backend="tminterface", backend_options=options)
-        return TMNFEnv(config, line=self.line)
-
-    def recover(self) -> None:
-        from tmstate.ops.launch import default_probe
-
-        deadline = time.monotonic() + self.wait_s
-        while not default_probe(self.port, 1.0):
-            if time.monotonic() > deadline:
-                raise ConnectionError(f"no plugin answered on port {self.port} within {self.wait_s:g} s")
-            time.sleep(0.5)
-
-    def describe(self) -> str:
-        return f"game on port {self.port}"
-
-
 # --- the env creator -------------------------------------------------------------------
 
 
@@ -272,7 +240,7 @@ def build_runner_env(
         ports = claim.claim(listed, num_envs, where)
         on_close.append(claim.release)
         line = harness_line() if settings.backend == "harness" else None
-        instances = [PortInstance(c, p, line, settings.wait_for_game_s) for c, p in zip(configs, ports)]
+        instances = [PortInstance(p, c, settings.wait_for_game_s, line=line) for c, p in zip(configs, ports)]
     else:
         instances, release = _launched_instances(settings, configs, where, lock_dir)
         on_close.append(release)
