@@ -155,11 +155,19 @@ def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(float(value))
 
 
-def test_ppo_trains_two_iterations_with_two_env_runners_on_the_simulator(cluster: dict) -> None:
+def test_ppo_trains_with_two_env_runners_on_the_simulator_and_rllib_restarts_a_crashed_one(cluster: dict) -> None:
     algo = ppo_config(RunnerEnvConfig(env=SHORT_EPISODES), PPOSettings(**SMALL)).build_algo()
     try:
         results = [algo.train() for _ in range(2)]
-        reports = game_reports(algo)
+        before = {r["runner"]: r for r in game_reports(algo)}
+        os.kill(before[2]["pid"], signal.SIGKILL)  # an env runner's process crashes
+        after_crash = [algo.train()]  # this iteration completes on the runner that is left
+        for _ in range(20):  # RLlib probes and restarts the lost runner between iterations
+            tolerance = after_crash[-1]["fault_tolerance"]
+            if tolerance["num_remote_worker_restarts"] >= 1 and tolerance["num_healthy_workers"] == 2:
+                break
+            after_crash.append(algo.train())
+        after = {r["runner"]: r["pid"] for r in game_reports(algo)}
     finally:
         algo.stop()
     last = results[-1]
@@ -172,35 +180,16 @@ def test_ppo_trains_two_iterations_with_two_env_runners_on_the_simulator(cluster
     assert runners["tmstate/games_lost_lifetime"] == 0
     learner = last["learners"]["default_policy"]
     assert _finite(learner["total_loss"]) and _finite(learner["vf_loss"])
-    assert sorted(r["runner"] for r in reports) == [1, 2]
-    assert all(r["instances"] == ["sim sim_easy"] for r in reports)
-    assert len({r["pid"] for r in reports}) == 2  # two processes sampled
-
-
-def test_a_crashed_env_runner_is_restarted_by_rllib_and_training_goes_on(cluster: dict) -> None:
-    algo = ppo_config(RunnerEnvConfig(env=SHORT_EPISODES), PPOSettings(**SMALL)).build_algo()
-    try:
-        algo.train()
-        before = {r["runner"]: r["pid"] for r in game_reports(algo)}
-        os.kill(before[2], signal.SIGKILL)
-        results = [algo.train()]  # the iteration with a dead runner completes on the other one
-        for _ in range(20):  # RLlib probes and restarts the lost runner between iterations
-            if results[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1 and \
-                    results[-1]["fault_tolerance"]["num_healthy_workers"] == 2:
-                break
-            results.append(algo.train())
-        after = {r["runner"]: r["pid"] for r in game_reports(algo)}
-    finally:
-        algo.stop()
-    assert results[0]["training_iteration"] == 2 and results[0]["env_runners"]["num_env_steps_sampled"] > 0
-    tolerance = results[-1]["fault_tolerance"]
+    assert sorted(before) == [1, 2] and all(r["instances"] == ["sim sim_easy"] for r in before.values())
+    assert before[1]["pid"] != before[2]["pid"]  # two processes sampled
+    # the crash: training went on, and runner 2 came back as a new process
+    assert after_crash[0]["training_iteration"] == 3 and after_crash[0]["env_runners"]["num_env_steps_sampled"] > 0
+    tolerance = after_crash[-1]["fault_tolerance"]
     assert tolerance["num_healthy_workers"] == 2 and tolerance["num_remote_worker_restarts"] >= 1, tolerance
-    assert after[1] == before[1] and after[2] != before[2]  # a new process for runner 2
+    assert after[1] == before[1]["pid"] and after[2] != before[2]["pid"]
 
 
 def test_tmstate_train_engine_rllib_writes_progress_tensorboard_and_checkpoints(cluster: dict, tmp_path: Path) -> None:
-    from ray.rllib.algorithms.algorithm import Algorithm
-
     from tmstate.env.env import make_config
     from tmstate.tools.train import TrainConfig
     from tmstate.tools.train_rllib import RLlibOptions, train_rllib
@@ -217,11 +206,9 @@ def test_tmstate_train_engine_rllib_writes_progress_tensorboard_and_checkpoints(
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["iter_00001", "iter_00002"]
     assert any((out / "tb").rglob("events.out.tfevents.*"))
     assert len(json.loads((out / "runners.json").read_text())) == 2
-    restored = Algorithm.from_checkpoint(str(out / "checkpoint"))
-    try:
-        assert restored.training_iteration == 2
-    finally:
-        restored.stop()
+    for checkpoint in (out / "checkpoint", out / "checkpoints" / "iter_00002"):
+        meta = json.loads((checkpoint / "rllib_checkpoint.json").read_text())  # RLlib's own format
+        assert meta["ray_version"] == ray.__version__ and (checkpoint / "learner_group" / "learner").is_dir()
 
 
 class KillHarnessMidway(GameMetrics):

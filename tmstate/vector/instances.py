@@ -1,8 +1,8 @@
 """The games behind a vector env's sub-envs: how each is made, lost, told and restarted.
 
 A :class:`GameInstance` builds the sub-env for one game (the simulator, the plugin harness,
-a TMNF instance of :mod:`tmstate.ops.launch`, a game on a port someone else runs, or any
-function), says whether its game is still alive, and restarts it; :func:`is_game_lost` tells a lost game's errors from bugs.
+a TMNF instance of :mod:`tmstate.ops.launch`, or any function), says whether its game is
+still alive, and restarts it; :func:`is_game_lost` tells a lost game's errors from bugs.
 Used by :class:`tmstate.vector.env.TMNFVectorEnv` (recovery rules in its module doc).
 """
 
