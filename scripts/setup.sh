@@ -7,7 +7,7 @@
 # reuses it after. A venv is what makes an externally managed Python (PEP 668: Debian 12's
 # /usr/bin/python3 refuses `pip install`) work like a pip-able one. When the Python has no
 # venv module (a fresh Debian lacks python3-venv) and this runs as root, it is installed with
-# apt-get. Extras that need torch (test, train) get `torch==$TMSTATE_TORCH` first, the CPU
+# apt-get. Extras that need torch (test, train, ray) get `torch==$TMSTATE_TORCH` first, the CPU
 # build where a local wheel of it exists; the package itself only asks for a compatible
 # range, so a torch already in the venv is kept. Then `pip install -e ".[EXTRAS]"`.
 set -euo pipefail
@@ -49,7 +49,7 @@ fi
 
 vpy="$venv/bin/python"
 case ",$extras," in
-    *,test,*|*,train,*)
+    *,test,*|*,train,*|*,ray,*)
         if ! "$vpy" -c 'import torch' >/dev/null 2>&1; then
             echo "setup: installing torch==$torch_version"
             "$vpy" -m pip install -q "torch==$torch_version"

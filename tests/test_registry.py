@@ -81,3 +81,32 @@ def test_docs_list_every_id():
     text = (ROOT / "docs" / "env.md").read_text()
     missing = [i for i in [ENV_ID, *registered_ids()] if f"`{i}`" not in text]
     assert not missing, f"docs/env.md does not list {missing}"
+
+
+def test_the_cleanrl_style_vector_env_of_docs_training_md_steps():
+    """docs/training.md's CleanRL make_env (Gymnasium 1.x wrappers) on a registered id."""
+    import numpy as np
+
+    def make_env(env_id: str, gamma: float = 0.99):
+        def thunk():
+            env = gym.make(env_id)
+            env = gym.wrappers.FlattenObservation(env)
+            env = gym.wrappers.RecordEpisodeStatistics(env)
+            env = gym.wrappers.ClipAction(env)
+            env = gym.wrappers.NormalizeObservation(env)
+            env = gym.wrappers.TransformObservation(env, lambda obs: np.clip(obs, -10, 10), env.observation_space)
+            env = gym.wrappers.NormalizeReward(env, gamma=gamma)
+            env = gym.wrappers.TransformReward(env, lambda reward: np.clip(reward, -10, 10))
+            return env
+        return thunk
+
+    envs = gym.vector.SyncVectorEnv([make_env("tmstate/SimEasy-v0") for _ in range(2)])
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, envs.single_observation_space.shape[0])
+    ended = 0
+    for _ in range(150):  # standing still: no_progress ends each episode after 5 s (100 steps)
+        obs, reward, terminated, truncated, infos = envs.step(np.zeros((2, 2), dtype=np.float32))
+        if "episode" in infos:
+            ended += int(infos["_episode"].sum())
+    envs.close()
+    assert ended == 2 and np.isfinite(obs).all()

@@ -340,7 +340,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``tmstate train``: PPO/SAC with stable-baselines3 on the sim or the real game."""
+    """``tmstate train``: PPO/SAC with stable-baselines3 on the sim or the real game, or PPO
+    through Ray RLlib with env runners on many machines (``--engine rllib``)."""
     from tmstate.tools.train import CLI_FIELDS, merged_config, train
 
     overrides = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
@@ -348,6 +349,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["progress_bar"] = False
     if args.no_tensorboard:
         overrides["tensorboard"] = False
+    if args.engine == "rllib":
+        return _train_rllib(args, overrides)
+    if args.node_ports:
+        from tmstate.errors import ConfigError
+
+        raise ConfigError("--node-ports is for --engine rllib; the sb3 engine takes --ports")
     config = merged_config(args.config, overrides, args.hyper)
     summary = train(config, force=args.force, resume=args.resume)
     final = summary["final"] or {}
@@ -355,6 +362,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained {summary['timesteps']:,} steps in {summary['wall_s']:.0f} s; "
           f"final finish rate {final.get('finish_rate', 0):.0%}, return {final.get('mean_return', float('nan')):.3f}"
           f"{restarts}; results in {config.out}")
+    return 0
+
+
+def _train_rllib(args: argparse.Namespace, overrides: dict) -> int:
+    """``tmstate train --engine rllib``: PPO through Ray RLlib (tmstate.tools.train_rllib).
+
+    The run settings are the sb3 path's (``--config``, then the options); where the games
+    are (backend, ports per node, launch config) goes to the env runners instead."""
+    import dataclasses
+
+    from tmstate.errors import ConfigError
+    from tmstate.tools.train import merged_config
+    from tmstate.tools.train_rllib import RLlibOptions, parse_ports, train_rllib
+
+    if args.hyper or args.resume:
+        raise ConfigError("--hyper and --resume are for the sb3 engine; --engine rllib starts a new PPO run")
+    backend = overrides.pop("backend", None)  # "harness" is RLlib's only: TrainConfig refuses it
+    ports = overrides.pop("ports", None)
+    launch_config = overrides.pop("launch_config", None)
+    config = merged_config(args.config, overrides)
+    table = parse_ports(args.node_ports)
+    if ports or config.ports:
+        table["*"] = list(ports or config.ports)
+    options = RLlibOptions(
+        runners=args.runners, backend=backend or config.backend, ports=table,
+        launch_config=launch_config or config.launch_config, address=args.address or "",
+        checkpoint_every=args.checkpoint_every_iterations,
+    )
+    config = dataclasses.replace(config, backend="sim", ports=[], launch_config="", eval_port=0)
+    summary = train_rllib(config, options, force=args.force)
+    final = summary["final"] or {}
+    ret, rate = final.get("episode_return_mean"), final.get("finish_rate")
+    print(f"trained {summary['timesteps']:,} steps in {summary['wall_s']:.0f} s with {options.runners} env runner(s); "
+          f"episode return {'-' if ret is None else f'{ret:.3f}'}, finish rate {'-' if rate is None else f'{rate:.0%}'}, "
+          f"games lost {final.get('games_lost', 0)}; results in {config.out}")
     return 0
 
 
@@ -501,8 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_count, default=200)
     p.set_defaults(run=cmd_harness_demo)
 
-    p = sub.add_parser("bench", help="benchmarks (bridge, progress, env, vector)")
-    p.add_argument("name", choices=["bridge", "progress", "env", "vector"])
+    p = sub.add_parser("bench", help="benchmarks (bridge, progress, env, vector, rllib)")
+    p.add_argument("name", choices=["bridge", "progress", "env", "vector", "rllib"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--steps", type=_count, default=None, help="override the number of steps (>= 1)")
     p.set_defaults(run=cmd_bench)
@@ -599,9 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, metavar="RUN.toml",
                    help="run config: [train] (TrainConfig fields, [train.hyper] algorithm keywords) and [env] (EnvConfig)")
     p.add_argument("--algo", choices=["ppo", "sac"], default=None, help="algorithm (default: ppo)")
-    p.add_argument("--backend", choices=["sim", "tminterface"], default=None,
-                   help="sim (embedded simulator) or tminterface (the real game, through the recovering vector env) "
-                   "(default: sim)")
+    p.add_argument("--engine", choices=["sb3", "rllib"], default="sb3",
+                   help="sb3: stable-baselines3 on this machine; rllib: PPO through Ray RLlib, env runners on many "
+                   "machines (extra: [ray], docs/scale.md) (default: sb3)")
+    p.add_argument("--backend", choices=["sim", "tminterface", "harness"], default=None,
+                   help="sim (embedded simulator) or tminterface (the real game, through the recovering vector env); "
+                   "rllib also: harness (plugin-harness processes) (default: sim)")
     p.add_argument("--track", default=None,
                    help="the map: a sim track, or a reference line file for the real game (default: sim_easy)")
     p.add_argument("--obs", choices=["telemetry", "frames", "dict"], default=None,
@@ -636,6 +681,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: none)")
     p.add_argument("--no-progress-bar", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    p.add_argument("--runners", type=int, default=2, help="rllib: env runners, each over --envs sub-envs (default: 2)")
+    p.add_argument("--node-ports", default=None, metavar="KEY=P1,P2;KEY2=P3",
+                   help="rllib: game ports per node (KEY: node IP or Ray resource name); --ports gives the same "
+                   "ports on every node (default: the pid file of `tmstate launch` on each node)")
+    p.add_argument("--address", default=None,
+                   help="rllib: the Ray cluster to join (auto, HOST:PORT) (default: a local Ray for this run)")
+    p.add_argument("--checkpoint-every-iterations", type=int, default=10,
+                   help="rllib: iterations between checkpoints (default: 10)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")

@@ -36,6 +36,7 @@ PYTHON_DEPS: tuple[tuple[str, str, bool, str], ...] = (
     ("torch", "torch", False, "training (extra [train])"),
     ("tensorboard", "tensorboard", False, "training logs (extra [train])"),
     ("pygame", "pygame", False, "windows: render_mode='human', tmstate drive (extra [human])"),
+    ("ray", "ray[rllib]", False, "training on many machines: --engine rllib (extra [ray])"),
     ("pytest", "pytest", False, "tests (extra [test])"),
     ("hypothesis", "hypothesis", False, "tests (extra [test])"),
 )

@@ -206,18 +206,20 @@ class LaunchedInstance(GameInstance):
 class PortInstance(GameInstance):
     """A game already running on ``port`` (started by hand or by another tool). It is not
     this process's to restart: recovery waits up to ``wait_s`` for a plugin to answer on the
-    port again (a game restarted by whoever runs it), then the sub-env reconnects."""
+    port again (a game restarted by whoever runs it), then the sub-env reconnects. ``line``:
+    the reference line, if not the one of the env's map (the harness's race: :func:`harness_line`)."""
 
-    def __init__(self, port: int, env_config: Any, wait_s: float = 60.0) -> None:
+    def __init__(self, port: int, env_config: Any, wait_s: float = 60.0, line: Any = None) -> None:
         self.port = int(port)
         self.env_config = env_config
         self.wait_s = float(wait_s)
+        self.line = line
 
     def make_env(self) -> gym.Env:
         from tmstate.env.env import TMNFEnv, make_config
 
         options = {**self.env_config.backend_options, "port": self.port}
-        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options))
+        return TMNFEnv(make_config(self.env_config, backend="tminterface", backend_options=options), line=self.line)
 
     def recover(self) -> None:
         from tmstate.ops.launch import default_probe
