@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,25 +12,9 @@ COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (12, 34, 56)]
 
 
 @pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    """A private Xvfb display (Xvfb picks a free number and reports it through -displayfd)."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (scripts/test.sh installs the Debian package xvfb)")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp", "-noreset"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as reader:
-            number = reader.readline().strip()
-        if not number:
-            pytest.fail("Xvfb did not report a display number")
-        yield f":{number}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def xvfb(xvfb_display: str) -> str:
+    """The private Xvfb display of tests/conftest.py, under this module's shorter name."""
+    return xvfb_display
 
 
 class PaintedWindow:
