@@ -420,3 +420,15 @@ def test_the_repr_names_every_map():
         assert repr(same) == "TMNFVectorEnv(2 x sim sim_easy, NextStep)"
     finally:
         same.close()
+
+
+def test_a_vector_env_that_cannot_be_made_has_closed_its_instances_and_finalizers():
+    """The env owns what it is given from the start: its makers need no clean-up of their own."""
+    closed: list[str] = []
+    with pytest.raises(ConfigError):
+        TMNFVectorEnv([], on_close=[lambda: closed.append("empty")])
+    game = FakeGame()
+    other = FunctionInstance(lambda: gym.make("CartPole-v1"))
+    with pytest.raises(ConfigError, match="other spaces"):
+        TMNFVectorEnv([FunctionInstance(lambda: CountEnv(game)), other], on_close=[lambda: closed.append("spaces")])
+    assert closed == ["empty", "spaces"]  # each once

@@ -97,7 +97,8 @@ class TMNFVectorEnv(VectorEnv):
     """N sub-envs over N game instances, stepped in parallel, with autoreset and recovery.
 
     ``instances[i]`` is the game behind sub-env ``i``. ``restarts[i]`` counts the
-    restarts of instance ``i`` so far.
+    restarts of instance ``i`` so far. The env owns the instances and the ``on_close``
+    finalizers from the start: if making it fails, it has closed them already.
     """
 
     def __init__(
@@ -106,13 +107,16 @@ class TMNFVectorEnv(VectorEnv):
         config: VectorConfig | None = None,
         on_close: Sequence[Callable[[], None]] = (),
     ) -> None:
-        self.closed = True  # until the instances exist: nothing to close before that
+        self.closed = True  # until the sub-envs exist (close_extras cleans up before that)
         self._on_close = list(on_close)
-        if not instances:
-            raise ConfigError("a vector env needs at least one game instance")
-        self.config = config or VectorConfig()
         self.instances = list(instances)
         self.num_envs = len(self.instances)
+        self._pool: ThreadPoolExecutor | None = None
+        self.envs: list[gym.Env | None] = [None] * self.num_envs
+        if not instances:
+            self.close_extras()
+            raise ConfigError("a vector env needs at least one game instance")
+        self.config = config or VectorConfig()
         self.autoreset_mode = self.config.mode
         self.metadata = {"autoreset_mode": self.autoreset_mode}
         parallel = self.config.parallel
@@ -123,7 +127,6 @@ class TMNFVectorEnv(VectorEnv):
             if parallel
             else None
         )
-        self.envs: list[gym.Env | None] = [None] * self.num_envs
         self.restarts = [0] * self.num_envs
 
         def build(i: int) -> None:

@@ -90,14 +90,7 @@ def make_vector_env(
         if owned:
             on_close.append(launcher.stop_all)
         instances = [LaunchedInstance(launcher, i, c) for i, c in enumerate(configs)]
-    try:
-        return TMNFVectorEnv(instances, vector, on_close=on_close)
-    except BaseException:
-        for instance in instances:
-            instance.close()
-        for finalizer in on_close:
-            finalizer()
-        raise
+    return TMNFVectorEnv(instances, vector, on_close=on_close)  # it closes them if it fails
 
 
 def _port_instances(ports: list[int], configs: list[Any], launch: Any) -> list[GameInstance]:

@@ -244,14 +244,7 @@ def build_runner_env(
     else:
         instances, release = _launched_instances(settings, configs, where, lock_dir)
         on_close.append(release)
-    try:
-        env = TMNFVectorEnv(instances, VectorConfig(**settings.vector), on_close=on_close)
-    except BaseException:
-        for instance in instances:
-            instance.close()
-        for finalizer in on_close:
-            finalizer()
-        raise
+    env = TMNFVectorEnv(instances, VectorConfig(**settings.vector), on_close=on_close)  # closes them if it fails
     log.info("%s: %s", where, env)
     return env
 
