@@ -111,22 +111,7 @@ def _missing() -> str | None:
 
 def prefix_pids(prefix: str) -> list[int]:
     """Live (non-zombie) processes whose environment has WINEPREFIX=<prefix>: Wine's and the games'."""
-    needle = f"WINEPREFIX={prefix}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as fh:
-                if needle not in fh.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue
-        except (OSError, IndexError):
-            continue
-        found.append(int(entry.name))
-    return sorted(found)
+    return sorted(launch.pids_with_environment("WINEPREFIX", prefix))
 
 
 def _ports_free(ports: list[int]) -> bool:

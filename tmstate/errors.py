@@ -21,11 +21,9 @@ class ActionError(TmstateError, ValueError):
     """An action is NaN or outside the action space."""
 
 
-class FileFormatError(TmstateError):
-    """A file tmstate reads is missing, corrupt, empty or of the wrong shape.
-
-    The path is kept on the exception and always named in the message.
-    """
+class PathError(TmstateError):
+    """An error about one file or folder: the path is kept on the exception and always
+    named first in the message (``PATH: problem — hint``)."""
 
     def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
         self.path = Path(path)
@@ -36,17 +34,13 @@ class FileFormatError(TmstateError):
         super().__init__(message)
 
 
-class FileWriteError(TmstateError):
+class FileFormatError(PathError):
+    """A file tmstate reads is missing, corrupt, empty or of the wrong shape."""
+
+
+class FileWriteError(PathError):
     """A file or folder tmstate writes cannot be written (read-only or full disk, no
-    permission, a folder or a device where a file belongs). The path is kept and named."""
-
-    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
-        self.path = Path(path)
-        self.problem = problem
-        message = f"{self.path}: {problem}"
-        if hint:
-            message += f" — {hint}"
-        super().__init__(message)
+    permission, a folder or a device where a file belongs)."""
 
 
 class LogWriteWarning(UserWarning):

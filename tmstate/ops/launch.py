@@ -289,12 +289,17 @@ def install_plugin(source: str | Path, prefix: Path) -> Path:
 
 
 def pids_with_marker(marker: str) -> list[int]:
-    """Pids of this user's processes whose environment holds ``TMSTATE_INSTANCE=<marker>``.
+    """Pids of this user's processes whose environment holds ``TMSTATE_INSTANCE=<marker>``."""
+    return pids_with_environment(MARKER_VARIABLE, marker)
+
+
+def pids_with_environment(name: str, value: str) -> list[int]:
+    """Pids of this user's live (non-zombie) processes whose environment holds ``name=value``.
 
     Read from /proc/<pid>/environ (Linux). Processes of other users are unreadable and
     skipped, so only processes we could have started are ever found.
     """
-    needle = f"{MARKER_VARIABLE}={marker}".encode()
+    needle = f"{name}={value}".encode()
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
