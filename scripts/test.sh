@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README quick start; .ci/run calls exactly this).
 # Installs what the tests need (Debian: AngelScript 2.35 + Xvfb, and Wine 8 + mingw-w64 for
-# the `wine` tests; Python: the package with its test extra in the project venv, made by
-# scripts/setup.sh), builds the plugin harness and the Wine stand-in (plugins/winestandin),
+# the `wine` tests; Debian sid's AngelScript 2.38.0 package into the user cache, the second
+# engine of `tmstate plugin-check`; Python: the package with its test extra in the project
+# venv, made by scripts/setup.sh), builds the plugin harness and the Wine stand-in (plugins/winestandin),
 # then runs the whole suite with the venv's Python (the Ray tests in a second venv, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,13 @@ if [ ${#wine_missing[@]} -gt 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         "${wine_missing[@]}" >/dev/null; } || echo "could not install ${wine_missing[*]}: the wine tests will skip"
 fi
+
+# The second AngelScript engine of plugin-check (plugins/API.md, "Engine"): sid's
+# angelscript-dev, downloaded with a private apt configuration (the system's sources are not
+# touched) into ${XDG_CACHE_HOME:-~/.cache}/tmstate/angelscript/; instant once there. A
+# failed download stops here: the plugin-check tests need it.
+engine=$(bash plugins/harness/get-angelscript.sh)
+echo "AngelScript engine for plugin-check: $engine"
 
 bash scripts/setup.sh test
 venv=$(cd "${TMSTATE_VENV:-.venv}" && pwd)

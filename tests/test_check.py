@@ -43,7 +43,7 @@ def test_all_required_present_exits_0_with_versions(quick, capsys):
 
     assert items["python: numpy"]["status"] == "OK"
     assert numpy.__version__ in items["python: numpy"]["detail"]
-    assert {"harness binary", "angelscript headers", "wine", "Xvfb", "TMNF folder"} <= set(items)
+    assert {"harness binary", "angelscript headers", "plugin-check engines", "wine", "Xvfb", "TMNF folder"} <= set(items)
 
 
 def test_missing_required_dep_exits_1_and_says_what_to_do(quick, capsys):

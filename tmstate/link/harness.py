@@ -5,7 +5,8 @@
 drives it with a point-mass car — a stand-in that proves the plugin compiles and talks
 the protocol, NOT the game. :class:`HarnessProcess` starts it on a free port and waits for
 its ``READY port=<port>`` line; tests, benchmarks, the harness demo and the vector env use
-it wherever they would otherwise need TMNF.
+it wherever they would otherwise need TMNF. ``tmstate plugin-check`` also builds it against
+other AngelScript engines (:func:`engines`), the API model being the same under each.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tmstate.config import check_port
@@ -46,6 +49,87 @@ def angelscript_header() -> Path | None:
     return None
 
 
+ENGINES_ENV = "TMSTATE_ANGELSCRIPT_ENGINES"
+"""More AngelScript engines for plugin-check: extracted Debian angelscript-dev folders,
+separated by ``os.pathsep`` (besides those in :func:`engine_cache_dir`)."""
+GET_ENGINE_SCRIPT = (HARNESS_DIR / "get-angelscript.sh").resolve()
+"""Puts Debian sid's angelscript-dev (AngelScript 2.38.0) into :func:`engine_cache_dir`."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An AngelScript the harness can be built against: the system's, or one extracted from a
+    Debian angelscript-dev package into ``prefix`` (``usr/include``, ``usr/lib/<arch>``).
+
+    Why several: TMInterface's compiler behaves like AngelScript 2.36.x, and the engines a
+    Debian 12 machine can get are older (2.35.1, the system's) and newer (sid's 2.38.0);
+    each refuses a few plugins on a language rule only (plugins/API.md, "Engine").
+    """
+
+    version: str
+    prefix: Path | None = None
+    """None: the system's (``/usr``, Debian 12's angelscript-dev)."""
+
+    @property
+    def label(self) -> str:
+        """How messages name it, e.g. ``AngelScript 2.38.0``."""
+        return f"AngelScript {self.version}"
+
+    @property
+    def where(self) -> str:
+        return "system" if self.prefix is None else str(self.prefix)
+
+
+def _header_version(header: Path) -> str:
+    """``ANGELSCRIPT_VERSION_STRING`` from an angelscript.h, e.g. ``2.38.0``."""
+    found = re.search(r'#define\s+ANGELSCRIPT_VERSION_STRING\s+"([0-9.]+)', header.read_text(errors="replace"))
+    if not found:
+        raise ConfigError(f"{header}: no ANGELSCRIPT_VERSION_STRING in it — is it AngelScript's header?")
+    return found.group(1)
+
+
+def engine_cache_dir() -> Path:
+    """Where get-angelscript.sh extracts engines: ``$XDG_CACHE_HOME/tmstate/angelscript/<version>``."""
+    return _cache_base() / "angelscript"
+
+
+def prefix_engine(prefix: str | Path) -> Engine:
+    """The engine extracted into ``prefix`` (a Debian angelscript-dev layout)."""
+    root = Path(prefix).expanduser().resolve()
+    header = root / "usr" / "include" / "angelscript.h"
+    if not header.is_file() or not any(root.glob("usr/lib/*/libangelscript.a")):
+        raise ConfigError(
+            f"{root}: not an extracted angelscript-dev package (usr/include/angelscript.h and "
+            f"usr/lib/<arch>/libangelscript.a) — `bash {GET_ENGINE_SCRIPT}` makes one"
+        )
+    return Engine(_header_version(header), root)
+
+
+def system_engine() -> Engine | None:
+    """The system's AngelScript (``apt-get install angelscript-dev``), or None."""
+    header = angelscript_header()
+    return Engine(_header_version(header)) if header is not None else None
+
+
+def engines() -> list[Engine]:
+    """Every engine available here: the system's, those named by ``TMSTATE_ANGELSCRIPT_ENGINES``
+    and those in :func:`engine_cache_dir`, oldest version first; one per version (the system's,
+    then the named ones, win)."""
+    found: dict[str, Engine] = {}
+    system = system_engine()
+    if system is not None:
+        found[system.version] = system
+    for named in (p for p in os.environ.get(ENGINES_ENV, "").split(os.pathsep) if p):
+        engine = prefix_engine(named)  # a named folder that is not an engine is an error
+        found.setdefault(engine.version, engine)
+    for cached in sorted(engine_cache_dir().glob("*")):
+        if cached.is_dir() and not cached.name.startswith("."):  # .download.*: one under way
+            with contextlib.suppress(ConfigError):  # a stray folder in the cache is not one
+                engine = prefix_engine(cached)
+                found.setdefault(engine.version, engine)
+    return sorted(found.values(), key=lambda e: tuple(int(x) for x in e.version.split(".")))
+
+
 def _source_files() -> list[Path]:
     """The files the harness is built from (the Makefile and src/), in a fixed order."""
     found = [HARNESS_DIR / "Makefile"] if (HARNESS_DIR / "Makefile").is_file() else []
@@ -55,27 +139,38 @@ def _source_files() -> list[Path]:
     return found
 
 
+def _cache_base() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tmstate"
+
+
 def cache_dir() -> Path:
     """Where built harnesses live: ``$XDG_CACHE_HOME/tmstate/harness`` (``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tmstate" / "harness"
+    return _cache_base() / "harness"
 
 
-def harness_binary() -> Path:
-    """The binary built from the harness sources as they are now.
+def harness_binary(engine: Engine | None = None) -> Path:
+    """The binary built from the harness sources as they are now, against ``engine``
+    (None: the system's AngelScript).
 
-    Its folder is named by a hash of the sources' contents, so every version of the sources
-    (another checkout, an installed wheel, an edit) has its own build, and a binary found
-    there is current by construction. The shipped sources are never written to.
+    Its folder is named by a hash of the sources' contents (and, for an engine of its own,
+    the engine's version and folder), so every version of the sources (another checkout, an
+    installed wheel, an edit) and every engine has its own build, and a binary found there is
+    current by construction. The shipped sources are never written to.
     """
     digest = hashlib.sha256()
     for path in _source_files():
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return cache_dir() / digest.hexdigest()[:16] / "tmstate-harness"
+    name = digest.hexdigest()[:16]
+    if engine is not None and engine.prefix is not None:
+        where = hashlib.sha256(str(engine.prefix).encode()).hexdigest()[:8]
+        name += f"-as{engine.version}-{where}"
+    return cache_dir() / name / "tmstate-harness"
 
 
-def build_harness(force: bool = False) -> Path:
-    """Build the harness with make into :func:`harness_binary`'s folder unless it is there.
+def build_harness(force: bool = False, engine: Engine | None = None) -> Path:
+    """Build the harness with make into :func:`harness_binary`'s folder unless it is there,
+    against ``engine`` (None: the system's AngelScript; one with a prefix: ``make AS_PREFIX=``).
 
     Several processes (pytest workers, vector envs) may ask at once, so the build runs
     under a file lock.
@@ -85,10 +180,11 @@ def build_harness(force: bool = False) -> Path:
             f"{HARNESS_DIR / 'Makefile'} not found — the plugin harness sources are missing "
             "from this install"
         )
-    binary = harness_binary()
+    prefix = engine.prefix if engine is not None else None
+    binary = harness_binary(engine)
     if not force and binary.is_file():
         return binary
-    if angelscript_header() is None:
+    if prefix is None and angelscript_header() is None:
         raise ConfigError(
             "AngelScript headers not found (/usr/include/angelscript.h) — install them with "
             "`apt-get install angelscript-dev` (scripts/test.sh does it) to build the harness"
@@ -97,16 +193,18 @@ def build_harness(force: bool = False) -> Path:
         raise ConfigError("make and g++ are needed to build the harness — `apt-get install make g++`")
     binary.parent.mkdir(parents=True, exist_ok=True)
     lock_path = binary.parent / ".build.lock"
+    make = ["make", "-s", "-C", str(HARNESS_DIR), f"BUILD={binary.parent}"]
+    if prefix is not None:
+        make.append(f"AS_PREFIX={prefix}")
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if force or not binary.is_file():  # another process may have built it meanwhile
-                result = subprocess.run(["make", "-s", "-C", str(HARNESS_DIR), f"BUILD={binary.parent}"],
-                                        capture_output=True, check=False)
+                result = subprocess.run(make, capture_output=True, check=False)
                 if result.returncode != 0 or not binary.is_file():
                     tail = _text(result.stdout + result.stderr).strip().splitlines()[-15:]
                     raise ConfigError(
-                        f"building the harness with `make -C {HARNESS_DIR} BUILD={binary.parent}` failed "
+                        f"building the harness with `{' '.join(make[2:])}` failed "
                         f"(exit {result.returncode}): " + " | ".join(tail)
                     )
         finally:

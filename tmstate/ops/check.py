@@ -78,6 +78,7 @@ def check_python() -> list[Item]:
 
 
 def check_harness() -> list[Item]:
+    from tmstate.errors import ConfigError
     from tmstate.link import harness
 
     items = []
@@ -108,6 +109,19 @@ def check_harness() -> list[Item]:
         else Item("harness binary", INFO, f"{binary} not built yet",
                   "built on first use (tmstate harness-demo), or python3 -c "
                   "'from tmstate.link.harness import build_harness; build_harness()'")
+    )
+    try:
+        engines = harness.engines() if header else []
+    except ConfigError as exc:  # TMSTATE_ANGELSCRIPT_ENGINES names a folder that is not one
+        items.append(Item("plugin-check engines", MISSING, str(exc), f"fix or unset {harness.ENGINES_ENV}"))
+        return items
+    versions = ", ".join(f"{e.version} ({e.where})" for e in engines)
+    items.append(
+        Item("plugin-check engines", OK, f"AngelScript {versions}")
+        if len(engines) > 1
+        else Item("plugin-check engines", INFO, f"AngelScript {versions or 'none'}: one engine refuses a few "
+                  "public plugins on a language rule (plugins/API.md, Engine)",
+                  f"bash {harness.GET_ENGINE_SCRIPT} (gets Debian sid's 2.38.0)")
     )
     return items
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Get a second AngelScript engine for `tmstate plugin-check`: Debian sid's binary package
+# angelscript-dev (2.38.0 today: static libraries + headers), extracted into
+#   ${XDG_CACHE_HOME:-~/.cache}/tmstate/angelscript/<version>/   (usr/include, usr/lib/<arch>)
+# and prints that folder. The system's apt sources are not touched: apt-get runs with a
+# private sources list, lists and cache in a temporary folder.
+#
+# Why: TMInterface's compiler behaves like AngelScript 2.36.x; Debian 12 has 2.35.1, which
+# is older, and sid's 2.38.0 is newer (plugins/API.md, "Engine"). plugin-check compiles each
+# plugin with every engine it finds. Idempotent: an engine already in the cache is printed
+# without going to the network. The harness links it statically (make AS_PREFIX=<folder>).
+set -euo pipefail
+
+root="${XDG_CACHE_HOME:-$HOME/.cache}/tmstate/angelscript"
+have() {  # an extracted engine: the header and both static libraries
+    [ -f "$1/usr/include/angelscript.h" ] && compgen -G "$1/usr/lib/*/libangelscript.a" >/dev/null \
+        && compgen -G "$1/usr/lib/*/libangelscript-addon.a" >/dev/null
+}
+for dir in "$root"/*/; do
+    dir=${dir%/}
+    if [ -d "$dir" ] && have "$dir"; then
+        echo "$dir"
+        exit 0
+    fi
+done
+
+fail() { echo "get-angelscript.sh: $1" >&2; exit 1; }
+command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
+    || fail "apt-get and dpkg-deb are needed (a Debian system) to get sid's angelscript-dev"
+mkdir -p "$root"
+work=$(mktemp -d "$root/.download.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+echo "deb http://deb.debian.org/debian sid main" > "$work/sources.list"
+apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+          -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1)
+apt-get -qq "${apt_opts[@]}" update >"$work/apt.log" 2>&1 \
+    || fail "could not read Debian sid's package lists from deb.debian.org (network?): $(tail -n 1 "$work/apt.log")"
+(cd "$work" && apt-get -qq "${apt_opts[@]}" download angelscript-dev >>"$work/apt.log" 2>&1) \
+    || fail "could not download sid's angelscript-dev: $(tail -n 1 "$work/apt.log")"
+deb=$(compgen -G "$work/angelscript-dev_*.deb" | head -n 1) || fail "apt-get download left no angelscript-dev .deb"
+dpkg-deb -x "$deb" "$work/root"
+version=$(sed -n 's/^#define ANGELSCRIPT_VERSION_STRING "\([0-9.]*\).*/\1/p' "$work/root/usr/include/angelscript.h")
+[ -n "$version" ] && have "$work/root" || fail "$(basename "$deb") holds no angelscript.h with a version and static libraries"
+dest="$root/$version"
+rm -rf "$dest"
+mv "$work/root" "$dest"  # one rename: a half-extracted engine is never seen as one
+echo "$dest"
