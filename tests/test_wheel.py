@@ -62,7 +62,7 @@ def run_in(venv: Path, cwd: Path, *args: str, timeout: float = 600) -> subproces
 def test_the_wheel_carries_the_plugin_the_harness_sources_and_the_tracks(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     data = "tmstate/data/"
-    assert {data + "plugins/tmstate.as", data + "plugins/harness/Makefile",
+    assert {data + "plugins/tmstate.as", data + "plugins/harness/Makefile", data + "plugins/harness/get-angelscript.sh",
             data + "reference_lines/sim_easy.npz", data + "reference_lines/sim_esses.npz",
             data + "reference_lines/sim_hairpins.npz", "tmstate/data/__init__.py"} <= names
     sources = {n for n in names if n.startswith(data + "plugins/harness/src/")}
