@@ -1,4 +1,4 @@
-"""Smoke tests of the training entry point and the time-penalty experiment (a few hundred steps)."""
+"""Smoke tests of the training entry point and the experiments built on it (a few hundred steps)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ pytest.importorskip("stable_baselines3", reason="training needs the [train] extr
 
 from tmstate.errors import ConfigError
 from tmstate.env.env import TMNFEnv
-from tmstate.tools.train import TrainConfig, time_penalty_experiment, train
+from tmstate.tools.experiments import time_penalty_experiment
+from tmstate.tools.train import TrainConfig, train
 
 SMALL = dict(timesteps=256, envs=2, n_steps=64, batch_size=64, eval_every=128, eval_episodes=1,
              checkpoint_every=128, progress_bar=False)
@@ -38,15 +39,51 @@ def test_a_short_ppo_run_writes_its_curve_checkpoints_and_a_loadable_model(tmp_p
     assert any((out / "tb").rglob("events.out.tfevents.*"))
 
 
-def test_the_experiment_trains_one_agent_per_weight_and_reports_each(tmp_path: Path) -> None:
-    results = time_penalty_experiment([0.0, 0.002], "sim_easy", 128, tmp_path / "exp",
+def test_the_experiment_trains_one_agent_per_weight_and_seed_and_reports_the_spread(tmp_path: Path) -> None:
+    results = time_penalty_experiment([0.0, 0.002], "sim_easy", 128, tmp_path / "exp", seeds=[0, 1],
                                       base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))
     saved = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
-    assert [r["weight"] for r in saved["runs"]] == [0.0, 0.002]
-    assert [r["summary"]["time_penalty"] for r in saved["runs"]] == [0.0, 0.002]
-    for run in saved["runs"]:
-        assert 0.0 <= run["summary"]["final"]["finish_rate"] <= 1.0
+    assert [(r["weight"], r["seed"]) for r in saved["runs"]] == [(0.0, 0), (0.0, 1), (0.002, 0), (0.002, 1)]
+    assert [r["summary"]["time_penalty"] for r in saved["runs"]] == [0.0, 0.0, 0.002, 0.002]
+    for key, weight in (("0", 0.0), ("0.002", 0.002)):
+        rates = [r["summary"]["final"]["finish_rate"] for r in saved["runs"] if r["weight"] == weight]
+        figure = saved["per_weight"][key]["finish_rate"]
+        assert figure["n"] == 2 and figure["mean"] == pytest.approx(sum(rates) / 2)
+    config = json.loads((tmp_path / "exp" / "w0.002-s1" / "config.json").read_text())
+    assert config["seed"] == 1  # each seed is its own run
+    assert (tmp_path / "exp" / "time_penalty.png").is_file()
+
+
+def test_spread_is_mean_std_min_max_and_empty_is_none() -> None:
+    from tmstate.tools.experiments import spread
+
+    assert spread([1.0, 3.0]) == {"n": 2, "mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert spread([])["mean"] is None
+
+
+def test_the_tracks_experiment_writes_a_row_per_track_over_its_seeds(tmp_path: Path) -> None:
+    from tmstate.tools.experiments import tracks_experiment
+
+    results = tracks_experiment(["sim_easy", "sim_esses"], [0, 1], 128, tmp_path / "tracks",
+                                base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))
+    assert [(r["track"], r["seed"]) for r in results["runs"]] == [("sim_easy", 0), ("sim_easy", 1),
+                                                                   ("sim_esses", 0), ("sim_esses", 1)]
+    assert list(results["per_track"]) == ["sim_easy", "sim_esses"]
+    assert all(f["runs"] == 2 for f in results["per_track"].values())
+    table = (tmp_path / "tracks" / "table.md").read_text().splitlines()
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["sim_easy", "sim_esses"]
+    assert (tmp_path / "tracks" / "tracks.png").is_file()
+    config = json.loads((tmp_path / "tracks" / "sim_esses-s1" / "config.json").read_text())
+    assert (config["track"], config["seed"]) == ("sim_esses", 1)
+
+
+def test_a_ghost_file_names_its_track_without_the_suffix() -> None:
+    from tmstate.tools.experiments import track_name
+
+    assert track_name("../shared/realdata/replays/A01-Race_TAS_00_17_61.Replay.Gbx") == "A01-Race_TAS_00_17_61"
+    assert track_name("lines/a01.npz") == "a01"
+    assert track_name("sim_easy") == "sim_easy"
 
 
 @pytest.mark.parametrize("bad", [{"algo": "dqn"}, {"timesteps": 0}, {"envs": 0}, {"obs": "pixels"},
@@ -58,9 +95,11 @@ def test_bad_training_settings_are_refused(bad: dict) -> None:
         TrainConfig(**bad)
 
 
-def test_negative_time_penalty_weights_are_refused(tmp_path: Path) -> None:
+def test_negative_time_penalty_weights_and_seeds_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="finite and >= 0"):
         time_penalty_experiment([-0.001], "sim_easy", 128, tmp_path)
+    with pytest.raises(ConfigError, match="--seeds"):
+        time_penalty_experiment([0.0], "sim_easy", 128, tmp_path, seeds=[-1])
 
 
 def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
@@ -72,7 +111,8 @@ def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
 
 def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_start_line(tmp_path: Path) -> None:
     from tmstate.env.env import EnvConfig
-    from tmstate.tools.train import evaluate, start_spread_experiment
+    from tmstate.tools.experiments import start_spread_experiment
+    from tmstate.tools.train import evaluate
 
     results = start_spread_experiment("sim_easy", 128, [0, 1], tmp_path / "starts",
                                       base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))

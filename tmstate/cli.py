@@ -397,30 +397,43 @@ def _train_rllib(args: argparse.Namespace, overrides: dict) -> int:
     return 0
 
 
-def cmd_experiment_time_penalty(args: argparse.Namespace) -> int:
-    """``tmstate experiment time-penalty``: one agent per time-penalty weight."""
-    from tmstate.tools.train import DEFAULT_TRACK, time_penalty_experiment
+def _print_grid(per_cell: dict[str, dict], label: str, out: str) -> None:
+    """One line per cell of an experiment: finish rate and race time over its runs."""
+    for key, f in per_cell.items():
+        rate, race = f["finish_rate"], f["race_time_s"]
+        time_text = "-" if race["mean"] is None else f"{race['mean']:.2f} ± {race['std']:.2f} s"
+        print(f"{label} {key:<28} finish rate {rate['mean']:4.0%} ± {rate['std']:3.0%}  race time {time_text}  "
+              f"({f['finished_runs']}/{f['runs']} runs finish)")
+    print(f"plot and results.json in {out}")
 
-    results = time_penalty_experiment(args.weights, args.track or DEFAULT_TRACK, args.timesteps, args.out)
-    for run in results["runs"]:
-        final = run["summary"]["final"] or {}
-        t = final.get("mean_race_time_s")
-        print(f"weight {run['weight']:<8g} finish rate {final.get('finish_rate', 0):4.0%}  "
-              f"race time {'-' if t is None else f'{t:.2f} s'}")
-    print(f"plot and results.json in {args.out}")
+
+def cmd_experiment_time_penalty(args: argparse.Namespace) -> int:
+    """``tmstate experiment time-penalty``: one agent per time-penalty weight and seed."""
+    from tmstate.tools.experiments import time_penalty_experiment
+    from tmstate.tools.train import DEFAULT_TRACK
+
+    results = time_penalty_experiment(args.weights, args.track or DEFAULT_TRACK, args.timesteps, args.out,
+                                      seeds=args.seeds)
+    _print_grid(results["per_weight"], "weight", args.out)
     return 0
 
 
 def cmd_experiment_random_starts(args: argparse.Namespace) -> int:
     """``tmstate experiment random-starts``: PPO with starts at the line's start vs spread along it."""
-    from tmstate.tools.train import DEFAULT_TRACK, start_spread_experiment
+    from tmstate.tools.experiments import start_spread_experiment
+    from tmstate.tools.train import DEFAULT_TRACK
 
     results = start_spread_experiment(args.track or DEFAULT_TRACK, args.timesteps, args.seeds, args.out)
-    for run in results["runs"]:
-        final = run["summary"]["final"] or {}
-        print(f"start {run['mode']:<10} seed {run['seed']}  first finish at "
-              f"{run['summary'].get('first_finish_timesteps')} steps  final progress {final.get('mean_progress_m', 0):.0f} m")
-    print(f"plot and results.json in {args.out}")
+    _print_grid(results["per_mode"], "start", args.out)
+    return 0
+
+
+def cmd_experiment_tracks(args: argparse.Namespace) -> int:
+    """``tmstate experiment tracks``: the training table, one agent per track and seed."""
+    from tmstate.tools.experiments import tracks_experiment
+
+    results = tracks_experiment(args.tracks, args.seeds, args.timesteps, args.out)
+    _print_grid(results["per_track"], "track", args.out)
     return 0
 
 
@@ -700,18 +713,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")
     esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
-    e = esub.add_parser("time-penalty", help="one agent per time-penalty weight")
+    seeds = lambda t: [int(x) for x in _csv_floats(t)]  # noqa: E731
+    e = esub.add_parser("time-penalty", help="one agent per time-penalty weight and seed")
     e.add_argument("--weights", type=_csv_floats, default=[0.0, 0.0005, 0.001, 0.002])
+    e.add_argument("--seeds", type=seeds, default=[0], help="e.g. 0,1,2 (default: 0)")
     e.add_argument("--track", default=None)
     e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
     e.set_defaults(run=cmd_experiment_time_penalty)
     e = esub.add_parser("random-starts", help="PPO with starts at the line's start vs spread along the track")
-    e.add_argument("--seeds", type=lambda t: [int(x) for x in _csv_floats(t)], default=[0, 1, 2])
+    e.add_argument("--seeds", type=seeds, default=[0, 1, 2])
     e.add_argument("--track", default=None)
-    e.add_argument("--timesteps", type=int, default=100_000)
+    e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/random_starts")
     e.set_defaults(run=cmd_experiment_random_starts)
+    e = esub.add_parser("tracks", help="the training table: one agent per track and seed")
+    e.add_argument("--tracks", type=lambda t: [x.strip() for x in t.split(",") if x.strip()], required=True,
+                   help="comma-separated maps: sim tracks, line files or .Replay.Gbx ghosts")
+    e.add_argument("--seeds", type=seeds, default=[0, 1, 2])
+    e.add_argument("--timesteps", type=_count, default=200_000)
+    e.add_argument("--out", default="runs/tracks")
+    e.set_defaults(run=cmd_experiment_tracks)
 
     return parser
 

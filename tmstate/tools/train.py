@@ -1,4 +1,4 @@
-"""Training with stable-baselines3, and the time-penalty experiment.
+"""Training with stable-baselines3.
 
 ``tmstate train`` trains PPO (or SAC) on the env: on the embedded simulator (a simplified
 car, not TMNF physics) by default, or on the real game with ``--backend tminterface
@@ -23,9 +23,8 @@ best model kept as ``best_model.zip``) on an env of its own: a simulator env, or
 game a game of its own (``--eval-port``), so it never takes a training game's connection.
 Without ``--eval-port`` the real-game curve comes from the training episodes themselves.
 
-``tmstate experiment time-penalty`` trains one agent per time-penalty weight on one track
-and plots finish rate and race time against the weight, plus the learning curves
-(``results.json`` next to ``time_penalty.png``).
+The experiments built on :func:`train` (time penalty, random starts, the table on real
+campaign tracks) are in :mod:`tmstate.tools.experiments`.
 
 Needs the ``train`` extra: ``bash scripts/setup.sh train`` (stable-baselines3, torch 2.13.0 CPU first).
 """
@@ -34,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import time
@@ -524,129 +522,6 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
     ax.set_title(title)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(handles, [str(h.get_label()) for h in handles], loc="center right")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-    return path
-
-
-# --- the time-penalty experiment --------------------------------------------------------
-
-
-def time_penalty_experiment(weights: list[float], track: str, timesteps: int, out: str | Path,
-                            base: TrainConfig | None = None) -> dict[str, Any]:
-    """Train one agent per time-penalty weight; plot finish rate and race time against it."""
-    if not weights:
-        raise ConfigError("--weights needs at least one number, e.g. 0,0.0005,0.001")
-    if any(not math.isfinite(w) or w < 0 for w in weights):
-        raise ConfigError(f"time-penalty weights must be finite and >= 0, got {weights}")
-    out = ensure_folder(out, "--out folder")
-    base = base or TrainConfig()
-    runs = []
-    for weight in weights:
-        run_config = dataclasses.replace(base, track=track, timesteps=timesteps, time_penalty=weight,
-                                         out=str(out / f"w{weight:g}"))
-        summary = train(run_config)
-        curve = json.loads((out / f"w{weight:g}" / "curve.json").read_text())
-        runs.append({"weight": weight, "summary": summary, "curve": curve})
-    results = {"track": track, "timesteps": timesteps, "algo": base.algo, "runs": runs}
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
-    plot_experiment(results, out / "time_penalty.png")
-    return results
-
-
-def start_spread_experiment(track: str, timesteps: int, seeds: list[int], out: str | Path,
-                            modes: tuple[str, ...] = ("line_start", "uniform"),
-                            base: TrainConfig | None = None) -> dict[str, Any]:
-    """PPO with starts at the line's start against starts spread along the track, per seed.
-
-    Every run is evaluated from the start line (:func:`evaluate`), so the curves compare how
-    fast each learns the whole track. Results in ``<out>/results.json`` and ``starts.png``.
-    """
-    if not seeds:
-        raise ConfigError("--seeds needs at least one seed, e.g. 0,1,2")
-    out = Path(out)
-    base = base or TrainConfig(envs=2, eval_every=10_000, eval_episodes=1, tensorboard=False, checkpoint_every=10**9)
-    runs = []
-    for mode in modes:
-        for seed in seeds:
-            folder = out / f"{mode}-s{seed}"
-            env = make_config(base.env, start={"mode": mode})
-            summary = train(dataclasses.replace(base, track=track, timesteps=timesteps, seed=seed,
-                                                out=str(folder), env=env))
-            runs.append({"mode": mode, "seed": seed, "summary": summary,
-                         "curve": json.loads((folder / "curve.json").read_text())})
-    results = {"track": track, "timesteps": timesteps, "algo": base.algo, "envs": base.envs, "runs": runs}
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
-    plot_start_experiment(results, out / "starts.png")
-    return results
-
-
-def plot_start_experiment(results: dict[str, Any], path: Path) -> Path:
-    """Evaluation progress and finish rate against timesteps, one line per run, a colour per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tmstate.tools.plot import save_figure
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
-    colours = {"line_start": "tab:blue", "uniform": "tab:orange", "ended": "tab:green"}
-    seen = set()
-    for run in results["runs"]:
-        curve, mode = run["curve"], run["mode"]
-        steps = [p["timesteps"] for p in curve]
-        label = None if mode in seen else f"start: {mode}"
-        seen.add(mode)
-        axes[0].plot(steps, [p["mean_progress_m"] for p in curve], color=colours.get(mode), alpha=0.8, label=label)
-        axes[1].plot(steps, [p["mean_return"] for p in curve], color=colours.get(mode), alpha=0.8, label=label)
-    axes[0].set_ylabel("evaluation progress from the start line (m)")
-    axes[1].set_ylabel("evaluation return")
-    for ax in axes:
-        ax.set_xlabel("timesteps")
-        ax.legend()
-    fig.suptitle(f"{results['algo'].upper()} on {results['track']}: starts at the line's start vs spread "
-                 f"along the track ({len(results['runs'])} runs, {results['timesteps']:,} steps each)")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-    return path
-
-
-def plot_experiment(results: dict[str, Any], path: Path) -> Path:
-    """Three panels: finish rate vs weight, race time vs weight, learning curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tmstate.tools.plot import save_figure
-
-    runs = results["runs"]
-    weights = [r["weight"] for r in runs]
-    finals = [r["summary"]["final"] or {} for r in runs]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), dpi=110)
-    labels = [f"{w:g}" for w in weights]
-    axes[0].bar(labels, [f.get("finish_rate", 0.0) for f in finals], color="tab:green")
-    axes[0].set_ylim(0, 1.05)
-    axes[0].set_xlabel("time penalty per ms")
-    axes[0].set_ylabel("finish rate (final evaluation)")
-    times = [f.get("mean_race_time_s") for f in finals]
-    axes[1].bar(labels, [t if t is not None else 0.0 for t in times], color="tab:blue")
-    for i, t in enumerate(times):
-        axes[1].text(i, (t or 0.0), "no finish" if t is None else f"{t:.2f} s", ha="center", va="bottom")
-    axes[1].set_ylim(0, max([t for t in times if t is not None], default=1.0) * 1.15)
-    axes[1].set_xlabel("time penalty per ms")
-    axes[1].set_ylabel("race time of finished episodes (s)")
-    for run, label in zip(runs, labels):
-        curve = run["curve"]
-        axes[2].plot([p["timesteps"] for p in curve], [p["mean_progress_m"] for p in curve], label=label)
-    axes[2].set_xlabel("timesteps")
-    axes[2].set_ylabel("evaluation progress (m)")
-    axes[2].legend(title="weight")
-    fig.suptitle(f"Time-penalty sweep, {results['algo'].upper()} on {results['track']} "
-                 f"({results['timesteps']:,} steps each)")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
