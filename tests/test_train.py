@@ -120,6 +120,8 @@ def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_st
                                                                    ("uniform", 0), ("uniform", 1)]
     config = json.loads((tmp_path / "starts" / "uniform-s0" / "config.json").read_text())
     assert config["env"]["start"]["mode"] == "uniform"  # the runs trained with spread starts
+    config = json.loads((tmp_path / "starts" / "line_start-s0" / "config.json").read_text())
+    assert config["env"]["start"]["mode"] == "line_start"  # and these not, whatever "auto" means
     assert (tmp_path / "starts" / "starts.png").is_file()
 
     class Still:
@@ -132,3 +134,15 @@ def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_st
 
     figures = evaluate(Still(), EnvConfig(map="sim_easy", start={"mode": "uniform"}), 2)
     assert figures["mean_progress_m"] == pytest.approx(0.0, abs=0.5)  # not the spread start's arc length
+
+
+def test_training_starts_spread_along_the_track_on_the_sim_unless_told_otherwise() -> None:
+    from tmstate.env.env import EnvConfig, make_config
+
+    assert TrainConfig().env_config().start.mode == "uniform"
+    assert TrainConfig(start="line_start").env_config().start.mode == "line_start"
+    assert TrainConfig(env=make_config(EnvConfig(), start={"mode": "ended"})).env_config().start.mode == "ended"
+    game = TrainConfig(backend="tminterface", ports=[8477, 8478, 8479, 8480])
+    assert game.env_config().start.mode == "line_start"  # the game needs a start bank first
+    with pytest.raises(ConfigError, match="start must be one of"):
+        TrainConfig(start="random")

@@ -687,6 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its model or last checkpoint")
     p.add_argument("--time-penalty", type=float, default=None,
                    help="reward per ms of race time, overriding [env.reward] time (default: the env's)")
+    p.add_argument("--start", choices=("auto", "line_start", "uniform", "ended"), default=None,
+                   help="where training episodes start; auto: spread along the track (uniform) on the simulator, "
+                        "[env.start] on the game; evaluation always starts at the start line (default: auto)")
     p.add_argument("--eval-every", type=int, default=None, help="timesteps between evaluations (default: 10000)")
     p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default: 3)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="timesteps between checkpoints (default: 50000)")

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from tmstate.env.env import make_config
 from tmstate.errors import ConfigError
 from tmstate.files import atomic_write_text, ensure_folder
 from tmstate.tools.train import TrainConfig, train
@@ -157,8 +156,7 @@ def start_spread_experiment(track: str, timesteps: int, seeds: list[int], out: s
     runs = []
     for mode in modes:
         for seed in seeds:
-            env = make_config(base.env, start={"mode": mode})
-            run = _run(base, out / f"{mode}-s{seed}", track=track, timesteps=timesteps, seed=seed, env=env)
+            run = _run(base, out / f"{mode}-s{seed}", track=track, timesteps=timesteps, seed=seed, start=mode)
             runs.append({"mode": mode, "seed": seed, **run})
     per_mode = {mode: final_figures([r for r in runs if r["mode"] == mode]) for mode in modes}
     results = {"track": track, "timesteps": timesteps, "algo": base.algo, "envs": base.envs, "seeds": seeds,
@@ -218,7 +216,7 @@ def tracks_experiment(tracks: list[str], seeds: list[int], timesteps: int, out: 
             runs.append({"track": track, "seed": seed, **run})
     per_track = {track_name(t): final_figures([r for r in runs if r["track"] == t]) for t in tracks}
     results = {"timesteps": timesteps, "algo": base.algo, "envs": base.envs, "seeds": seeds,
-               "start": dataclasses.asdict(base.env.start), "per_track": per_track, "runs": runs}
+               "start": base.start_mode(), "per_track": per_track, "runs": runs}
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     atomic_write_text(out / "table.md", tracks_table(results))
     plot_tracks(results, out / "tracks.png")

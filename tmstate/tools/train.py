@@ -44,6 +44,7 @@ import numpy as np
 
 from tmstate.config import from_dict, read_toml
 from tmstate.env.env import EnvConfig, TMNFEnv, make_config
+from tmstate.env.start import START_MODES, StartConfig
 from tmstate.errors import ConfigError, TmstateError
 from tmstate.files import atomic_write_text, ensure_folder
 
@@ -71,6 +72,11 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/train"
     time_penalty: float | None = None  # overrides env.reward.time when set
+    # Where training episodes start (evaluation always starts at the start line): "auto" is
+    # "uniform" (spread along the track) on the simulator unless [env.start] names a mode,
+    # and the env's [env.start] on the game (spread starts there need a bank of saved states);
+    # any StartConfig mode overrides [env.start].mode. docs/training.md has the experiment.
+    start: str = "auto"
     eval_every: int = 10_000  # timesteps between evaluations
     eval_episodes: int = 3
     checkpoint_every: int = 50_000
@@ -95,6 +101,8 @@ class TrainConfig:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.obs not in POLICIES:
             raise ConfigError(f"obs must be one of {', '.join(POLICIES)}, got {self.obs!r}")
+        if self.start not in ("auto", *START_MODES):
+            raise ConfigError(f"start must be one of auto, {', '.join(START_MODES)}, got {self.start!r}")
         for name in ("timesteps", "envs", "eval_every", "eval_episodes", "checkpoint_every", "n_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -128,7 +136,18 @@ class TrainConfig:
         overrides: dict[str, Any] = {"map": self.track, "backend": self.backend, "observation": {"type": self.obs}}
         if self.time_penalty is not None:
             overrides["reward"] = {"time": self.time_penalty}
+        start = self.start_mode()
+        if start != self.env.start.mode:
+            overrides["start"] = {"mode": start}
         return make_config(self.env, **overrides)
+
+    def start_mode(self) -> str:
+        """The start mode training episodes use (``start``, with "auto" resolved)."""
+        if self.start != "auto":
+            return self.start
+        if self.backend == "sim" and self.env.start.mode == StartConfig.mode:
+            return "uniform"
+        return self.env.start.mode
 
     def algo_kwargs(self) -> dict[str, Any]:
         """The keywords the SB3 algorithm is built with (``hyper`` last, so it wins)."""
@@ -532,7 +551,7 @@ def plot_curve(curve: list[EvalPoint], path: Path, title: str) -> Path:
 
 
 CLI_FIELDS = ("algo", "track", "backend", "obs", "ports", "launch_config", "eval_port", "timesteps", "envs", "seed",
-              "out", "time_penalty", "eval_every", "eval_episodes", "checkpoint_every", "stop_at_finish_rate",
+              "out", "time_penalty", "start", "eval_every", "eval_episodes", "checkpoint_every", "stop_at_finish_rate",
               "n_steps", "batch_size", "learning_rate", "gamma")
 """TrainConfig fields that ``tmstate train`` has an option for (same name, dashes for underscores)."""
 
