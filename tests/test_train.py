@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
@@ -110,9 +111,7 @@ def test_the_progress_bar_stops_at_its_total(tmp_path: Path, capsys) -> None:
 
 
 def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_start_line(tmp_path: Path) -> None:
-    from tmstate.env.env import EnvConfig
     from tmstate.tools.experiments import start_spread_experiment
-    from tmstate.tools.train import evaluate
 
     results = start_spread_experiment("sim_easy", 128, [0, 1], tmp_path / "starts",
                                       base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))
@@ -124,16 +123,6 @@ def test_the_random_start_experiment_trains_both_modes_and_evaluates_from_the_st
     assert config["env"]["start"]["mode"] == "line_start"  # and these not, whatever "auto" means
     assert (tmp_path / "starts" / "starts.png").is_file()
 
-    class Still:
-        """A policy that never moves: an evaluation from the start line then makes no progress."""
-
-        def predict(self, obs, deterministic=True):
-            import numpy as np
-
-            return np.array([0.0, 0.0], dtype=np.float32), None
-
-    figures = evaluate(Still(), EnvConfig(map="sim_easy", start={"mode": "uniform"}), 2)
-    assert figures["mean_progress_m"] == pytest.approx(0.0, abs=0.5)  # not the spread start's arc length
 
 
 def test_training_starts_spread_along_the_track_on_the_sim_unless_told_otherwise() -> None:
@@ -146,3 +135,42 @@ def test_training_starts_spread_along_the_track_on_the_sim_unless_told_otherwise
     assert game.env_config().start.mode == "line_start"  # the game needs a start bank first
     with pytest.raises(ConfigError, match="start must be one of"):
         TrainConfig(start="random")
+
+
+def test_evaluation_starts_at_the_start_line_when_training_starts_spread_along_the_track() -> None:
+    """The curve of a run with spread starts came from episodes that started along the track
+    too (the eval env had the training env's start), so its finishes were partial laps."""
+    from tmstate.tools.train import make_eval_env
+
+    config = TrainConfig(start="uniform", **SMALL)
+    training = config.env_config()
+    assert training.start.mode == "uniform"
+    eval_env = make_eval_env(config, training)
+    try:
+        env = eval_env.venv.envs[0].unwrapped
+        assert env.config.start.mode == "line_start"
+        for seed in range(5):
+            eval_env.seed(seed)
+            eval_env.reset()
+            line_start = np.asarray(env.line.points[0])[[0, 2]]
+            assert np.linalg.norm(np.asarray(env.state.position)[[0, 2]] - line_start) < 2.0
+    finally:
+        eval_env.close()
+
+
+def test_an_experiment_reuses_finished_runs_of_the_same_settings(tmp_path: Path) -> None:
+    from tmstate.tools.experiments import tracks_experiment
+
+    base = TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128})
+    tracks_experiment(["sim_easy"], [0], 128, tmp_path / "t", base=base)
+    model = tmp_path / "t" / "sim_easy-s0" / "model.zip"
+    trained_at = model.stat().st_mtime_ns
+    tracks_experiment(["sim_easy"], [0, 1], 128, tmp_path / "t", base=base)  # one more seed
+    assert model.stat().st_mtime_ns == trained_at  # seed 0 was not trained again
+    assert (tmp_path / "t" / "sim_easy-s1" / "model.zip").is_file()
+    (tmp_path / "t" / "sim_easy-s1" / "summary.json").unlink()  # as if stopped mid-training
+    tracks_experiment(["sim_easy"], [0, 1], 128, tmp_path / "t", base=base)
+    assert (tmp_path / "t" / "sim_easy-s1" / "summary.json").is_file()
+    with pytest.raises(ConfigError):  # other settings in the same folder: refused, nothing lost
+        tracks_experiment(["sim_easy"], [0], 256, tmp_path / "t", base=base)
+    assert model.stat().st_mtime_ns == trained_at

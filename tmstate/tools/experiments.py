@@ -10,7 +10,9 @@
 
 Each writes ``results.json`` (every run's summary and curve) and a picture into ``--out``,
 one sub-folder per run. Figures of a run are its final evaluation (deterministic episodes
-from the start line, :func:`tmstate.tools.train.evaluate`).
+from the start line, :func:`tmstate.tools.train.evaluation_config`). A run folder that
+already holds a finished run of the same settings is reused, so an experiment that was
+stopped resumes where it was (delete the folder to train it again).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from tmstate.errors import ConfigError
 from tmstate.files import atomic_write_text, ensure_folder
-from tmstate.tools.train import TrainConfig, train
+from tmstate.tools.train import TrainConfig, run_record, train
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -43,9 +45,26 @@ def _check_seeds(seeds: list[int]) -> None:
 
 
 def _run(base: TrainConfig, folder: Path, **changes: Any) -> dict[str, Any]:
-    """Train one run of a grid into ``folder``; its summary and evaluation curve."""
-    summary = train(dataclasses.replace(base, out=str(folder), **changes))
+    """Train one run of a grid into ``folder``; its summary and evaluation curve.
+
+    A finished run of the same settings there is reused, and an unfinished one (stopped
+    mid-training) trained again; a run of other settings is refused, as ``tmstate train``
+    refuses it.
+    """
+    config = dataclasses.replace(base, out=str(folder), **changes)
+    same_settings = _read_json(folder / "config.json") == json.loads(json.dumps(run_record(config), default=str))
+    summary = _read_json(folder / "summary.json") if same_settings else None
+    if summary is None or summary.get("timesteps", 0) < config.timesteps or not (folder / "curve.json").is_file():
+        summary = train(config, force=same_settings)
     return {"summary": summary, "curve": json.loads((folder / "curve.json").read_text())}
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's content, or None if it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def final_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -146,7 +165,7 @@ def start_spread_experiment(track: str, timesteps: int, seeds: list[int], out: s
                             base: TrainConfig | None = None) -> dict[str, Any]:
     """PPO with starts at the line's start against starts spread along the track, per seed.
 
-    Every run is evaluated from the start line (:func:`tmstate.tools.train.evaluate`), so the
+    Every run is evaluated from the start line (:func:`tmstate.tools.train.evaluation_config`), so the
     curves compare how fast each learns the whole track. Results in ``<out>/results.json``
     and ``starts.png``.
     """

@@ -192,32 +192,14 @@ def _require_sb3():
         ) from None
 
 
-def evaluate(model: Any, env_config: EnvConfig, episodes: int, seed: int = 10_000) -> dict[str, Any]:
-    """Run ``episodes`` deterministic episodes; return mean return, finish rate, race time, progress.
+def evaluation_config(env_config: EnvConfig) -> EnvConfig:
+    """The env settings evaluation runs with: the training env's, starting at the start line.
 
-    Evaluation always starts at the start line, whatever ``env_config.start`` trains with, so
-    runs with and without starts along the track are measured on the same whole-track task.
+    Whatever ``env_config.start`` trains with, evaluation episodes start where a race starts,
+    so runs with and without starts along the track are measured on the same whole-track task
+    (a spread start's finish is a partial lap).
     """
-    env = TMNFEnv(make_config(env_config, start={"mode": "line_start"}))
-    returns, times, progress, finished = [], [], [], 0
-    try:
-        for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            total, done = 0.0, False
-            info: dict = {}
-            while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += reward
-                done = terminated or truncated
-            returns.append(total)
-            progress.append(info["progress_m"])
-            if info["finished"]:
-                finished += 1
-                times.append(info["race_time_ms"] / 1000.0)
-    finally:
-        env.close()
-    return episode_figures(returns, progress, times, episodes)
+    return make_config(env_config, start={"mode": "line_start"})
 
 
 def episode_figures(returns: list[float], progress: list[float], times: list[float], episodes: int) -> dict[str, Any]:
@@ -264,6 +246,7 @@ def make_eval_env(config: TrainConfig, env_config: EnvConfig) -> Any | None:
     """The env evaluation runs on, never a training game: a sim env, or the game on ``eval_port``."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
+    env_config = evaluation_config(env_config)
     if config.backend == "sim":
         # VecMonitor like the batched training env (SB3's EvalCallback wants the same wrapper type)
         return VecMonitor(DummyVecEnv([lambda: TMNFEnv(env_config)]))
@@ -452,7 +435,8 @@ def train(config: TrainConfig, *, force: bool = False, resume: bool = False) -> 
     _require_sb3()
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if "OMP_NUM_THREADS" not in os.environ:  # the standard variable wins (runs side by side)
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     out = Path(config.out)
     resume_from = prepare_run_folder(out, force=force, resume=resume)
     out = ensure_folder(out, "--out folder")  # a read-only disk or a file in the way fails before training
@@ -460,8 +444,7 @@ def train(config: TrainConfig, *, force: bool = False, resume: bool = False) -> 
     curve: list[EvalPoint] = []
     if resume_from is not None and (out / "curve.json").is_file():
         curve = [EvalPoint(**p) for p in json.loads((out / "curve.json").read_text())]
-    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config) | {"env": dataclasses.asdict(env_config)},
-                                                      indent=2, default=str))
+    atomic_write_text(out / "config.json", json.dumps(run_record(config), indent=2, default=str))
     vec_env, vector = make_train_env(config, env_config)
     eval_env = None
     try:
@@ -490,6 +473,11 @@ def train(config: TrainConfig, *, force: bool = False, resume: bool = False) -> 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     plot_curve(curve, out / "curve.png", title=f"{config.algo.upper()} on {config.track} ({config.obs})")
     return summary
+
+
+def run_record(config: TrainConfig) -> dict[str, Any]:
+    """What ``config.json`` of a run holds: the run's settings, with the env's as trained."""
+    return dataclasses.asdict(config) | {"env": dataclasses.asdict(config.env_config())}
 
 
 def summarise(config: TrainConfig, curve: list[EvalPoint], wall_s: float, timesteps: int) -> dict[str, Any]:
