@@ -36,7 +36,7 @@ from tmstate.config import from_dict
 from tmstate.core.reward import TERMS
 from tmstate.core.termination import FINISHED, NO_PROGRESS, OFF_LINE, TIME_LIMIT
 from tmstate.env.action import DISCRETE_ACTIONS
-from tmstate.env.observation import TELEMETRY_BOUND, TELEMETRY_FEATURES, TelemetryObservation
+from tmstate.env.observation import TELEMETRY_BOUND, TELEMETRY_FEATURES, FrameStack, TelemetryObservation
 from tmstate.errors import ActionError, ConfigError, TmstateError
 
 
@@ -115,7 +115,7 @@ class SimVectorEnv(VectorEnv):
             self._view_camera = o.camera
             self._channels = 1 if o.grayscale else 3
             shape = (o.height, o.width, self._channels * o.stack)
-            self._frames = np.zeros((self.num_envs, *shape), dtype=np.uint8)
+            self._frames = FrameStack(self.num_envs, o.height, o.width, self._channels, o.stack)
             spaces_["frames"] = spaces.Box(0, 255, shape=shape, dtype=np.uint8)
         if o.type in ("telemetry", "dict"):
             spaces_["telemetry"] = self._telemetry.space()
@@ -364,20 +364,16 @@ class SimVectorEnv(VectorEnv):
                 tel = old
             parts["telemetry"] = tel
         if self._obs_type in ("frames", "dict"):
-            c = self._channels
             frames = self._frames
             if reset:
-                new = self._render(idx)
-                frames[idx] = np.tile(new, (1, 1, 1, self.config.observation.stack))
+                frames.fill(idx, self._render(idx))
             else:
                 new = self._render(np.arange(self.num_envs))
-                if frames.shape[-1] > c:
-                    frames[..., :-c] = frames[..., c:]
-                frames[..., -c:] = new
+                frames.push(new)
                 if fresh is not None and fresh.any():
                     f = np.flatnonzero(fresh)
-                    frames[f] = np.tile(new[f], (1, 1, 1, self.config.observation.stack))
-            parts["frames"] = frames.copy()
+                    frames.fill(f, new[f])
+            parts["frames"] = frames.observation()
         if self._obs_type == "dict":
             return parts
         return next(iter(parts.values()))

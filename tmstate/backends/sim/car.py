@@ -33,6 +33,8 @@ from tmstate.core.state import TICK_MS, GameState
 from tmstate.errors import ActionError, ConfigError, TmstateError
 
 _DT = TICK_MS / 1000.0
+_SCALARS = (float, int, bool, np.float64, np.float32)
+"""Input types :meth:`SimCars.step` takes on its one-car path without numpy."""
 
 
 @dataclass
@@ -196,6 +198,15 @@ class SimCars:
         car or one for all. A car that finishes stops at its finish tick and stays there
         (race time frozen) until it is reset.
         """
+        if self.n == 1 and type(steer) in _SCALARS and type(gas) in _SCALARS and type(brake) in _SCALARS:
+            # One car driven with plain numbers (SimBackend): the same checks and clipping
+            # in Python floats; numpy's per-call cost would be most of the step.
+            s, g = float(steer), float(gas)
+            if not (math.isfinite(s) and math.isfinite(g)):
+                raise ActionError("SimCars.step got a NaN or infinite input; pass finite steer and gas")
+            self._step_one(ticks, -1.0 if s < -1.0 else (1.0 if s > 1.0 else s), 0.0 if g < 0.0 else (1.0 if g > 1.0 else g),
+                           1.0 if float(brake) > 0.5 else 0.0)
+            return self.finished.astype(bool)
         steer_a = np.broadcast_to(np.asarray(steer, dtype=np.float64), (self.n,))
         gas_a = np.broadcast_to(np.asarray(gas, dtype=np.float64), (self.n,))
         brake_a = np.broadcast_to(np.asarray(brake, dtype=np.float64) > 0.5, (self.n,))
@@ -205,7 +216,7 @@ class SimCars:
         np.clip(gas_a, 0.0, 1.0, out=self.gas)
         self.brake[:] = brake_a
         if self.n == 1:
-            self._step_one(ticks)
+            self._step_one(ticks, float(self.steer[0]), float(self.gas[0]), float(self.brake[0]))
         else:
             for _ in range(ticks):
                 self._tick()
@@ -254,8 +265,9 @@ class SimCars:
         self.z += self.vz * dt
         self._collide(live)
 
-    def _step_one(self, ticks: int) -> None:
-        """``ticks`` ticks of a single car in plain Python floats (same model as :meth:`_tick`)."""
+    def _step_one(self, ticks: int, steer: float, gas: float, brake: float) -> None:
+        """``ticks`` ticks of a single car in plain Python floats (same model as :meth:`_tick`),
+        with inputs already checked and clipped (brake 0.0 or 1.0); they are stored too."""
         c = self.config
         model = self.model
         k = self._k
@@ -263,7 +275,7 @@ class SimCars:
         x, z, yaw = float(self.x[0]), float(self.z[0]), float(self.yaw[0])
         delta, gear, shift = float(self.delta[0]), int(self.gear[0]), float(self.shift[0])
         vx, vz = float(self.vx[0]), float(self.vz[0])
-        steer, gas, brake = float(self.steer[0]), float(self.gas[0]), float(self.brake[0])
+        self.steer[0], self.gas[0], self.brake[0] = steer, gas, brake
         index, count = int(self.index[0]), int(self.ticks[0])
         along, lateral = float(self.along_m[0]), float(self.lateral_m[0])
         arc_max = float(self.arc_max_m[0])

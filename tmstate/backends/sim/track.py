@@ -292,7 +292,7 @@ class Corridor:
     WINDOW = np.arange(-2, 7)
     """Segments searched around the previous one, every 10 ms tick (0.5 m segments: -1 m ..
     +3.5 m; at 550 km/h a car moves 1.5 m per tick)."""
-    WINDOW_LIST = WINDOW.tolist()
+    _window_back, _window_ahead = -int(WINDOW[0]), int(WINDOW[-1])
 
     def __init__(self, line: ReferenceLine, width_m: float | None = None) -> None:
         self.line = line
@@ -368,24 +368,35 @@ class Corridor:
         return best, along[rows, j], lateral
 
     def project_one(self, x: float, z: float, index: int) -> tuple[int, float, float]:
-        """:meth:`project` for one car in plain Python (same candidates, same tie-breaking)."""
+        """:meth:`project` for one car in plain Python (same candidates, same tie-breaking).
+
+        The window's clamped candidates repeat the first or last segment; a repeat never
+        wins (the nearest is kept on a strict ``<``), so the distinct ones are scanned in order."""
+        lo = index - self._window_back
+        if lo < 0:
+            lo = 0
+        hi = index + self._window_ahead
         last = self.segments - 1
-        segments = self._segment_list
+        if hi > last:
+            hi = last
         best_d2 = math.inf
-        best = (0, 0.0, 0.0)
-        for k in self.WINDOW_LIST:
-            j = index + k
-            j = 0 if j < 0 else (last if j > last else j)
-            sx, sz, dx, dz, length = segments[j]
-            px, pz = x - sx, z - sz
+        best_j, best_along, best_lateral = 0, 0.0, 0.0
+        j = lo
+        for sx, sz, dx, dz, length in self._segment_list[lo:hi + 1]:
+            px = x - sx
+            pz = z - sz
             along = px * dx + pz * dz
-            t = 0.0 if along < 0.0 else (length if along > length else along)
-            ex, ez = px - t * dx, pz - t * dz
+            if along < 0.0:
+                ex, ez = px, pz
+            elif along > length:
+                ex, ez = px - length * dx, pz - length * dz
+            else:
+                ex, ez = px - along * dx, pz - along * dz
             d2 = ex * ex + ez * ez
             if d2 < best_d2:
-                best_d2 = d2
-                best = (j, along, px * dz - pz * dx)
-        return best
+                best_d2, best_j, best_along, best_lateral = d2, j, along, px * dz - pz * dx
+            j += 1
+        return best_j, best_along, best_lateral
 
     def arc_length_one(self, index: int, along: float) -> float:
         """:meth:`arc_length` for one car."""
