@@ -106,6 +106,9 @@ class SimVectorEnv(VectorEnv):
         self._fixed = len(TELEMETRY_FEATURES)
         dirs = np.asarray(self._telemetry._dir)
         self._dir_x, self._dir_z = dirs[:, 0].copy(), dirs[:, 1].copy()
+        self._table_x = self._telemetry._table[:, 0].copy()
+        self._table_z = self._telemetry._table[:, 1].copy()
+        self._telemetry_rows = np.ones((self._telemetry.size, self.num_envs))  # rows 6..9 (wheel contacts) stay 1.0
         spaces_: dict[str, spaces.Space] = {}
         if o.type in ("frames", "dict"):
             from tmstate.backends.sim.render import TrackRenderer, camera
@@ -289,45 +292,46 @@ class SimVectorEnv(VectorEnv):
         self._steps[idx] = 0
 
     def _telemetry_batch(self) -> np.ndarray:
-        """The telemetry vector of every car (the layout of TelemetryObservation.observe)."""
+        """The telemetry vector of every car (the layout of TelemetryObservation.observe).
+
+        Written feature by feature into a (features, cars) buffer (contiguous rows), then
+        clipped and turned into (cars, features) float32 in one copy."""
         cars = self.cars
-        n = self.num_envs
+        out = self._telemetry_rows
         yaw = cars.yaw
         s, c = np.sin(yaw), np.cos(yaw)
         vx, vz = cars.vx, cars.vz
         index = cars.index
-        dx, dz = self._dir_x[index], self._dir_z[index]
-        out = np.empty((n, self._telemetry.size))
-        out[:, 0] = np.hypot(vx, vz) / 50.0
-        out[:, 1] = (vx * s + vz * c) / 50.0
-        out[:, 2] = (vx * c - vz * s) / 10.0
-        out[:, 3] = cars.omega / 2.0
+        dx, dz = self._dir_x.take(index), self._dir_z.take(index)
+        np.divide(np.hypot(vx, vz), 50.0, out=out[0])
+        np.divide(vx * s + vz * c, 50.0, out=out[1])
+        np.divide(vx * c - vz * s, 10.0, out=out[2])
+        np.divide(cars.omega, 2.0, out=out[3])
         gear, rpm = self._gear_rpm()
-        out[:, 4] = gear / 5.0
-        out[:, 5] = rpm / 10000.0
-        out[:, 6:10] = 1.0
-        out[:, 10] = cars.lateral_m / 10.0
-        out[:, 11] = s * dz - c * dx
-        out[:, 12] = s * dx + c * dz
-        out[:, 13] = cars.steer
-        out[:, 14] = cars.gas
-        out[:, 15] = cars.brake
+        np.divide(gear, 5.0, out=out[4])
+        np.divide(rpm, 10000.0, out=out[5])
+        # rows 6..9, the wheel contacts, are 1.0 (set once)
+        np.divide(cars.lateral_m, 10.0, out=out[10])
+        np.subtract(s * dz, c * dx, out=out[11])
+        np.add(s * dx, c * dz, out=out[12])
+        out[13] = cars.steer
+        out[14] = cars.gas
+        out[15] = cars.brake
         arc = cars.arc_m
         tel = self._telemetry
-        out[:, 16] = arc / tel._length
+        np.divide(arc, tel._length, out=out[16])
         if tel.points:
             from tmstate.env.observation import TABLE_STEP_M
 
-            k = (tel._steps[None, :] + (arc / TABLE_STEP_M + 0.5)[:, None]).astype(np.intp)
+            k = (tel._steps[:, None] + (arc / TABLE_STEP_M + 0.5)).astype(np.intp)  # (K, n)
             np.minimum(k, tel._table_last, out=k)
-            xz = tel._table[k]  # (n, K, 2)
-            px = xz[:, :, 0] - cars.x[:, None]
-            pz = xz[:, :, 1] - cars.z[:, None]
+            px = self._table_x.take(k) - cars.x
+            pz = self._table_z.take(k) - cars.z
             fixed = self._fixed
-            out[:, fixed::2] = (px * c[:, None] - pz * s[:, None]) / 50.0
-            out[:, fixed + 1::2] = (px * s[:, None] + pz * c[:, None]) / 50.0
+            np.divide(px * c - pz * s, 50.0, out=out[fixed::2])
+            np.divide(px * s + pz * c, 50.0, out=out[fixed + 1::2])
         np.clip(out, -TELEMETRY_BOUND, TELEMETRY_BOUND, out=out)
-        return out.astype(np.float32)
+        return np.ascontiguousarray(out.T, dtype=np.float32)
 
     def _gear_rpm(self) -> tuple[np.ndarray, np.ndarray]:
         """Gear (1..5) and rpm of every car, as SimCars.state reports them."""

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from tmstate.backends.sim.model import (ArrayOps, CarParams, Prepared, ScalarOps, calibrated_rpm,
-                                        calibrated_tick, gear_for_speed, load_car, previous_tick)
+from tmstate.backends.sim.model import (ArrayOps, CarParams, HeldInputs, Prepared, ScalarOps, calibrated_rpm,
+                                        calibrated_tick, gear_for_speed, held_inputs, load_car, previous_tick)
 from tmstate.backends.sim.track import Corridor
 from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import TICK_MS, GameState
@@ -218,17 +218,19 @@ class SimCars:
         if self.n == 1:
             self._step_one(ticks, float(self.steer[0]), float(self.gas[0]), float(self.brake[0]))
         else:
+            held = held_inputs(ArrayOps, self._k, self.gas, self.brake) if self._k is not None else None
             for _ in range(ticks):
-                self._tick()
+                self._tick(held)
             self._mark_progress()
         return self.finished.astype(bool)
 
     # --- physics ------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def _tick(self, held: HeldInputs | None = None) -> None:
         """One tick of every car (numpy; masks multiplied rather than np.where, for few calls).
 
         While no car has finished, the masks are the scalar 1.0 (same results, fewer calls).
+        ``held``: the calibrated car's :func:`held_inputs` of this step's inputs.
         """
         any_done = bool(self.finished.any())
         live = (1.0 - self.finished) if any_done else 1.0  # 0.0 for finished (frozen) cars
@@ -237,7 +239,7 @@ class SimCars:
         if k is not None:
             ax, az, omega, delta, gear, shift, slip = calibrated_tick(
                 ArrayOps, k, k.arrays, self.yaw, self.vx, self.vz, self.omega, self.delta, self.gear, self.shift,
-                self.steer, self.gas, self.brake)
+                self.steer, self.gas, self.brake, held=held)
             if any_done:
                 frozen = self.finished > 0
                 delta = np.where(frozen, self.delta, delta)
@@ -282,13 +284,14 @@ class SimCars:
         omega, sliding, hit, finished = float(self.omega[0]), False, bool(self.wall_contact[0]), bool(self.finished[0])
         limit = cor.half_width_m - c.car_half_width_m
         keep = c.wall_keep_per_tick
+        held = held_inputs(ScalarOps, k, gas, brake) if k is not None else None
         for _ in range(ticks):
             if finished:  # frozen at its finish tick, as the vector path leaves it
                 omega, sliding, hit = 0.0, False, False
                 break
             if k is not None:
                 ax, az, omega, delta, gear, shift, slip = calibrated_tick(
-                    ScalarOps, k, k, yaw, vx, vz, omega, delta, gear, shift, steer, gas, brake)
+                    ScalarOps, k, k, yaw, vx, vz, omega, delta, gear, shift, steer, gas, brake, held=held)
                 sliding = slip > 1.0
             else:
                 ax, az, omega, excess = previous_tick(ScalarOps, model, yaw, vx, vz, steer, gas, brake)
@@ -351,8 +354,8 @@ class SimCars:
         any_hit = hit.any()
         if any_hit:
             side = np.sign(lateral)
-            nx = cor.normal[index, 0] * side
-            nz = cor.normal[index, 1] * side
+            nx = cor.normal_x.take(index) * side
+            nz = cor.normal_z.take(index) * side
             push = np.where(hit, over, 0.0)
             self.x -= push * nx
             self.z -= push * nz

@@ -41,7 +41,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +56,14 @@ PRESETS = ("calibrated", "previous")
 
 # --- numeric back ends -----------------------------------------------------------------
 
+try:  # np.interp's compiled core: np.interp checks for complex input first, 2x its cost on 64 cars
+    from numpy._core.multiarray import interp as _interp
+except ImportError:  # numpy < 2
+    try:
+        from numpy.core.multiarray import interp as _interp
+    except ImportError:
+        _interp = np.interp
+
 
 class ArrayOps:
     """Per-tick functions on numpy arrays (many cars)."""
@@ -65,7 +73,7 @@ class ArrayOps:
 
     @staticmethod
     def any(v) -> bool:
-        return bool(np.any(v))
+        return bool(v.any()) if isinstance(v, np.ndarray) else bool(v)
 
     @staticmethod
     def clip(v, lo, hi):
@@ -73,7 +81,7 @@ class ArrayOps:
 
     @staticmethod
     def interp(v, xs, ys):
-        return np.interp(v, xs, ys)
+        return _interp(v, xs, ys)  # np.interp without its argument checks: the tables are float64 arrays
 
     @staticmethod
     def take(table, index):
@@ -251,16 +259,45 @@ class Prepared:
             setattr(self.arrays, name, np.asarray(getattr(self, name), dtype=np.float64))
 
 
+class HeldInputs(NamedTuple):
+    """What a tick of the calibrated car needs of the inputs alone (:func:`held_inputs`): the
+    same for every tick the inputs are held, so a step of several ticks computes it once."""
+
+    on: Any  # 1.0 where the engine pulls (gas on, no brake), else 0.0
+    coasting: bool  # some car has the engine off
+    coast: Any  # the coasting deceleration where the engine is off and no brake (0.0 if none is)
+    braking: bool  # some car brakes
+    brake_decel: Any  # the brake's deceleration (gas and brake together: the drift input) (0.0 if none)
+    reverse: Any  # -reverse_mps2 where braking (0.0 if none)
+
+
+def held_inputs(op, k: Prepared, gas, brake) -> HeldInputs:
+    """:class:`HeldInputs` of gas (0..1; TMNF's acceleration is on or off: > 0.5 is on) and
+    brake (0.0 or 1.0)."""
+    gas_on = gas > 0.5
+    on = gas_on * (1.0 - brake)
+    off = on <= 0.0
+    coasting = op.any(off)
+    braking = op.any(brake)
+    return HeldInputs(
+        on, coasting, off * (brake <= 0.0) * k.coast if coasting else 0.0, braking,
+        brake * (gas_on * k.gas_brake + (1.0 - gas_on) * k.brake) if braking else 0.0,
+        brake * -k.reverse if braking else 0.0)
+
+
 def calibrated_tick(op, k: Prepared, t, yaw, vx, vz, omega, delta, gear, shift, steer, gas, brake, slope=0.0,
-                    surface=None):
+                    surface=None, held: HeldInputs | None = None):
     """One tick of the calibrated car: (ax, az, omega, delta, gear, shift, lateral speed).
 
     ``t`` holds the tables: ``k`` itself (lists) for the scalar path, ``k.arrays`` for arrays; ``gear`` is
     0..4, ``shift`` the seconds of upshift dead time left; ``slope`` an extra longitudinal
     acceleration (gravity along a slope; 0 on the simulator's flat corridor); ``surface``
     (arrays only) a surface class per car, 0 road, 1 dirt, 2 grass (None: road; the
-    simulator's corridor is all road).
+    simulator's corridor is all road); ``held``: :func:`held_inputs` of ``gas`` and ``brake``
+    when the caller holds them for several ticks (None: computed here).
     """
+    if held is None:
+        held = held_inputs(op, k, gas, brake)
     s, c = op.sin(yaw), op.cos(yaw)
     v_long = vx * s + vz * c
     v_lat = vx * c - vz * s
@@ -277,9 +314,7 @@ def calibrated_tick(op, k: Prepared, t, yaw, vx, vz, omega, delta, gear, shift, 
         grip = grip * k.surface_grip[surface]
     a_lat = op.clip(v_lat * -k.slip_rate, -grip, grip)
     # Engine and resistances.
-    gas_on = gas > 0.5
-    on = gas_on * (1.0 - brake)
-    thrust = on * (shift <= 0.0) * op.interp(speed, t.thrust_v, t.thrust)
+    thrust = held.on * (shift <= 0.0) * op.interp(speed, t.thrust_v, t.thrust)
     if surface is not None:
         thrust = thrust * k.surface_thrust[surface] - k.surface_drag[surface] * (speed > 0.5)
     slip = op.abs(v_lat)
@@ -290,19 +325,20 @@ def calibrated_tick(op, k: Prepared, t, yaw, vx, vz, omega, delta, gear, shift, 
     sliding = slip > k.slide_free
     if op.any(sliding):
         resist = resist + k.slide_drag * op.clip((slip - k.slide_free) * 0.5, 0.0, 1.0)
-    braking = op.any(brake)
-    if op.any(on <= 0.0):
-        resist = resist + (on <= 0.0) * (brake <= 0.0) * k.coast
-    if braking:
-        resist = resist + brake * (v_long > 0.0) * (gas_on * k.gas_brake + (1.0 - gas_on) * k.brake)
+    if held.coasting:
+        resist = resist + held.coast
+    if held.braking:
+        resist = resist + (v_long > 0.0) * held.brake_decel
     resist = op.minimum(resist, speed * (1.0 / TICK_S))
-    a_long = thrust - op.sign(v_long) * resist + slope
-    if braking:
-        a_long = a_long + brake * ((v_long <= 0.05) * (v_long > -k.reverse_max)) * -k.reverse
+    a_long = thrust - op.sign(v_long) * resist
+    if isinstance(slope, np.ndarray) or slope:  # a slope of 0.0 adds nothing
+        a_long = a_long + slope
+    if held.braking:
+        a_long = a_long + ((v_long <= 0.05) * (v_long > -k.reverse_max)) * held.reverse
     # Gearbox (on the speed at the start of the tick).
     up = speed > op.take(t.up, gear)
     down = speed < op.take(t.down, gear)
-    gear = gear + up * 1 - down * 1
+    gear = gear + up - down
     shift = op.where(up, k.dead, op.maximum(shift - TICK_S, 0.0))
     # The grip turns the velocity without slowing it (TMNF's slides keep their speed):
     # the lateral push is scaled so the speed is what the longitudinal terms make it.

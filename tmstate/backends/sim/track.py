@@ -308,8 +308,19 @@ class Corridor:
         self.direction = vec / length2d[:, None]
         self.length2d = length2d
         self.normal = np.stack([self.direction[:, 1], -self.direction[:, 0]], axis=1)  # right-hand side
+        self.normal_x, self.normal_z = self.normal[:, 0].copy(), self.normal[:, 1].copy()
         self._sx, self._sz = self.start[:, 0].copy(), self.start[:, 1].copy()
         self._dx, self._dz = self.direction[:, 0].copy(), self.direction[:, 1].copy()
+        # project's segment arrays padded at both ends with copies (WINDOW reaches past them).
+        back, ahead = self._window_back, self._window_ahead
+
+        def padded(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([np.repeat(a[:1], back), a, np.repeat(a[-1:], ahead)])
+
+        self._pad_sx, self._pad_sz, self._pad_dx, self._pad_dz, self._pad_length = (
+            padded(a) for a in (self._sx, self._sz, self._dx, self._dz, length2d))
+        self._window_padded = self.WINDOW + back
+        self._row_starts = np.zeros(0, dtype=np.intp)
         # Python lists for the single-car path (project_one), where numpy calls cost more than they save.
         self._segment_list = list(zip(self._sx.tolist(), self._sz.tolist(), self._dx.tolist(), self._dz.tolist(),
                                       length2d.tolist()))
@@ -347,25 +358,26 @@ class Corridor:
         segment from its start (not clamped: < 0 before the line's start, > the segment
         length past its end); ``lateral_m`` the signed offset, + = right of the direction of travel.
         """
-        cand = np.minimum(np.maximum(index[:, None] + self.WINDOW, 0), self.segments - 1)
-        dx = self._dx[cand]
-        dz = self._dz[cand]
-        px = x[:, None] - self._sx[cand]
-        pz = z[:, None] - self._sz[cand]
+        n = len(x)
+        # The window's candidates in arrays padded with copies of the first and last segment,
+        # so no clamping: position p of a padded array is segment clamp(p - back).
+        cand = index[:, None] + self._window_padded
+        dx = self._pad_dx.take(cand)
+        dz = self._pad_dz.take(cand)
+        px = x[:, None] - self._pad_sx.take(cand)
+        pz = z[:, None] - self._pad_sz.take(cand)
         along = px * dx + pz * dz
-        t = np.minimum(np.maximum(along, 0.0), self.length2d[cand])
+        t = np.minimum(np.maximum(along, 0.0), self._pad_length.take(cand))
         ex = px - t * dx
         ez = pz - t * dz
-        j = np.argmin(ex * ex + ez * ez, axis=1)
-        if len(x) == 1:  # plain indexing is cheaper than fancy indexing for one car
-            k = int(j[0])
-            best = cand[:, k]
-            lateral = px[:, k] * dz[:, k] - pz[:, k] * dx[:, k]
-            return best, along[:, k], lateral
-        rows = np.arange(len(x))
-        best = cand[rows, j]
-        lateral = px[rows, j] * dz[rows, j] - pz[rows, j] * dx[rows, j]
-        return best, along[rows, j], lateral
+        j = (ex * ex + ez * ez).argmin(axis=1)  # the first nearest, as over the clamped window
+        starts = self._row_starts
+        if len(starts) != n:
+            starts = self._row_starts = np.arange(0, n * len(self.WINDOW), len(self.WINDOW))
+        flat = j + starts  # each car's nearest candidate in the flattened (n, window) arrays
+        best = np.minimum(np.maximum(cand.take(flat) - self._window_back, 0), self.segments - 1)
+        lateral = px.take(flat) * dz.take(flat) - pz.take(flat) * dx.take(flat)
+        return best, along.take(flat), lateral
 
     def project_one(self, x: float, z: float, index: int) -> tuple[int, float, float]:
         """:meth:`project` for one car in plain Python (same candidates, same tie-breaking).
