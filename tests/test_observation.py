@@ -118,6 +118,31 @@ def test_frame_stack_keeps_the_newest_last(line):
     np.testing.assert_array_equal(third, third_copy)  # observations are copies, not views
 
 
+@pytest.mark.parametrize("channels, stack", [(1, 4), (3, 3), (1, 1)])
+def test_frame_stack_of_many_views_is_a_channel_shift_newest_last(channels, stack):
+    """FrameStack moves its whole buffer at once; it must equal shifting each view's channels."""
+    from tmstate.env.observation import FrameStack
+
+    rng = np.random.default_rng(0)
+    n, h, w = 5, 4, 6
+    frames = FrameStack(n, h, w, channels, stack)
+    reference = np.zeros((n, h, w, channels * stack), np.uint8)
+    for k in range(12):
+        new = rng.integers(0, 256, (n, h, w, channels), dtype=np.uint8)
+        if k % 5 == 0:  # some views start again: every slot holds their frame
+            idx = np.array([0, 3]) if k else np.arange(n)
+            frames.fill(idx, new[idx])
+            reference[idx] = np.concatenate([new[idx]] * stack, axis=-1)
+        else:
+            frames.push(new)
+            reference[..., :-channels] = reference[..., channels:].copy()
+            reference[..., -channels:] = new
+        obs = frames.observation()
+        np.testing.assert_array_equal(obs, reference)
+        obs[:] = 0  # the observation is a copy: writing it leaves the stack alone
+    np.testing.assert_array_equal(frames.observation(), reference)
+
+
 def test_grayscale_frames_are_resized_to_the_space(line):
     obs_type = FramesObservation(CountingSource(16, 12), 8, 6, grayscale=True, stack=2)
     obs = obs_type.reset(GameState(), locate(line, GameState()))

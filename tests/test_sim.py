@@ -257,12 +257,28 @@ def test_finish_freezes_the_car_and_counts_every_checkpoint():
     assert cars.ticks[0] == 0 and not cars.finished[0] and cars.arc_m[0] == 0.0
 
 
-def test_nan_input_is_refused():
+@pytest.mark.parametrize("n, as_array", [(1, False), (1, True), (2, False), (2, True)])
+def test_nan_input_is_refused(n, as_array):
+    """On every input path: one car with plain numbers (no numpy), arrays, many cars."""
     from tmstate.errors import ActionError
 
-    cars = SimCars(straight_line(), 1)
-    with pytest.raises(ActionError):
-        cars.step(float("nan"), 1.0, 0.0)
+    cars = SimCars(straight_line(), n)
+    for steer, gas in ((float("nan"), 1.0), (0.0, float("inf")), (np.float32("nan"), 0.5)):
+        with pytest.raises(ActionError, match="NaN or infinite"):
+            cars.step(np.full(n, steer) if as_array else steer, np.full(n, gas) if as_array else gas, 0.0)
+    assert cars.ticks[0] == 0  # nothing was stepped
+
+
+def test_out_of_range_inputs_are_clipped_alike_on_both_paths():
+    one, two = SimCars(straight_line(), 1), SimCars(straight_line(), 2)
+    for cars in (one, two):
+        cars.step(3.0, 7, True, ticks=3)  # an int gas and a bool brake: numbers too
+    for name in ("steer", "gas", "brake"):
+        assert getattr(one, name)[0] == getattr(two, name)[0] == 1.0, name
+    np.testing.assert_array_equal(one.vx[:1], two.vx[:1])
+    one.step(-2.0, -1.0, 0.2)
+    two.step(-2.0, -1.0, 0.2)
+    assert (one.steer[0], one.gas[0], one.brake[0]) == (two.steer[0], two.gas[0], two.brake[0]) == (-1.0, 0.0, 0.0)
 
 
 def test_save_and_restore_round_trip():

@@ -80,6 +80,44 @@ def test_frames_are_the_single_env_frames_within_a_grey_level():
     np.testing.assert_allclose(b["telemetry"][0], s["telemetry"], atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_frame_stacks_follow_the_single_envs_through_episode_ends(mode):
+    """The batch's frame stacks (pushed for all cars, refilled for the cars that reset) are
+    the single envs' stacks, within a grey level, across ends and autoresets."""
+    kw = dict(map="sim_hairpins", observation={"type": "dict", "width": 32, "height": 24, "stack": 3},
+              termination={"time_limit_s": 0.6})  # 12 steps an episode
+    n = 3
+    batch = SimVectorEnv(n, autoreset_mode=mode, **kw)
+    singles = [TMNFEnv(backend="sim", **kw) for _ in range(n)]
+    obs, _ = batch.reset(seed=0)
+    expected = [e.reset(seed=0)[0] for e in singles]
+    rng = np.random.default_rng(2)
+    pending = [False] * n
+    ends = 0
+    for _ in range(40):
+        actions = np.column_stack([rng.uniform(-1, 1, n), rng.uniform(0, 1, n)]).astype(np.float32)
+        obs, _, terminated, truncated, info = batch.step(actions)
+        for i, env in enumerate(singles):
+            if pending[i]:
+                expected[i], pending[i] = env.reset()[0], False
+                continue
+            o, _, te, tr, _ = env.step(actions[i])
+            if te or tr:
+                ends += 1
+                if mode == "same_step":
+                    final = info["final_obs"][i]
+                    assert np.abs(final["frames"].astype(int) - o["frames"].astype(int)).max() <= 1
+                    o = env.reset()[0]
+                else:
+                    pending[i] = True
+            expected[i] = o
+        for i in range(n):
+            diff = np.abs(obs["frames"][i].astype(int) - expected[i]["frames"].astype(int))
+            assert diff.max() <= 1 and diff.mean() < 0.1
+            np.testing.assert_allclose(obs["telemetry"][i], expected[i]["telemetry"], atol=1e-6)
+    assert ends >= n  # every car's episode ended at least once
+
+
 def test_stable_baselines3_trains_through_the_adapter():
     pytest.importorskip("stable_baselines3")
     from stable_baselines3 import PPO

@@ -133,6 +133,7 @@ class SimVectorEnv(VectorEnv):
         self._mark_time = np.zeros(n, dtype=np.int64)
         self._autoreset = np.zeros(n, dtype=bool)
         self._steps = np.zeros(n, dtype=np.int64)
+        self._no_reason = np.full(n, "", dtype=object)  # termination reasons while no episode ends
         self._started = False
         from tmstate.env.start import StartSampler
 
@@ -154,7 +155,7 @@ class SimVectorEnv(VectorEnv):
         self._autoreset[:] = False
         self._started = True
         obs = self._observe(np.arange(self.num_envs), reset=True)
-        return obs, self._infos(np.array([""] * self.num_envs, dtype=object), None)
+        return obs, self._infos(self._no_reason.copy(), None)
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self.closed:
@@ -164,13 +165,19 @@ class SimVectorEnv(VectorEnv):
         steer, gas, brake = self._inputs(actions)
         n = self.num_envs
         resetting = self._autoreset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
-        stepping = ~resetting
+        any_reset = bool(resetting.any())
+        # The cars that step (not resetting); while none resets, masks by it are skipped.
+        stepping: Any = ~resetting if any_reset else True
+
+        def stepped(mask: np.ndarray) -> np.ndarray:
+            return mask & stepping if any_reset else mask
+
         cars = self.cars
-        prev_arc = self._progress.copy()
+        prev_arc = self._progress  # replaced below, never written in place
         prev_time = cars.ticks * TICK_MS
         prev_finished = cars.finished.astype(bool)
         cars.step(steer, gas, brake, self._ticks)
-        if resetting.any():  # cars whose episode ended last step start again; their action is ignored
+        if any_reset:  # cars whose episode ended last step start again; their action is ignored
             held = np.flatnonzero(resetting)
             cars.reset(held)
             self._place(held)
@@ -180,44 +187,54 @@ class SimVectorEnv(VectorEnv):
         r, t = cfg.reward, cfg.termination
         time_ms = cars.ticks * TICK_MS
         arc = cars.arc_m.copy()
-        delta = np.where(stepping, arc - prev_arc, 0.0)
-        self._progress = np.where(stepping, arc, self._progress)
-        elapsed_ms = np.where(stepping, np.maximum(time_ms - prev_time, 0), 0)
-        elapsed_s = elapsed_ms / 1000.0
+        if any_reset:
+            delta = np.where(stepping, arc - prev_arc, 0.0)
+            self._progress = np.where(stepping, arc, self._progress)
+            elapsed_ms = np.where(stepping, np.maximum(time_ms - prev_time, 0), 0)
+        else:
+            delta = arc - prev_arc
+            self._progress = arc
+            elapsed_ms = np.maximum(time_ms - prev_time, 0)
         finished = cars.finished.astype(bool)
-        finished_now = finished & ~prev_finished & stepping
-        speed = cars.speed()
+        finished_now = stepped(finished & ~prev_finished)
         lateral = cars.lateral_m
+        zeros = np.zeros(n)
         terms = {
             "progress": r.progress * delta,
             "time": -r.time * elapsed_ms,
             "finish": np.where(finished_now, r.finish, 0.0),
-            "speed": r.speed * speed * elapsed_s if r.speed else np.zeros(n),
-            "lateral": -r.lateral * np.abs(lateral) * elapsed_s if r.lateral else np.zeros(n),
+            "speed": r.speed * cars.speed() * (elapsed_ms / 1000.0) if r.speed else zeros,
+            "lateral": -r.lateral * np.abs(lateral) * (elapsed_ms / 1000.0) if r.lateral else zeros,
         }
-        reward = sum(terms[name] for name in TERMS)
+        reward = terms["progress"] + terms["time"] + terms["finish"]
+        for name in ("speed", "lateral"):
+            if terms[name] is not zeros:  # a term of weight 0 adds nothing
+                reward = reward + terms[name]
         # termination, in the single env's order
-        reason = np.array([""] * n, dtype=object)
-        terminated = finished & stepping
-        reason[terminated] = FINISHED
+        reason = self._no_reason.copy()
+        terminated = stepped(finished)
+        if terminated.any():
+            reason[terminated] = FINISHED
         if t.max_distance_m:
-            off = ~terminated & stepping & (np.abs(lateral) > t.max_distance_m)
-            terminated |= off
-            reason[off] = OFF_LINE
-        moved = (self._progress >= self._mark_progress + t.min_progress_m) | (time_ms < self._mark_time)
-        self._mark_progress = np.where(moved & stepping, self._progress, self._mark_progress)
-        self._mark_time = np.where(moved & stepping, time_ms, self._mark_time)
+            off = stepped(~terminated & (np.abs(lateral) > t.max_distance_m))
+            if off.any():
+                terminated |= off
+                reason[off] = OFF_LINE
+        moved = stepped((self._progress >= self._mark_progress + t.min_progress_m) | (time_ms < self._mark_time))
+        self._mark_progress = np.where(moved, self._progress, self._mark_progress)
+        self._mark_time = np.where(moved, time_ms, self._mark_time)
         if t.no_progress_s:
-            stuck = ~terminated & stepping & ~moved & (time_ms - self._mark_time > t.no_progress_s * 1000.0)
-            terminated |= stuck
-            reason[stuck] = NO_PROGRESS
+            stuck = stepped(~terminated & ~moved & (time_ms - self._mark_time > t.no_progress_s * 1000.0))
+            if stuck.any():
+                terminated |= stuck
+                reason[stuck] = NO_PROGRESS
         truncated = np.zeros(n, dtype=bool)
         if t.time_limit_s:
-            truncated = ~terminated & stepping & (time_ms >= t.time_limit_s * 1000.0)
+            truncated = stepped(~terminated & (time_ms >= t.time_limit_s * 1000.0))
             reason[truncated] = TIME_LIMIT
         self._steps += stepping
         if self._max_steps:
-            truncated = truncated | (~terminated & stepping & (self._steps >= self._max_steps))
+            truncated = truncated | stepped(~terminated & (self._steps >= self._max_steps))
         done = terminated | truncated
         if self.config.start.spread:
             for i in np.flatnonzero(done).tolist():
@@ -232,7 +249,7 @@ class SimVectorEnv(VectorEnv):
             self._place(ended)
             self._reset_scores(ended)
             obs = self._observe(ended, reset=True, into=obs)
-            infos = self._infos(np.array([""] * n, dtype=object), None)
+            infos = self._infos(self._no_reason.copy(), None)
             per_car = np.empty(n, dtype=object)  # filled one by one: np.array would stack equal rows
             for i in ended.tolist():
                 per_car[i] = self._index(final_obs, i)
@@ -241,8 +258,9 @@ class SimVectorEnv(VectorEnv):
             infos["final_info"] = final_info
             infos["_final_info"] = done.copy()
         self._autoreset = done & (self.autoreset_mode == AutoresetMode.NEXT_STEP)
-        reward = np.where(resetting, 0.0, reward)
-        return obs, reward.astype(np.float64), terminated, truncated, infos
+        if any_reset:
+            reward = np.where(resetting, 0.0, reward)
+        return obs, reward, terminated, truncated, infos
 
     def close(self, **kwargs: Any) -> None:
         self.closed = True
@@ -269,11 +287,14 @@ class SimVectorEnv(VectorEnv):
             raise ActionError("an action is NaN or infinite; the policy output is broken")
         if (np.abs(a) > 1.000001).any():
             raise ActionError("an action is outside [-1, 1]^2; clip it to the action space")
-        steer = np.clip(a[:, 0], -1.0, 1.0)
+        steer = np.minimum(np.maximum(a[:, 0], -1.0), 1.0)
         pedal = a[:, 1]
         gas = np.where(pedal > 0.0, np.minimum(pedal, 1.0), 0.0)
-        brake = ((pedal <= -self.config.brake_threshold) & (pedal < 0.0)).astype(np.float64)
-        return steer, gas, brake
+        threshold = self.config.brake_threshold
+        pressed = pedal <= -threshold
+        if threshold <= 0.0:  # pedal 0 is not a brake
+            pressed &= pedal < 0.0
+        return steer, gas, pressed.astype(np.float64)
 
     def _place(self, idx: np.ndarray) -> None:
         """With ``start`` spread along the track, put the (just reset) cars ``idx`` at drawn starts."""

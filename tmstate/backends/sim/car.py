@@ -207,14 +207,12 @@ class SimCars:
             self._step_one(ticks, -1.0 if s < -1.0 else (1.0 if s > 1.0 else s), 0.0 if g < 0.0 else (1.0 if g > 1.0 else g),
                            1.0 if float(brake) > 0.5 else 0.0)
             return self.finished.astype(bool)
-        steer_a = np.broadcast_to(np.asarray(steer, dtype=np.float64), (self.n,))
-        gas_a = np.broadcast_to(np.asarray(gas, dtype=np.float64), (self.n,))
-        brake_a = np.broadcast_to(np.asarray(brake, dtype=np.float64) > 0.5, (self.n,))
+        steer_a, gas_a, brake_a = self._per_car(steer), self._per_car(gas), self._per_car(brake)
         if not (np.isfinite(steer_a).all() and np.isfinite(gas_a).all()):
             raise ActionError("SimCars.step got a NaN or infinite input; pass finite steer and gas")
-        np.clip(steer_a, -1.0, 1.0, out=self.steer)
-        np.clip(gas_a, 0.0, 1.0, out=self.gas)
-        self.brake[:] = brake_a
+        np.minimum(np.maximum(steer_a, -1.0), 1.0, out=self.steer)
+        np.minimum(np.maximum(gas_a, 0.0), 1.0, out=self.gas)
+        np.greater(brake_a, 0.5, out=self.brake, casting="unsafe")
         if self.n == 1:
             self._step_one(ticks, float(self.steer[0]), float(self.gas[0]), float(self.brake[0]))
         else:
@@ -223,6 +221,12 @@ class SimCars:
                 self._tick(held)
             self._mark_progress()
         return self.finished.astype(bool)
+
+    def _per_car(self, value: np.ndarray | float) -> np.ndarray:
+        """``value`` as one float64 per car (a number is every car's)."""
+        if type(value) is np.ndarray and value.shape == (self.n,) and value.dtype == np.float64:
+            return value  # the vector env's inputs: nothing to convert
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), (self.n,))
 
     # --- physics ------------------------------------------------------------------------
 

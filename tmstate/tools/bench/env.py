@@ -21,11 +21,14 @@ period = 5 simulator ticks):
 - ``env_overhead_us_per_step`` — on the replay backend (a logged sim episode played back),
   the time of ``env.step`` minus the time of the backend's own ``step``: what the env adds
   (action mapping, progress, reward, termination, telemetry observation, info)
-  (target <= 30 µs); ``replay_backend_step_us`` is the part subtracted.
+  (target <= 30 µs); ``replay_backend_step_us`` is the part subtracted;
+- ``load_average_1min`` — the machine's load average when the run ended (figures taken on a
+  shared machine under load are lower, and their ratios less reliable).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -190,4 +193,5 @@ def run(steps: int | None) -> dict:
     figures["env_sim_telemetry_previous_car_steps_per_s"] = max(_env_rate(max(steps // 2, 50), "telemetry", "previous")
                                                                 for _ in range(3))
     figures.update(_replay_overhead(steps))
+    figures["load_average_1min"] = os.getloadavg()[0]
     return figures
