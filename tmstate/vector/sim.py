@@ -206,10 +206,10 @@ class SimVectorEnv(VectorEnv):
             "speed": r.speed * cars.speed() * (elapsed_ms / 1000.0) if r.speed else zeros,
             "lateral": -r.lateral * np.abs(lateral) * (elapsed_ms / 1000.0) if r.lateral else zeros,
         }
-        reward = terms["progress"] + terms["time"] + terms["finish"]
-        for name in ("speed", "lateral"):
+        reward = zeros
+        for name in TERMS:
             if terms[name] is not zeros:  # a term of weight 0 adds nothing
-                reward = reward + terms[name]
+                reward = terms[name] if reward is zeros else reward + terms[name]
         # termination, in the single env's order
         reason = self._no_reason.copy()
         terminated = stepped(finished)

@@ -59,10 +59,7 @@ PRESETS = ("calibrated", "previous")
 try:  # np.interp's compiled core: np.interp checks for complex input first, 2x its cost on 64 cars
     from numpy._core.multiarray import interp as _interp
 except ImportError:  # numpy < 2
-    try:
-        from numpy.core.multiarray import interp as _interp
-    except ImportError:
-        _interp = np.interp
+    from numpy.core.multiarray import interp as _interp  # type: ignore[no-redef]
 
 
 class ArrayOps:

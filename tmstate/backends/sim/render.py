@@ -206,9 +206,14 @@ class TrackRenderer:
         shape = (n, height, width) if gray else (n, height, width, 3)
         if out is None or out.shape != shape:
             out = np.empty(shape, dtype=np.uint8)
-        for i in range(n):
-            cv2.warpPerspective(src, homographies[i], (width, height), dst=out[i], flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=grass)
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)  # a small view is slower split over OpenCV's threads (and takes CPU from others)
+        try:
+            for i in range(n):
+                cv2.warpPerspective(src, homographies[i], (width, height), dst=out[i], flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=grass)
+        finally:
+            cv2.setNumThreads(threads)
         if horizon is not None and horizon >= 0:
             out[:, : min(height, int(math.floor(horizon)) + 1)] = _grey(SKY) if gray else SKY
         if cam.draw_car:
