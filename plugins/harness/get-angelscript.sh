@@ -31,13 +31,16 @@ mkdir -p "$root"
 work=$(mktemp -d "$root/.download.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-echo "deb http://deb.debian.org/debian sid main" > "$work/sources.list"
+# sid from the Debian archive this system's apt already uses (its security archive aside)
+archive=$(apt-get indextargets --format '$(REPO_URI)' 2>/dev/null | grep -v -- '-security' | sort -u | head -n 1)
+[ -n "$archive" ] || fail "the system's apt sources name no Debian archive (apt-get indextargets is empty: run apt-get update)"
+echo "deb ${archive%/} sid main" > "$work/sources.list"
 apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1
           -o APT::Sandbox::User=root)  # the private folders are the caller's own (mktemp: 0700)
 apt_error() { grep -m 1 '^E:' "$work/apt.log" || grep -m 1 '^W:' "$work/apt.log" || tail -n 1 "$work/apt.log"; }
 apt-get -qq "${apt_opts[@]}" --error-on=any update >"$work/apt.log" 2>&1 \
-    || fail "could not read Debian sid's package lists from deb.debian.org (network?): $(apt_error)"
+    || fail "could not read Debian sid's package lists from $archive (network?): $(apt_error)"
 (cd "$work" && apt-get -qq "${apt_opts[@]}" download angelscript-dev/unstable >>"$work/apt.log" 2>&1) \
     || fail "could not download sid's angelscript-dev: $(apt_error)"
 deb=$(compgen -G "$work/angelscript-dev_*.deb" | head -n 1) || fail "apt-get download left no angelscript-dev .deb"
