@@ -373,8 +373,8 @@ def test_single_car_fast_path_matches_the_vector_path():
     """SimCars(n=1) runs in plain Python floats; it must agree with the numpy path (n > 1)."""
     line = load_track("sim_hairpins")
     steer, gas, brake = random_inputs(5, 400)
-    one = SimCars(line, 1)
-    two = SimCars(line, 2)
+    one = SimCars(line, 1, compiled=False)
+    two = SimCars(line, 2, compiled=False)
     walls = 0
     for s, g, b in zip(steer, gas, brake):
         one.step(s, g, float(b), ticks=5)
@@ -388,7 +388,7 @@ def test_single_car_fast_path_matches_the_vector_path():
     # ... and through the finish (frozen afterwards) with the demo controller's kind of driving:
     line = straight_line(80.0)
     line.metadata.checkpoints_m = (30.0,)
-    one, two = SimCars(line, 1), SimCars(line, 2)
+    one, two = SimCars(line, 1, compiled=False), SimCars(line, 2, compiled=False)
     for _ in range(120):
         one.step(0.02, 1.0, 0.0, ticks=5)
         two.step(0.02, 1.0, 0.0, ticks=5)
@@ -396,6 +396,67 @@ def test_single_car_fast_path_matches_the_vector_path():
     assert one.state(0).race_time_ms == two.state(0).race_time_ms
     np.testing.assert_allclose(one.state(0).position, two.state(0).position, atol=1e-9)
     assert one.checkpoint_count[0] == two.checkpoint_count[0] == 2
+
+
+def test_compiled_kernel_steps_the_cars_of_the_python_paths_bit_for_bit():
+    """The C kernel does _step_one's arithmetic in the same order: every car, bit for bit."""
+    from tmstate.backends.sim import kernel
+
+    if kernel.library() is None:
+        pytest.skip(f"the simulator kernel is not built here: {kernel.status()}")
+    line = load_track("sim_hairpins")
+    n = 8
+    rng = np.random.default_rng(3)
+    steer = rng.uniform(-1, 1, (300, n))
+    gas = (rng.uniform(0, 1, (300, n)) > 0.2) * rng.uniform(0.4, 1, (300, n))
+    brake = (rng.uniform(0, 1, (300, n)) > 0.9).astype(float)
+    python = [SimCars(line, 1, compiled=False) for _ in range(n)]
+    one = SimCars(line, 1)  # the kernel with one car, driven like python[0]
+    batch = SimCars(line, n)
+    assert one._kernel is not None and batch._kernel is not None and python[0]._kernel is None
+    fields = ("x", "z", "yaw", "vx", "vz", "omega", "delta", "shift", "arc_m", "arc_max_m", "lateral_m", "along_m",
+              "gear", "index", "ticks", "checkpoint_count", "finished", "wall_contact", "sliding")
+    walls = slides = 0
+    for k in range(300):
+        batch.step(steer[k], gas[k], brake[k], ticks=5)
+        one.step(float(steer[k, 0]), float(gas[k, 0]), float(brake[k, 0]), ticks=5)
+        for i, car in enumerate(python):
+            car.step(float(steer[k, i]), float(gas[k, i]), float(brake[k, i]), ticks=5)
+            for name in fields:
+                assert getattr(batch, name)[i] == getattr(car, name)[0], (name, k, i)
+            walls += int(car.wall_contact[0])
+            slides += int(car.sliding[0])
+        for name in fields:
+            assert getattr(one, name)[0] == getattr(python[0], name)[0], (name, k)
+    assert walls > 100 and slides > 100  # the drive reached the walls and slid
+    # through the finish (frozen afterwards), with a checkpoint on the way
+    line = straight_line(80.0)
+    line.metadata.checkpoints_m = (30.0,)
+    compiled, plain = SimCars(line, 3), SimCars(line, 1, compiled=False)
+    for _ in range(120):
+        compiled.step(0.02, 1.0, 0.0, ticks=5)
+        plain.step(0.02, 1.0, 0.0, ticks=5)
+    assert compiled.finished.all() and plain.finished[0] and compiled.checkpoint_count[0] == 2
+    for name in fields:
+        assert getattr(compiled, name)[2] == getattr(plain, name)[0], name
+
+
+@pytest.mark.parametrize("compiler, why", [("no-such-cc", "no C compiler"), ("false", "could not build")])
+def test_without_a_working_compiler_the_python_paths_run(monkeypatch, tmp_path, compiler, why):
+    from tmstate.backends.sim import kernel
+
+    monkeypatch.setenv("CC", compiler)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    kernel.library.cache_clear()
+    try:
+        assert kernel.library() is None and why in kernel.status()
+        cars = SimCars(straight_line(), 2)
+        assert cars._kernel is None
+        cars.step(0.0, 1.0, 0.0, ticks=5)
+        assert cars.ticks[0] == 5 and cars.vx[0] ** 2 + cars.vz[0] ** 2 > 0
+    finally:
+        monkeypatch.undo()
+        kernel.library.cache_clear()
 
 
 @pytest.mark.realdata

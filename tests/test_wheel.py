@@ -67,7 +67,8 @@ def test_the_wheel_carries_the_plugin_the_harness_sources_and_the_tracks(wheel):
             data + "reference_lines/sim_hairpins.npz", "tmstate/data/__init__.py"} <= names
     sources = {n for n in names if n.startswith(data + "plugins/harness/src/")}
     assert {data + "plugins/harness/src/main.cpp", data + "plugins/harness/src/api.hpp"} <= sources
-    assert not [n for n in names if "/build/" in n or n.endswith((".o", ".so", ".d", ".c"))]  # sources only
+    assert "tmstate/backends/sim/kernel.c" in names  # the simulator's compiled ticks, built on first use
+    assert not [n for n in names if "/build/" in n or n.endswith((".o", ".so", ".d"))]  # sources only
 
 
 def test_demo_harness_demo_and_gymnasium_make_run_from_an_installed_wheel(venv, tmp_path, requires_harness):
@@ -81,6 +82,7 @@ def test_demo_harness_demo_and_gymnasium_make_run_from_an_installed_wheel(venv, 
     demo = run_in(venv, elsewhere, str(venv / "bin" / "tmstate"), "demo", "--no-video", "--out", "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "finished" in demo.stdout and (elsewhere / "demo").is_dir()
+    assert list((elsewhere / "cache" / "tmstate" / "sim-kernel").glob("*/libtmstate_sim.so"))  # from the wheel's kernel.c
 
     harness = run_in(venv, elsewhere, str(venv / "bin" / "tmstate"), "harness-demo", "--steps", "20")
     assert harness.returncode == 0, harness.stdout + harness.stderr

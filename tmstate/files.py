@@ -32,6 +32,12 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+def cache_root() -> Path:
+    """Where tmstate keeps what it builds (the plugin harness, the simulator's kernel):
+    ``$XDG_CACHE_HOME/tmstate``, else ``~/.cache/tmstate``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "tmstate"
+
+
 NPY_MAGIC = b"\x93NUMPY"
 """The first bytes of a numpy ``.npy`` file."""
 ZIP_MAGIC = b"PK"

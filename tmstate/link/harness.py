@@ -32,6 +32,7 @@ from pathlib import Path
 from tmstate.config import check_port
 from tmstate.data import data_path
 from tmstate.errors import BridgeError, ConfigError
+from tmstate.files import cache_root
 
 HARNESS_DIR = data_path("plugins", "harness")
 """The harness sources (Makefile, src/), shipped as package data."""
@@ -90,7 +91,7 @@ def _header_version(header: Path) -> str:
 
 def engine_cache_dir() -> Path:
     """Where get-angelscript.sh extracts engines: ``$XDG_CACHE_HOME/tmstate/angelscript/<version>``."""
-    return _cache_base() / "angelscript"
+    return cache_root() / "angelscript"
 
 
 def prefix_engine(prefix: str | Path) -> Engine:
@@ -139,14 +140,9 @@ def _source_files() -> list[Path]:
     return found
 
 
-def _cache_base() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tmstate"
-
-
 def cache_dir() -> Path:
     """Where built harnesses live: ``$XDG_CACHE_HOME/tmstate/harness`` (``~/.cache/...``)."""
-    return _cache_base() / "harness"
+    return cache_root() / "harness"
 
 
 def harness_binary(engine: Engine | None = None) -> Path:

@@ -10,7 +10,10 @@ The corridor is the line's horizontal projection: heights, slopes, ramps, booste
 and surfaces other than road are not simulated.
 
 The state of every car lives in flat arrays (one entry per car) so a vector env can step
-hundreds of cars in one call; one car runs on plain Python floats (same arithmetic).
+hundreds of cars in one call. The calibrated car's ticks run in the compiled kernel
+(:mod:`tmstate.backends.sim.kernel`) when a C compiler is at hand: the arithmetic of the
+plain-float path, bit for bit, in one call per step; else one car runs on plain Python
+floats and many in numpy (same arithmetic).
 Everything is float64 and free of hidden randomness: the same seed and the same actions
 give identical states. :meth:`SimCars.state` builds the :class:`~tmstate.core.state.GameState` of one car.
 """
@@ -27,6 +30,7 @@ import numpy as np
 
 from tmstate.backends.sim.model import (ArrayOps, CarParams, HeldInputs, Prepared, ScalarOps, calibrated_rpm,
                                         calibrated_tick, gear_for_speed, held_inputs, load_car, previous_tick)
+from tmstate.backends.sim import kernel
 from tmstate.backends.sim.track import Corridor
 from tmstate.core.reference import ReferenceLine
 from tmstate.core.state import TICK_MS, GameState
@@ -86,7 +90,8 @@ class SimCars:
     ``lateral_m`` (+ = right), ``ticks`` (race time in ticks), ``checkpoint_count``,
     ``finished``, ``wall_contact`` and ``sliding`` (during the last tick); for the calibrated
     car also ``delta`` (front-wheel angle, rad), ``gear`` (0..4) and ``shift`` (upshift dead
-    time left, s).
+    time left, s). ``compiled=False`` keeps the Python paths even where the kernel is built
+    (tests compare the two).
     """
 
     # The per-car arrays, made in __init__ from _FLOAT_FIELDS (float64) and _INT_FIELDS (int64).
@@ -115,7 +120,7 @@ class SimCars:
     model: Any  # CarParams (self._k is its Prepared) or PreviousCar (self._k is None)
 
     def __init__(self, line: ReferenceLine, n: int = 1, seed: int | None = None,
-                 config: CarConfig | None = None, width_m: float | None = None) -> None:
+                 config: CarConfig | None = None, width_m: float | None = None, compiled: bool = True) -> None:
         if n < 1:
             raise ConfigError(f"SimCars needs at least one car, got n={n}")
         self.config = config if config is not None else CarConfig()
@@ -132,6 +137,10 @@ class SimCars:
             setattr(self, name, np.zeros(n, dtype=np.int64))
         if self._k is None:
             self._gear_list = [float(v) for v in self.model.gear_top_speeds_mps]
+        # The calibrated car's ticks compiled from C when a compiler is at hand (the same
+        # arithmetic as _step_one, bit for bit); else the Python paths below.
+        lib = kernel.library() if compiled and self._k is not None else None
+        self._kernel = kernel.Kernel(lib, self) if lib is not None else None
         self.reset()
 
     # --- episode control ----------------------------------------------------------------
@@ -204,8 +213,14 @@ class SimCars:
             s, g = float(steer), float(gas)
             if not (math.isfinite(s) and math.isfinite(g)):
                 raise ActionError("SimCars.step got a NaN or infinite input; pass finite steer and gas")
-            self._step_one(ticks, -1.0 if s < -1.0 else (1.0 if s > 1.0 else s), 0.0 if g < 0.0 else (1.0 if g > 1.0 else g),
-                           1.0 if float(brake) > 0.5 else 0.0)
+            s, g, b = -1.0 if s < -1.0 else (1.0 if s > 1.0 else s), 0.0 if g < 0.0 else (1.0 if g > 1.0 else g), \
+                1.0 if float(brake) > 0.5 else 0.0
+            if self._kernel is not None:
+                self.steer[0], self.gas[0], self.brake[0] = s, g, b
+                self._kernel.ticks(ticks)
+                self._mark_one()
+            else:
+                self._step_one(ticks, s, g, b)
             return self.finished.astype(bool)
         steer_a, gas_a, brake_a = self._per_car(steer), self._per_car(gas), self._per_car(brake)
         if not (np.isfinite(steer_a).all() and np.isfinite(gas_a).all()):
@@ -213,7 +228,13 @@ class SimCars:
         np.minimum(np.maximum(steer_a, -1.0), 1.0, out=self.steer)
         np.minimum(np.maximum(gas_a, 0.0), 1.0, out=self.gas)
         np.greater(brake_a, 0.5, out=self.brake, casting="unsafe")
-        if self.n == 1:
+        if self._kernel is not None:
+            self._kernel.ticks(ticks)
+            if self.n == 1:
+                self._mark_one()
+            else:
+                self._mark_progress()
+        elif self.n == 1:
             self._step_one(ticks, float(self.steer[0]), float(self.gas[0]), float(self.brake[0]))
         else:
             held = held_inputs(ArrayOps, self._k, self.gas, self.brake) if self._k is not None else None
@@ -284,7 +305,6 @@ class SimCars:
         self.steer[0], self.gas[0], self.brake[0] = steer, gas, brake
         index, count = int(self.index[0]), int(self.ticks[0])
         along, lateral = float(self.along_m[0]), float(self.lateral_m[0])
-        arc_max = float(self.arc_max_m[0])
         omega, sliding, hit, finished = float(self.omega[0]), False, bool(self.wall_contact[0]), bool(self.finished[0])
         limit = cor.half_width_m - c.car_half_width_m
         keep = c.wall_keep_per_tick
@@ -335,12 +355,18 @@ class SimCars:
         self.sliding[0] = sliding
         self.ticks[0] = count
         self.index[0], self.along_m[0], self.lateral_m[0] = index, along, lateral
-        self.arc_m[0] = cor.arc_length_one(index, along)
-        arc_max = max(arc_max, float(self.arc_m[0]))
-        self.arc_max_m[0] = arc_max
         self.wall_contact[0] = hit
         self.finished[0] = finished
-        if finished:
+        self._mark_one()
+
+    def _mark_one(self) -> None:
+        """:meth:`_mark_progress` of a single car, in plain Python floats."""
+        cor = self.corridor
+        arc = cor.arc_length_one(int(self.index[0]), float(self.along_m[0]))
+        self.arc_m[0] = arc
+        arc_max = max(float(self.arc_max_m[0]), arc)
+        self.arc_max_m[0] = arc_max
+        if self.finished[0]:
             self.checkpoint_count[0] = self.checkpoint_target
         else:
             self.checkpoint_count[0] = bisect.bisect_right(cor.checkpoint_list, arc_max)

@@ -22,6 +22,8 @@ period = 5 simulator ticks):
   the time of ``env.step`` minus the time of the backend's own ``step``: what the env adds
   (action mapping, progress, reward, termination, telemetry observation, info)
   (target <= 30 µs); ``replay_backend_step_us`` is the part subtracted;
+- ``sim_kernel`` — whether the calibrated car's ticks ran compiled (:mod:`tmstate.backends.sim.kernel`)
+  or in Python, and why;
 - ``load_average_1min`` — the machine's load average when the run ended (figures taken on a
   shared machine under load are lower, and their ratios less reliable).
 """
@@ -174,7 +176,9 @@ def run(steps: int | None) -> dict:
     """All figures; ``steps`` = env steps per measurement (default 2000; batches use steps / 10)."""
     steps = steps or 2000
     batch_steps = max(steps // 10, 20)
-    figures: dict[str, float | int | str] = {"cars": CARS, "action_period_ms": 50}
+    from tmstate.backends.sim import kernel
+
+    figures: dict[str, float | int | str] = {"cars": CARS, "action_period_ms": 50, "sim_kernel": kernel.status()}
     figures["sim_core_car_steps_per_s"] = _sim_batch(batch_steps, "core")
     figures["sim_telemetry_car_steps_per_s"] = _sim_batch(max(batch_steps // 4, 5), "telemetry")
     figures["sim_frames64_car_steps_per_s"] = _sim_batch(max(batch_steps // 8, 3), "frames")
