@@ -478,3 +478,46 @@ def test_sim_drives_a_real_map_line(realdata):
     assert info["progress_m"] > 200.0
     assert abs(env.state.position[1] - line.point_at(info["progress_m"])[1]) < 1.0  # height follows the line
     assert env.backend.frame(32, 24).std() > 0
+
+
+def sharp_corner_line(turn_deg: float = 104.0, width: float = 24.0) -> ReferenceLine:
+    """100 m along +z, a turn of ``turn_deg`` to the right within 10 m, 200 m on: the shape of
+    A01's TAS line at 530 m, a bend far tighter than the corridor's half-width."""
+    pts = [[0.0, 0.0, 0.0], [0.0, 0.0, 100.0]]
+    heading = 0.0
+    for _ in range(10):  # 1 m steps turning turn_deg / 10 each
+        heading += math.radians(turn_deg) / 10
+        x, _, z = pts[-1]
+        pts.append([x + math.sin(heading), 0.0, z + math.cos(heading)])
+    x, _, z = pts[-1]
+    pts.append([x + 200.0 * math.sin(heading), 0.0, z + 200.0 * math.cos(heading)])
+    line = ReferenceLine.from_points(pts, spacing_m=0.5)
+    line.metadata.track_width_m = width
+    return line
+
+
+def _distance_to_line(line: ReferenceLine, x: float, z: float) -> float:
+    p = np.asarray(line.points)[:, [0, 2]]
+    a, b = p[:-1], p[1:]
+    ab = b - a
+    t = np.clip(((np.array([x, z]) - a) * ab).sum(axis=1) / (ab * ab).sum(axis=1), 0.0, 1.0)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - np.array([x, z]), axis=1)))
+
+
+@pytest.mark.parametrize("n, compiled", [(1, False), (2, False), (1, True), (2, True)])
+def test_a_car_driven_straight_into_a_sharp_bend_stays_inside_the_walls(n: int, compiled: bool) -> None:
+    """At 290 km/h into a 104-degree bend the car left the corridor through its outer corner:
+    past the end of the bend's segments the wall measured the offset from the segment's line
+    extended, not the distance to the corridor, and the car flew on (A01's TAS line, docs/training.md)."""
+    line = sharp_corner_line()
+    cars = SimCars(line, n, compiled=compiled)
+    for i in range(n):
+        cars.place(i, 60.0, speed_mps=80.0)
+    limit = 12.0 - cars.config.car_half_width_m
+    worst = 0.0
+    for _ in range(200):
+        cars.step(0.0, 1.0, 0.0, ticks=5)  # full gas, no steering: straight on into the bend
+        for i in range(n):
+            worst = max(worst, _distance_to_line(line, float(cars.x[i]), float(cars.z[i])))
+    assert worst <= limit + 1e-6
+    assert (cars.arc_m >= 100.0).all()  # the car is held at the corner, along the line

@@ -308,6 +308,7 @@ class SimCars:
         omega, sliding, hit, finished = float(self.omega[0]), False, bool(self.wall_contact[0]), bool(self.finished[0])
         limit = cor.half_width_m - c.car_half_width_m
         keep = c.wall_keep_per_tick
+        last = cor.segments - 1
         held = held_inputs(ScalarOps, k, gas, brake) if k is not None else None
         for _ in range(ticks):
             if finished:  # frozen at its finish tick, as the vector path leaves it
@@ -327,18 +328,35 @@ class SimCars:
             z += vz * _DT
             count += 1
             index, along, lateral = cor.project_one(x, z, index)
-            over = abs(lateral) - limit
-            hit = over > 0.0
-            if hit:
-                side = 1.0 if lateral > 0.0 else -1.0
-                nx, nz = cor.normal_list[index]
-                nx, nz = nx * side, nz * side
-                x -= over * nx
-                z -= over * nz
-                into = max(vx * nx + vz * nz, 0.0)
-                vx = (vx - into * nx) * keep
-                vz = (vz - into * nz) * keep
-                lateral = side * limit
+            sx, sz, dx, dz, length = cor.segment_list[index]
+            if (along > length and index < last) or (along < 0.0 and index > 0):
+                # past a segment's end: the outside of a corner, whose wall is round about its vertex
+                t = length if along > length else 0.0
+                ex, ez = x - (sx + t * dx), z - (sz + t * dz)
+                d = math.sqrt(ex * ex + ez * ez)
+                over = d - limit
+                hit = over > 0.0
+                if hit:
+                    ux, uz = ex / d, ez / d
+                    x -= over * ux
+                    z -= over * uz
+                    into = max(vx * ux + vz * uz, 0.0)
+                    vx = (vx - into * ux) * keep
+                    vz = (vz - into * uz) * keep
+                    lateral = (x - sx) * dz - (z - sz) * dx
+            else:
+                over = abs(lateral) - limit
+                hit = over > 0.0
+                if hit:
+                    side = 1.0 if lateral > 0.0 else -1.0
+                    nx, nz = cor.normal_list[index]
+                    nx, nz = nx * side, nz * side
+                    x -= over * nx
+                    z -= over * nz
+                    into = max(vx * nx + vz * nz, 0.0)
+                    vx = (vx - into * nx) * keep
+                    vz = (vz - into * nz) * keep
+                    lateral = side * limit
             if along < 0.0 and index == 0:  # the wall behind the start line
                 dx, dz = cor.direction_list[0]
                 x += -along * dx
@@ -380,12 +398,26 @@ class SimCars:
         over = np.abs(lateral) - limit
         if not isinstance(live, float):
             over *= live
+        side = np.sign(lateral)
+        nx = cor.normal_x.take(index) * side
+        nz = cor.normal_z.take(index) * side
+        # Past a segment's end (the outside of a corner) the wall is round about its vertex:
+        # the distance to the vertex, not the offset from the segment's line extended, counts.
+        length = cor.length2d.take(index)
+        corner = ((along > length) & (index < cor.segments - 1)) | ((along < 0.0) & (index > 0))
+        if corner.any():
+            sx, sz, dx, dz = (a.take(index) for a in (cor.start_x, cor.start_z, cor.direction_x, cor.direction_z))
+            t = np.where(along > length, length, 0.0)
+            ex, ez = self.x - (sx + t * dx), self.z - (sz + t * dz)
+            d = np.sqrt(ex * ex + ez * ez)
+            live_factor = 1.0 if isinstance(live, float) else live
+            over = np.where(corner, (d - limit) * live_factor, over)
+            safe = np.where(corner, d, 1.0)
+            nx = np.where(corner, ex / safe, nx)
+            nz = np.where(corner, ez / safe, nz)
         hit = over > 0.0
         any_hit = hit.any()
         if any_hit:
-            side = np.sign(lateral)
-            nx = cor.normal_x.take(index) * side
-            nz = cor.normal_z.take(index) * side
             push = np.where(hit, over, 0.0)
             self.x -= push * nx
             self.z -= push * nz
@@ -394,6 +426,8 @@ class SimCars:
             self.vx[:] = (self.vx - into * nx) * keep
             self.vz[:] = (self.vz - into * nz) * keep
             lateral = np.where(hit, side * limit, lateral)
+            if corner.any():
+                lateral = np.where(hit & corner, (self.x - sx) * dz - (self.z - sz) * dx, lateral)
         behind = (along < 0.0) & (index == 0)
         if not isinstance(live, float):
             behind &= live > 0

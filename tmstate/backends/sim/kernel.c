@@ -105,16 +105,34 @@ void sim_ticks(int64_t n, int64_t ticks, const double *k,
                 if (d2 < best_d2) { best_d2 = d2; best_j = j; best_along = al; best_lateral = px * dz - pz * dx; }
             }
             index = best_j; along = best_along; lateral = best_lateral;
-            double over = fabs(lateral) - limit;
-            hit = over > 0.0;
-            if (hit) {
-                double side = lateral > 0.0 ? 1.0 : -1.0;
-                double nx = normal[2 * index] * side, nz = normal[2 * index + 1] * side;
-                x -= over * nx; z -= over * nz;
-                double into = pmax(vx * nx + vz * nz, 0.0);
-                vx = (vx - into * nx) * keep_wall;
-                vz = (vz - into * nz) * keep_wall;
-                lateral = side * limit;
+            const double *g = seg + 5 * index;
+            if ((along > g[4] && index < segments - 1) || (along < 0.0 && index > 0)) {
+                /* past a segment's end: the outside of a corner, whose wall is round about its vertex */
+                double t = along > g[4] ? g[4] : 0.0;
+                double ex = x - (g[0] + t * g[2]), ez = z - (g[1] + t * g[3]);
+                double d = sqrt(ex * ex + ez * ez);
+                double over = d - limit;
+                hit = over > 0.0;
+                if (hit) {
+                    double ux = ex / d, uz = ez / d;
+                    x -= over * ux; z -= over * uz;
+                    double into = pmax(vx * ux + vz * uz, 0.0);
+                    vx = (vx - into * ux) * keep_wall;
+                    vz = (vz - into * uz) * keep_wall;
+                    lateral = (x - g[0]) * g[3] - (z - g[1]) * g[2];
+                }
+            } else {
+                double over = fabs(lateral) - limit;
+                hit = over > 0.0;
+                if (hit) {
+                    double side = lateral > 0.0 ? 1.0 : -1.0;
+                    double nx = normal[2 * index] * side, nz = normal[2 * index + 1] * side;
+                    x -= over * nx; z -= over * nz;
+                    double into = pmax(vx * nx + vz * nz, 0.0);
+                    vx = (vx - into * nx) * keep_wall;
+                    vz = (vz - into * nz) * keep_wall;
+                    lateral = side * limit;
+                }
             }
             if (along < 0.0 && index == 0) {
                 x += -along * dir0x; z += -along * dir0z;

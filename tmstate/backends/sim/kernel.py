@@ -100,7 +100,7 @@ class Kernel:
             k.steer_fade, k.slide_free, k.slide_drag, k.drag, k.coast, k.brake, k.gas_brake, k.reverse,
             k.reverse_max, cor.half_width_m - c.car_half_width_m, c.wall_keep_per_tick, cor.last_length2d,
             cor.direction_list[0][0], cor.direction_list[0][1]], dtype=np.float64)
-        segments = np.array(cor._segment_list, dtype=np.float64)  # (S, 5): start x, z, direction x, z, length
+        segments = np.array(cor.segment_list, dtype=np.float64)  # (S, 5): start x, z, direction x, z, length
         normals = np.ascontiguousarray(cor.normal, dtype=np.float64)
         self._held = [constants, t.steer_v, t.steer_max, t.grip_v, t.grip, t.thrust_v, t.thrust, t.up, t.down,
                       segments, normals]  # kept alive: the kernel reads them by address

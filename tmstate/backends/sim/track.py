@@ -309,8 +309,8 @@ class Corridor:
         self.length2d = length2d
         self.normal = np.stack([self.direction[:, 1], -self.direction[:, 0]], axis=1)  # right-hand side
         self.normal_x, self.normal_z = self.normal[:, 0].copy(), self.normal[:, 1].copy()
-        self._sx, self._sz = self.start[:, 0].copy(), self.start[:, 1].copy()
-        self._dx, self._dz = self.direction[:, 0].copy(), self.direction[:, 1].copy()
+        self.start_x, self.start_z = self.start[:, 0].copy(), self.start[:, 1].copy()
+        self.direction_x, self.direction_z = self.direction[:, 0].copy(), self.direction[:, 1].copy()
         # project's segment arrays padded at both ends with copies (WINDOW reaches past them).
         back, ahead = self._window_back, self._window_ahead
 
@@ -318,11 +318,11 @@ class Corridor:
             return np.concatenate([np.repeat(a[:1], back), a, np.repeat(a[-1:], ahead)])
 
         self._pad_sx, self._pad_sz, self._pad_dx, self._pad_dz, self._pad_length = (
-            padded(a) for a in (self._sx, self._sz, self._dx, self._dz, length2d))
+            padded(a) for a in (self.start_x, self.start_z, self.direction_x, self.direction_z, length2d))
         self._window_padded = self.WINDOW + back
         self._row_starts = np.zeros(0, dtype=np.intp)
         # Python lists for the single-car path (project_one), where numpy calls cost more than they save.
-        self._segment_list = list(zip(self._sx.tolist(), self._sz.tolist(), self._dx.tolist(), self._dz.tolist(),
+        self.segment_list = list(zip(self.start_x.tolist(), self.start_z.tolist(), self.direction_x.tolist(), self.direction_z.tolist(),
                                       length2d.tolist()))
         self.normal_list = [tuple(n) for n in self.normal.tolist()]
         self.direction_list = [tuple(d) for d in self.direction.tolist()]
@@ -394,7 +394,7 @@ class Corridor:
         best_d2 = math.inf
         best_j, best_along, best_lateral = 0, 0.0, 0.0
         j = lo
-        for sx, sz, dx, dz, length in self._segment_list[lo:hi + 1]:
+        for sx, sz, dx, dz, length in self.segment_list[lo:hi + 1]:
             px = x - sx
             pz = z - sz
             along = px * dx + pz * dz
