@@ -97,6 +97,15 @@ def test_a_custom_term_is_weighted_by_name_and_reaches_info_and_the_log(airtime,
     assert log.metadata["reward"]["extra"] == {"airtime": 0.5}
 
 
+def test_the_batched_sim_env_refuses_a_custom_term_it_would_not_score(airtime):
+    """It computed the built-in terms only: a run with a custom term trained on another reward, silently."""
+    from tmstate.vector.sim import SimVectorEnv
+
+    with pytest.raises(ConfigError, match="airtime"):
+        SimVectorEnv(2, reward={"airtime": 0.5})
+    SimVectorEnv(2, reward={"airtime": 0.0}).close()  # weight 0 adds nothing: the same reward
+
+
 def test_env_takes_a_reward_a_config_or_a_dict(airtime):
     from tmstate.env.env import TMNFEnv
 

@@ -68,6 +68,10 @@ class SimVectorEnv(VectorEnv):
             raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
         if c.log_dir:
             raise ConfigError("SimVectorEnv writes no episode logs; leave log_dir empty (TMNFEnv logs episodes)")
+        extra = sorted(name for name, weight in c.reward.extra.items() if weight)
+        if extra:
+            raise ConfigError(f"SimVectorEnv scores the built-in reward terms only, not {', '.join(extra)}; "
+                              "step TMNFEnvs (tmstate.vector.make.make_vector_env) for registered terms")
         self.config = c
         self.num_envs = int(num_envs)
         modes = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
