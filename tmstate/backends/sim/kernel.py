@@ -11,6 +11,12 @@ The source ships with the package; it is compiled on first use with ``cc`` (``$C
 ``$XDG_CACHE_HOME/tmstate/sim-kernel/<hash of the source>/`` (never next to the source) and
 loaded with ctypes. Without a compiler, or with ``TMSTATE_SIM_KERNEL=0``, the Python paths
 run instead (same results, slower); :func:`status` says which and why.
+
+Why hand-written C and not a library: the library for this is numba, which would add
+llvmlite (a bundled LLVM, about 100 MB installed) to every install for one loop, and
+compile it again at each start; the C here is ~100 lines that any Debian machine with the
+harness's build tools compiles once, and the Python paths stay the reference it is tested
+against.
 """
 
 from __future__ import annotations
