@@ -149,7 +149,7 @@ def plot_time_penalty(results: dict[str, Any], path: Path) -> Path:
     axes[2].set_xlabel("timesteps")
     axes[2].set_ylabel("evaluation progress (m)")
     axes[2].legend(title="weight")
-    fig.suptitle(f"Time-penalty sweep, {results['algo'].upper()} on {results['track']} "
+    fig.suptitle(f"Time-penalty sweep, {results['algo'].upper()} on {track_name(results['track'])} "
                  f"({results['timesteps']:,} steps, seeds {','.join(map(str, results['seeds']))}; dots: one run each)")
     fig.tight_layout()
     save_figure(fig, path)
@@ -205,7 +205,7 @@ def plot_start_experiment(results: dict[str, Any], path: Path) -> Path:
     for ax in axes:
         ax.set_xlabel("timesteps")
         ax.legend()
-    fig.suptitle(f"{results['algo'].upper()} on {results['track']}: starts at the line's start vs spread "
+    fig.suptitle(f"{results['algo'].upper()} on {track_name(results['track'])}: starts at the line's start vs spread "
                  f"along the track ({len(results['runs'])} runs, {results['timesteps']:,} steps each)")
     fig.tight_layout()
     save_figure(fig, path)
