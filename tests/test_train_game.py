@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import HARNESS_WINE
+from fakes import harness_wine
 
 pytest.importorskip("stable_baselines3", reason="training needs the [train] extra (stable-baselines3, torch)")
 
@@ -37,16 +37,12 @@ SMALL = ["--timesteps", "256", "--envs", "2", "--n-steps", "64", "--batch-size",
 def test_train_on_two_harness_games_goes_on_when_one_is_killed_midway(tmp_path, requires_harness):
     from stable_baselines3 import PPO
 
-    from tmstate.link.harness import PLUGIN_PATH, build_harness
     from tmstate.ops import launch
     from tmstate.vector.instances import harness_line
 
-    wine = tmp_path / "wine"
-    wine.write_text(HARNESS_WINE.format(python=sys.executable, binary=str(build_harness()), plugin=str(PLUGIN_PATH)))
-    wine.chmod(0o755)
-    (tmp_path / "TMLoader.exe").write_bytes(b"MZ")
+    wine, tmloader = harness_wine(tmp_path)
     base = random.randint(20000, 50000)
-    settings = dict(wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=base,
+    settings = dict(wine=str(wine), tmloader=str(tmloader), base_port=base,
                     run_dir=str(tmp_path / "launch"), handshake_timeout_s=30.0, stop_grace_s=1.0,
                     start_prefix=False, wine_prefix=str(tmp_path / "prefix"))
     config = launch.LaunchConfig(**settings)

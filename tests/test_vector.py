@@ -18,7 +18,7 @@ from tmstate.vector.instances import FunctionInstance, harness_line
 from tmstate.vector.make import make_vector_env
 from tmstate.vector.sb3 import to_sb3
 
-from fakes import HARNESS_WINE
+from fakes import harness_wine
 
 # --- fake games -------------------------------------------------------------------------
 
@@ -363,17 +363,12 @@ def test_launched_instances_are_restarted_through_the_launcher(tmp_path, require
     import os
     import random
     import signal
-    import sys
 
     from tmstate.ops import launch
-    from tmstate.link.harness import PLUGIN_PATH, build_harness
 
-    wine = tmp_path / "wine"
-    wine.write_text(HARNESS_WINE.format(python=sys.executable, binary=str(build_harness()), plugin=str(PLUGIN_PATH)))
-    wine.chmod(0o755)
-    (tmp_path / "TMLoader.exe").write_bytes(b"MZ")
+    wine, tmloader = harness_wine(tmp_path)
     config = launch.LaunchConfig(
-        wine=str(wine), tmloader=str(tmp_path / "TMLoader.exe"), base_port=random.randint(20000, 50000),
+        wine=str(wine), tmloader=str(tmloader), base_port=random.randint(20000, 50000),
         run_dir=str(tmp_path / "run"), handshake_timeout_s=20, stop_grace_s=1, start_prefix=False,
         wine_prefix=str(tmp_path / "prefix"),
     )
