@@ -396,28 +396,29 @@ class SimCars:
         index, along, lateral = cor.project(self.x, self.z, self.index)
         limit = cor.half_width_m - c.car_half_width_m
         over = np.abs(lateral) - limit
-        if not isinstance(live, float):
-            over *= live
-        side = np.sign(lateral)
-        nx = cor.normal_x.take(index) * side
-        nz = cor.normal_z.take(index) * side
         # Past a segment's end (the outside of a corner) the wall is round about its vertex:
         # the distance to the vertex, not the offset from the segment's line extended, counts.
         length = cor.length2d.take(index)
         corner = ((along > length) & (index < cor.segments - 1)) | ((along < 0.0) & (index > 0))
-        if corner.any():
-            sx, sz, dx, dz = (a.take(index) for a in (cor.start_x, cor.start_z, cor.direction_x, cor.direction_z))
+        any_corner = corner.any()
+        if any_corner:
+            sx, sz, sdx, sdz = (a.take(index) for a in (cor.start_x, cor.start_z, cor.direction_x, cor.direction_z))
             t = np.where(along > length, length, 0.0)
-            ex, ez = self.x - (sx + t * dx), self.z - (sz + t * dz)
+            ex, ez = self.x - (sx + t * sdx), self.z - (sz + t * sdz)
             d = np.sqrt(ex * ex + ez * ez)
-            live_factor = 1.0 if isinstance(live, float) else live
-            over = np.where(corner, (d - limit) * live_factor, over)
-            safe = np.where(corner, d, 1.0)
-            nx = np.where(corner, ex / safe, nx)
-            nz = np.where(corner, ez / safe, nz)
+            over = np.where(corner, d - limit, over)
+        if not isinstance(live, float):
+            over *= live
         hit = over > 0.0
         any_hit = hit.any()
         if any_hit:
+            side = np.sign(lateral)
+            nx = cor.normal_x.take(index) * side
+            nz = cor.normal_z.take(index) * side
+            if any_corner:
+                safe = np.where(corner, d, 1.0)
+                nx = np.where(corner, ex / safe, nx)
+                nz = np.where(corner, ez / safe, nz)
             push = np.where(hit, over, 0.0)
             self.x -= push * nx
             self.z -= push * nz
@@ -426,8 +427,8 @@ class SimCars:
             self.vx[:] = (self.vx - into * nx) * keep
             self.vz[:] = (self.vz - into * nz) * keep
             lateral = np.where(hit, side * limit, lateral)
-            if corner.any():
-                lateral = np.where(hit & corner, (self.x - sx) * dz - (self.z - sz) * dx, lateral)
+            if any_corner:
+                lateral = np.where(hit & corner, (self.x - sx) * sdz - (self.z - sz) * sdx, lateral)
         behind = (along < 0.0) & (index == 0)
         if not isinstance(live, float):
             behind &= live > 0
