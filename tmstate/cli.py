@@ -27,6 +27,13 @@ def _csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _csv_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def _csv_ports(text: str) -> list[int]:
     """Comma-separated ports, each checked by the one port rule (:func:`_port`)."""
     return [_port(x.strip()) for x in text.split(",") if x.strip()]
@@ -716,16 +723,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("experiment", help="reward-design experiments on the simulator")
     esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
-    seeds = lambda t: [int(x) for x in _csv_floats(t)]  # noqa: E731
     e = esub.add_parser("time-penalty", help="one agent per time-penalty weight and seed")
     e.add_argument("--weights", type=_csv_floats, default=[0.0, 0.0005, 0.001, 0.002])
-    e.add_argument("--seeds", type=seeds, default=[0], help="e.g. 0,1,2 (default: 0)")
+    e.add_argument("--seeds", type=_csv_ints, default=[0], help="e.g. 0,1,2 (default: 0)")
     e.add_argument("--track", default=None)
     e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/time_penalty")
     e.set_defaults(run=cmd_experiment_time_penalty)
     e = esub.add_parser("random-starts", help="PPO with starts at the line's start vs spread along the track")
-    e.add_argument("--seeds", type=seeds, default=[0, 1, 2])
+    e.add_argument("--seeds", type=_csv_ints, default=[0, 1, 2])
     e.add_argument("--track", default=None)
     e.add_argument("--timesteps", type=_count, default=100_000)
     e.add_argument("--out", default="runs/random_starts")
@@ -733,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = esub.add_parser("tracks", help="the training table: one agent per track and seed")
     e.add_argument("--tracks", type=lambda t: [x.strip() for x in t.split(",") if x.strip()], required=True,
                    help="comma-separated maps: sim tracks, line files or .Replay.Gbx ghosts")
-    e.add_argument("--seeds", type=seeds, default=[0, 1, 2])
+    e.add_argument("--seeds", type=_csv_ints, default=[0, 1, 2])
     e.add_argument("--timesteps", type=_count, default=200_000)
     e.add_argument("--out", default="runs/tracks")
     e.set_defaults(run=cmd_experiment_tracks)
