@@ -79,6 +79,16 @@ def test_the_tracks_experiment_writes_a_row_per_track_over_its_seeds(tmp_path: P
     assert (config["track"], config["seed"]) == ("sim_esses", 1)
 
 
+def test_the_tracks_experiment_reads_every_map_before_it_trains(tmp_path: Path) -> None:
+    from tmstate.errors import TmstateError
+    from tmstate.tools.experiments import tracks_experiment
+
+    with pytest.raises(TmstateError, match="nosuchtrack"):
+        tracks_experiment(["sim_easy", "nosuchtrack"], [0], 128, tmp_path / "t",
+                          base=TrainConfig(**{**SMALL, "timesteps": 128, "eval_every": 128}))
+    assert not (tmp_path / "t" / "sim_easy-s0").exists()  # nothing trained on the first map
+
+
 def test_a_ghost_file_names_its_track_without_the_suffix() -> None:
     from tmstate.tools.experiments import track_name
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tmstate.env.env import resolve_line
 from tmstate.errors import ConfigError
 from tmstate.files import atomic_write_text, ensure_folder
 from tmstate.tools.train import TrainConfig, run_record, train
@@ -226,6 +227,8 @@ def tracks_experiment(tracks: list[str], seeds: list[int], timesteps: int, out: 
     if not tracks:
         raise ConfigError("--tracks needs at least one track, e.g. ../shared/realdata/replays/A01-Race_TAS_00_17_61.Replay.Gbx")
     _check_seeds(seeds)
+    for track in tracks:  # every map is read before any run trains: a typo in the last fails now
+        resolve_line(track)
     out = ensure_folder(out, "--out folder")
     base = base or TrainConfig(tensorboard=False)
     runs = []
